@@ -1,0 +1,128 @@
+//! The credential inventory: one record per credential (never the secret), and the refresh/revoke actions.
+
+use super::{error, json};
+use crate::app::Shared;
+use crate::credential::{Credential, PreviousStillValid, RouteUse, State};
+use crate::proxy::body::ProxyBody;
+use http::{Response, StatusCode};
+use serde::{Deserialize, Serialize};
+use std::time::SystemTime;
+
+/// DESIGN.md's inventory record. Every field is safe to show.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub name: String,
+    pub source: String,
+    pub routes: Vec<RouteRecord>,
+    pub state: String,
+    pub fingerprint: Option<String>,
+    pub issued_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub next_refresh_at: Option<String>,
+    pub last_refresh_at: Option<String>,
+    pub last_error: Option<String>,
+    pub rotations: u64,
+    pub uses: u64,
+    pub last_used_at: Option<String>,
+    pub upstream_rejections: u64,
+    pub max_age_s: Option<u64>,
+    pub rotation_overdue: bool,
+    pub previous_value_still_valid: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RouteRecord {
+    pub route: String,
+    pub upstream: String,
+    pub scopes: Vec<String>,
+}
+
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+pub fn record(c: &Credential) -> Record {
+    let snap = c.peek();
+    let status = c.status();
+    let state: State = c.state();
+    let routes = c
+        .route_uses()
+        .into_iter()
+        .map(
+            |RouteUse {
+                 route,
+                 upstream,
+                 scopes,
+             }| RouteRecord {
+                route,
+                upstream,
+                scopes,
+            },
+        )
+        .collect();
+    Record {
+        name: c.name().to_owned(),
+        source: c.config.source.kind().to_owned(),
+        routes,
+        state: state.as_str().to_owned(),
+        fingerprint: snap.as_ref().map(|s| s.fingerprint.to_string()),
+        issued_at: snap.as_ref().map(|s| rfc3339(s.issued_at)),
+        expires_at: snap.as_ref().and_then(|s| s.expires_at).map(rfc3339),
+        next_refresh_at: status.next_refresh_at.map(rfc3339),
+        last_refresh_at: status.last_refresh_at.map(rfc3339),
+        last_error: status.last_error.clone(),
+        rotations: status.rotations,
+        uses: c.uses(),
+        last_used_at: c.last_used_at().map(rfc3339),
+        upstream_rejections: c.rejections(),
+        max_age_s: c.config.max_age.map(|d| d.as_secs()),
+        rotation_overdue: snap.as_ref().is_some_and(|s| c.is_overdue(s)),
+        previous_value_still_valid: status
+            .previous_value_still_valid
+            .as_ref()
+            .map(|p: &PreviousStillValid| serde_json::to_value(p).unwrap_or_default()),
+    }
+}
+
+pub fn all(shared: &Shared) -> Vec<Record> {
+    shared
+        .registry
+        .load()
+        .credentials
+        .values()
+        .map(|c| record(c))
+        .collect()
+}
+
+pub fn one(shared: &Shared, name: &str) -> Option<Record> {
+    shared
+        .registry
+        .load()
+        .credentials
+        .get(name)
+        .map(|c| record(c))
+}
+
+pub async fn act(shared: &Shared, name: &str, action: &str) -> Response<ProxyBody> {
+    let Some(cred) = shared.registry.load().credentials.get(name).cloned() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no credential named `{name}`"),
+        );
+    };
+    let result = match action {
+        "refresh" => cred.refresh_now().await,
+        _ => cred.revoke_now().await,
+    };
+    match result {
+        Ok(()) => json(StatusCode::OK, &record(&cred)),
+        Err(message) => {
+            let body = serde_json::json!({
+                "error": { "code": format!("{action}_failed"), "message": message },
+                "credential": record(&cred),
+            });
+            json(StatusCode::BAD_GATEWAY, &body)
+        }
+    }
+}

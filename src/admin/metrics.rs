@@ -1,0 +1,207 @@
+//! `GET /metrics`: Prometheus text exposition (format 0.0.4), every name prefixed `sidekey_`.
+
+use crate::app::Shared;
+use crate::credential::State;
+use crate::proxy::body::{ProxyBody, full};
+use http::{HeaderValue, Response};
+use std::fmt::Write;
+use std::time::SystemTime;
+
+const STATES: [State; 7] = [
+    State::Fresh,
+    State::Refreshing,
+    State::Stale,
+    State::Expired,
+    State::Revoked,
+    State::Failed,
+    State::RotationOverdue,
+];
+
+pub fn render(shared: &Shared) -> Response<ProxyBody> {
+    let mut resp = Response::new(full(text(shared)));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+/// Label values are config names; escape them anyway.
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+pub fn text(shared: &Shared) -> String {
+    let reg = shared.registry.load();
+    let mut o = String::with_capacity(4096);
+
+    let _ = writeln!(
+        o,
+        "# HELP sidekey_requests_total Requests answered, by route and HTTP status."
+    );
+    let _ = writeln!(o, "# TYPE sidekey_requests_total counter");
+    for (route, s) in &reg.stats {
+        for (status, n) in s.statuses() {
+            let _ = writeln!(
+                o,
+                "sidekey_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
+                esc(route)
+            );
+        }
+    }
+
+    let _ = writeln!(
+        o,
+        "# HELP sidekey_upstream_duration_seconds Time from sending a request upstream to its response headers."
+    );
+    let _ = writeln!(o, "# TYPE sidekey_upstream_duration_seconds histogram");
+    for (route, s) in &reg.stats {
+        let (buckets, count, sum) = s.latency();
+        let r = esc(route);
+        for (le, n) in buckets {
+            let _ = writeln!(
+                o,
+                "sidekey_upstream_duration_seconds_bucket{{route=\"{r}\",le=\"{le}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            o,
+            "sidekey_upstream_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            o,
+            "sidekey_upstream_duration_seconds_sum{{route=\"{r}\"}} {sum}"
+        );
+        let _ = writeln!(
+            o,
+            "sidekey_upstream_duration_seconds_count{{route=\"{r}\"}} {count}"
+        );
+    }
+
+    let _ = writeln!(
+        o,
+        "# HELP sidekey_replays_total Requests replayed once with a refreshed credential after a 401/403."
+    );
+    let _ = writeln!(o, "# TYPE sidekey_replays_total counter");
+    for (route, s) in &reg.stats {
+        let n = s.replays.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = writeln!(o, "sidekey_replays_total{{route=\"{}\"}} {n}", esc(route));
+    }
+
+    let creds: Vec<_> = reg.credentials.values().collect();
+    let _ = writeln!(
+        o,
+        "# HELP sidekey_refreshes_total Credential fetches by outcome."
+    );
+    let _ = writeln!(o, "# TYPE sidekey_refreshes_total counter");
+    for c in &creds {
+        let st = c.status();
+        let n = esc(c.name());
+        let _ = writeln!(
+            o,
+            "sidekey_refreshes_total{{credential=\"{n}\",outcome=\"success\"}} {}",
+            st.refreshes_ok
+        );
+        let _ = writeln!(
+            o,
+            "sidekey_refreshes_total{{credential=\"{n}\",outcome=\"failure\"}} {}",
+            st.refreshes_failed
+        );
+    }
+
+    let _ = writeln!(
+        o,
+        "# HELP sidekey_credential_rotations_total New values published after the first."
+    );
+    let _ = writeln!(o, "# TYPE sidekey_credential_rotations_total counter");
+    for c in &creds {
+        let _ = writeln!(
+            o,
+            "sidekey_credential_rotations_total{{credential=\"{}\"}} {}",
+            esc(c.name()),
+            c.status().rotations
+        );
+    }
+
+    let _ = writeln!(
+        o,
+        "# HELP sidekey_credential_expiry_seconds Seconds until the current value expires (absent: no expiry)."
+    );
+    let _ = writeln!(o, "# TYPE sidekey_credential_expiry_seconds gauge");
+    for c in &creds {
+        if let Some(exp) = c.peek().and_then(|s| s.expires_at) {
+            let secs = match exp.duration_since(SystemTime::now()) {
+                Ok(d) => d.as_secs_f64(),
+                Err(e) => -e.duration().as_secs_f64(),
+            };
+            let _ = writeln!(
+                o,
+                "sidekey_credential_expiry_seconds{{credential=\"{}\"}} {secs:.3}",
+                esc(c.name())
+            );
+        }
+    }
+
+    let _ = writeln!(
+        o,
+        "# HELP sidekey_upstream_rejections_total 401/403 answers to requests carrying the credential."
+    );
+    let _ = writeln!(o, "# TYPE sidekey_upstream_rejections_total counter");
+    for c in &creds {
+        let _ = writeln!(
+            o,
+            "sidekey_upstream_rejections_total{{credential=\"{}\"}} {}",
+            esc(c.name()),
+            c.rejections()
+        );
+    }
+
+    let _ = writeln!(
+        o,
+        "# HELP sidekey_credential_uses_total Requests forwarded with the credential."
+    );
+    let _ = writeln!(o, "# TYPE sidekey_credential_uses_total counter");
+    for c in &creds {
+        let _ = writeln!(
+            o,
+            "sidekey_credential_uses_total{{credential=\"{}\"}} {}",
+            esc(c.name()),
+            c.uses()
+        );
+    }
+
+    let _ = writeln!(
+        o,
+        "# HELP sidekey_credential_state 1 for the state each credential is in."
+    );
+    let _ = writeln!(o, "# TYPE sidekey_credential_state gauge");
+    for c in &creds {
+        let current = c.state();
+        for s in STATES {
+            let v = u8::from(s == current);
+            let _ = writeln!(
+                o,
+                "sidekey_credential_state{{credential=\"{}\",state=\"{}\"}} {v}",
+                esc(c.name()),
+                s.as_str()
+            );
+        }
+    }
+
+    let _ = writeln!(
+        o,
+        "# HELP sidekey_credential_rotation_overdue 1 when the value is older than its max_age."
+    );
+    let _ = writeln!(o, "# TYPE sidekey_credential_rotation_overdue gauge");
+    for c in &creds {
+        let v = u8::from(c.peek().is_some_and(|s| c.is_overdue(&s)));
+        let _ = writeln!(
+            o,
+            "sidekey_credential_rotation_overdue{{credential=\"{}\"}} {v}",
+            esc(c.name())
+        );
+    }
+    o
+}

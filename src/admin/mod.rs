@@ -1,0 +1,157 @@
+//! The admin API on its own listener: health, readiness, metrics, the credential inventory, refresh and revoke.
+
+pub mod client;
+mod inventory;
+mod metrics;
+
+use crate::app::Shared;
+use crate::proxy::body::{ProxyBody, full};
+use crate::proxy::listener::Bound;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+pub use inventory::Record;
+
+/// Serves the admin API until `stop` turns true.
+pub async fn serve(bound: Bound, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let shared = shared.clone();
+        let service = service_fn(move |req| {
+            let shared = shared.clone();
+            async move { Ok::<_, Infallible>(handle(&shared, req).await) }
+        });
+        tokio::select! {
+            _ = stopped(&mut stop) => return,
+            accepted = accept(&bound) => match accepted {
+                Ok(Accepted::Tcp(s)) => { tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(s), service)); }
+                Ok(Accepted::Unix(s)) => { tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(s), service)); }
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+enum Accepted {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+async fn accept(bound: &Bound) -> std::io::Result<Accepted> {
+    match bound {
+        Bound::Tcp(l) => Ok(Accepted::Tcp(l.accept().await?.0)),
+        Bound::Unix(l, _) => Ok(Accepted::Unix(l.accept().await?.0)),
+    }
+}
+
+async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody> {
+    let path = req.uri().path().trim_end_matches('/').to_owned();
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match (req.method().clone(), segs.as_slice()) {
+        (Method::GET, ["healthz"]) => text(StatusCode::OK, "ok\n"),
+        (Method::GET, ["readyz"]) => readyz(shared),
+        (Method::GET, ["metrics"]) => metrics::render(shared),
+        (Method::GET, ["v1", "credentials"]) => json(StatusCode::OK, &inventory::all(shared)),
+        (Method::GET, ["v1", "credentials", name]) => match inventory::one(shared, name) {
+            Some(r) => json(StatusCode::OK, &r),
+            None => error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("no credential named `{name}`"),
+            ),
+        },
+        (Method::POST, ["v1", "credentials", name, action @ ("refresh" | "revoke")]) => {
+            if let Err(resp) = authorize(shared, &req) {
+                return resp;
+            }
+            inventory::act(shared, name, action).await
+        }
+        (_, ["healthz" | "readyz" | "metrics"]) | (_, ["v1", "credentials", ..]) => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this endpoint does not take that method",
+        ),
+        _ => error(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint"),
+    }
+}
+
+fn readyz(shared: &Shared) -> Response<ProxyBody> {
+    let reg = shared.registry.load();
+    let not_ready: Vec<serde_json::Value> = reg
+        .credentials
+        .values()
+        .filter(|c| c.current().is_err())
+        .map(|c| serde_json::json!({ "name": c.name(), "state": c.state(), "last_error": c.status().last_error }))
+        .collect();
+    if not_ready.is_empty() {
+        text(StatusCode::OK, "ready\n")
+    } else {
+        json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({ "not_ready": not_ready }),
+        )
+    }
+}
+
+/// Mutating endpoints require `Authorization: Bearer <token>` when `[admin] token` is set.
+fn authorize(shared: &Shared, req: &Request<Incoming>) -> Result<(), Response<ProxyBody>> {
+    let Some(token) = &shared.admin_token else {
+        return Ok(());
+    };
+    let presented = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .unwrap_or(b"");
+    if token.ct_eq(presented) {
+        Ok(())
+    } else {
+        Err(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this endpoint needs the admin token: Authorization: Bearer <token>",
+        ))
+    }
+}
+
+pub(crate) fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response<ProxyBody> {
+    let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
+    body.push(b'\n');
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+pub(crate) fn text(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
+    json(
+        status,
+        &serde_json::json!({ "error": { "code": code, "message": message } }),
+    )
+}

@@ -1,0 +1,43 @@
+//! Structured credential lifecycle events, on their own tracing target (`sidekey::audit`). Never a value.
+
+use crate::secret::Fingerprint;
+
+pub const TARGET: &str = "sidekey::audit";
+
+pub fn issued(credential: &str, fp: Fingerprint, expires_in_s: Option<u64>) {
+    tracing::info!(target: TARGET, event = "issued", credential, fingerprint = %fp, expires_in_s, "credential issued");
+}
+
+pub fn rotated(credential: &str, old: Fingerprint, new: Fingerprint, expires_in_s: Option<u64>) {
+    tracing::info!(target: TARGET, event = "rotated", credential, old_fingerprint = %old, fingerprint = %new, expires_in_s, "credential rotated");
+}
+
+pub fn refresh_failed(credential: &str, error: &str, failures: u32, retry_in_ms: u64) {
+    tracing::warn!(target: TARGET, event = "refresh_failed", credential, error, failures, retry_in_ms, "credential refresh failed; keeping the last good value while it is valid");
+}
+
+pub fn expired(credential: &str, fp: Fingerprint) {
+    tracing::error!(target: TARGET, event = "expired", credential, fingerprint = %fp, "credential expired; requests are refused until a new value arrives");
+}
+
+pub fn revoked(credential: &str, fp: Fingerprint, at_source: &str) {
+    tracing::warn!(target: TARGET, event = "revoked", credential, fingerprint = %fp, at_source, "credential revoked");
+}
+
+pub fn rejected_by_upstream(
+    credential: &str,
+    route: &str,
+    fp: Fingerprint,
+    status: u16,
+    refresh_requested: bool,
+) {
+    tracing::warn!(target: TARGET, event = "rejected_by_upstream", credential, route, fingerprint = %fp, status, refresh_requested, "upstream rejected the credential");
+}
+
+pub fn previous_value_still_valid(credential: &str, route: &str, fp: Fingerprint, status: u16) {
+    tracing::error!(target: TARGET, event = "previous_value_still_valid", credential, route, fingerprint = %fp, status, "rotation did not retire the previous value: the upstream still accepts it");
+}
+
+pub fn rotation_overdue(credential: &str, fp: Fingerprint, age_s: u64, max_age_s: u64) {
+    tracing::warn!(target: TARGET, event = "rotation_overdue", credential, fingerprint = %fp, age_s, max_age_s, "credential is older than its rotation policy allows");
+}

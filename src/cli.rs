@@ -1,0 +1,201 @@
+//! The command line: `run`, `check`, `inventory`, `refresh`, `revoke`.
+
+use crate::admin::Record;
+use crate::config::{self, Config, ConfigErrors};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// EX_CONFIG from sysexits.h: the configuration is invalid.
+pub const EXIT_CONFIG: u8 = 78;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sidekey",
+    version,
+    about = "A credential-injecting sidecar proxy: the app sends plain requests to localhost, sidekey attaches the credential."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the routes of a config file.
+    Run {
+        /// Config file (default: $SIDEKEY_CONFIG, then ./sidekey.toml).
+        #[arg(short, long, env = "SIDEKEY_CONFIG", default_value = "sidekey.toml")]
+        config: PathBuf,
+    },
+    /// Validate a config file and print its routes, credentials and scopes.
+    Check {
+        #[arg(short, long, env = "SIDEKEY_CONFIG", default_value = "sidekey.toml")]
+        config: PathBuf,
+    },
+    /// Show the credential inventory of a running sidekey.
+    Inventory {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Print the records as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refresh a credential now.
+    Refresh {
+        name: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Drop a credential's value, revoke it at its source where possible, fetch anew.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AdminArgs {
+    /// Admin address: host:port or unix:/path.
+    #[arg(long, env = "SIDEKEY_ADMIN", default_value = config::DEFAULT_ADMIN)]
+    pub admin: String,
+    /// File holding the admin token, for refresh and revoke.
+    #[arg(long, env = "SIDEKEY_ADMIN_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// Prints config errors and gives the EX_CONFIG exit code.
+pub fn config_failure(errors: &ConfigErrors) -> ExitCode {
+    eprintln!("sidekey: invalid configuration:");
+    for e in &errors.0 {
+        eprintln!("  {e}");
+    }
+    ExitCode::from(EXIT_CONFIG)
+}
+
+/// `sidekey check`: the checked config, in words.
+pub fn check(path: &std::path::Path) -> ExitCode {
+    let config = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => return config_failure(&e),
+    };
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let probe = config::probe_sources(&config, &text);
+    print!("{}", describe(&config));
+    if !probe.is_empty() {
+        return config_failure(&ConfigErrors(probe));
+    }
+    println!("\n{}: OK", path.display());
+    ExitCode::SUCCESS
+}
+
+pub fn describe(c: &Config) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(o, "admin: {}", c.admin.listen);
+    let _ = writeln!(o, "\nroutes:");
+    for r in &c.routes {
+        let _ = writeln!(o, "  {}: {} -> {}", r.name, r.listen, r.upstream);
+        let _ = writeln!(
+            o,
+            "    credential: {} ({})",
+            r.credential,
+            r.inject.describe()
+        );
+        for s in r.scope.describe() {
+            let _ = writeln!(o, "    allow: {s}");
+        }
+    }
+    let _ = writeln!(o, "\ncredentials:");
+    for cr in &c.credentials {
+        let mut extra = String::new();
+        if let Some(m) = cr.max_age {
+            let _ = write!(extra, ", max_age {}", humantime::format_duration(m));
+            if cr.enforce_max_age {
+                extra.push_str(" (enforced)");
+            }
+        }
+        let _ = writeln!(o, "  {}: {}{extra}", cr.name, cr.source.describe());
+    }
+    o
+}
+
+/// Prints inventory records as a table.
+pub fn table(records: &[Record]) -> String {
+    use std::fmt::Write;
+    let now = std::time::SystemTime::now();
+    let rel = |t: &Option<String>, future: bool| -> String {
+        let Some(t) = t else { return "-".into() };
+        let Ok(at) = humantime::parse_rfc3339(t) else {
+            return t.clone();
+        };
+        let d = if future {
+            at.duration_since(now)
+        } else {
+            now.duration_since(at)
+        };
+        match d {
+            Ok(d) => {
+                humantime::format_duration(std::time::Duration::from_secs(d.as_secs())).to_string()
+            }
+            Err(_) => {
+                if future {
+                    "past".into()
+                } else {
+                    "0s".into()
+                }
+            }
+        }
+    };
+    let rows: Vec<[String; 9]> = records
+        .iter()
+        .map(|r| {
+            [
+                r.name.clone(),
+                r.source.clone(),
+                r.state.clone(),
+                r.fingerprint.clone().unwrap_or_else(|| "-".into()),
+                rel(&r.issued_at, false),
+                rel(&r.expires_at, true),
+                rel(&r.next_refresh_at, true),
+                r.uses.to_string(),
+                r.last_error.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let head = [
+        "NAME",
+        "SOURCE",
+        "STATE",
+        "FINGERPRINT",
+        "AGE",
+        "EXPIRES IN",
+        "NEXT REFRESH",
+        "USES",
+        "LAST ERROR",
+    ];
+    let mut widths = head.map(str::len);
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut o = String::new();
+    let line = |o: &mut String, cells: &[&str]| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(c);
+            } else {
+                let _ = write!(l, "{c:<w$}  ", w = widths[i]);
+            }
+        }
+        let _ = writeln!(o, "{}", l.trim_end());
+    };
+    line(&mut o, &head);
+    for row in &rows {
+        line(&mut o, &row.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    o
+}

@@ -1,0 +1,434 @@
+//! Stage two of loading: turns the file form into a checked `Config`, locating every problem.
+
+use super::error::{ConfigErrors, Reporter};
+use super::file_form::{FileConfig, InjectFile, RouteFile};
+use super::model::*;
+use crate::credential::spec::{FieldError, ParseContext, SourceSpec};
+use crate::credential::{CredentialConfig, secret_ref::SecretRef};
+use crate::inject::InjectSpec;
+use crate::proxy::scope::Scope;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::ops::Range;
+use std::path::Path;
+use toml::Spanned;
+
+/// Keys every credential table may hold, whatever its source.
+const COMMON_KEYS: &[&str] = &["source", "max_age", "enforce_max_age"];
+
+pub fn check(path: &Path, text: &str, form: FileConfig) -> Result<Config, ConfigErrors> {
+    let mut r = Reporter::new(path, text);
+    let base_dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let cx = ParseContext { base_dir };
+
+    let admin = admin(&mut r, &cx, &form);
+    let log = log(&mut r, &form);
+
+    let mut credentials = Vec::new();
+    for (name, table) in form.credentials {
+        if let Some(c) = credential(&mut r, &cx, name, table) {
+            credentials.push(c);
+        }
+    }
+
+    let mut routes = Vec::new();
+    let mut listeners: HashMap<ListenAddr, String> = HashMap::new();
+    let mut names: HashMap<String, ()> = HashMap::new();
+    listeners.insert(admin.listen.clone(), "the admin listener".into());
+    for spanned in form.routes {
+        let span = spanned.span();
+        let rf = spanned.into_inner();
+        if names.insert(rf.name.get_ref().clone(), ()).is_some() {
+            r.at(
+                rf.name.span(),
+                format!("two routes are named `{}`", rf.name.get_ref()),
+            );
+        }
+        if !credentials
+            .iter()
+            .any(|c: &CredentialConfig| &c.name == rf.credential.get_ref())
+        {
+            let known: Vec<&str> = credentials.iter().map(|c| c.name.as_str()).collect();
+            r.at(
+                rf.credential.span(),
+                format!(
+                    "route `{}` uses credential `{}`, which is not defined; add a [credentials.{}] table{}",
+                    rf.name.get_ref(),
+                    rf.credential.get_ref(),
+                    rf.credential.get_ref(),
+                    if known.is_empty() { String::new() } else { format!(" (defined: {})", known.join(", ")) }
+                ),
+            );
+        }
+        let listen_span = rf.listen.span();
+        if let Some(route) = route(&mut r, &cx, rf, span, form.allow_non_loopback) {
+            // Port 0 asks the OS for a free port: never a clash.
+            let fixed = !matches!(&route.listen, ListenAddr::Tcp(a) if a.port() == 0);
+            if fixed {
+                if let Some(other) =
+                    listeners.insert(route.listen.clone(), format!("route `{}`", route.name))
+                {
+                    r.at(
+                        listen_span,
+                        format!(
+                            "route `{}` listens on {}, which {} already uses",
+                            route.name, route.listen, other
+                        ),
+                    );
+                }
+            }
+            routes.push(route);
+        }
+    }
+    if routes.is_empty() && !r.has_errors() {
+        r.whole("no [[routes]] defined: sidekey would have nothing to do");
+    }
+    r.finish(Config {
+        path: path.to_owned(),
+        allow_non_loopback: form.allow_non_loopback,
+        admin,
+        log,
+        credentials,
+        routes,
+    })
+}
+
+fn admin(r: &mut Reporter<'_>, cx: &ParseContext<'_>, form: &FileConfig) -> AdminConfig {
+    let admin = form.admin.as_ref();
+    let listen = match admin.and_then(|a| a.listen.as_ref()) {
+        Some(l) => listen_addr(r, l, form.allow_non_loopback)
+            .unwrap_or(ListenAddr::Tcp(SocketAddr::from(([127, 0, 0, 1], 9901)))),
+        None => ListenAddr::Tcp(DEFAULT_ADMIN.parse().expect("valid default")),
+    };
+    let token = admin.and_then(|a| a.token.as_ref()).and_then(|t| {
+        let form = crate::credential::spec::SecretRefForm {
+            file: t.get_ref().file.clone(),
+            env: t.get_ref().env.clone(),
+        };
+        match cx.secret_ref("token", &form) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                r.at(t.span(), format!("[admin] token: {}", e.message));
+                None
+            }
+        }
+    });
+    if let Some(t @ SecretRef::File(_)) = &token {
+        if let Err(e) = t.read_blocking() {
+            r.whole(format!("[admin] token: {e}"));
+        }
+    }
+    AdminConfig { listen, token }
+}
+
+fn log(r: &mut Reporter<'_>, form: &FileConfig) -> LogConfig {
+    let log = form.log.as_ref();
+    let format = match log.and_then(|l| l.format.as_ref()) {
+        None => LogFormat::Text,
+        Some(f) => match f.get_ref().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                r.at(
+                    f.span(),
+                    format!("log format `{other}` is not known; use \"text\" or \"json\""),
+                );
+                LogFormat::Text
+            }
+        },
+    };
+    let level = match log.and_then(|l| l.level.as_ref()) {
+        None => "info".to_string(),
+        Some(l) => {
+            if tracing_subscriber::EnvFilter::try_new(l.get_ref()).is_err() {
+                r.at(
+                    l.span(),
+                    format!(
+                        "log level `{}` is not a valid filter (try \"info\" or \"sidekey=debug\")",
+                        l.get_ref()
+                    ),
+                );
+            }
+            l.get_ref().clone()
+        }
+    };
+    LogConfig {
+        format,
+        access_log: log.and_then(|l| l.access_log).unwrap_or(true),
+        level,
+    }
+}
+
+fn credential(
+    r: &mut Reporter<'_>,
+    cx: &ParseContext<'_>,
+    name: String,
+    table: Spanned<BTreeMap<String, Spanned<toml::Value>>>,
+) -> Option<CredentialConfig> {
+    let table_span = table.span();
+    let table = table.into_inner();
+    let spans: HashMap<String, Range<usize>> =
+        table.iter().map(|(k, v)| (k.clone(), v.span())).collect();
+    let span_of = |field: Option<&str>| {
+        field
+            .and_then(|f| spans.get(f).cloned())
+            .unwrap_or(table_span.clone())
+    };
+    let Some(source) = table.get("source") else {
+        r.at(
+            table_span,
+            format!(
+                "credential `{name}` has no `source` (one of {})",
+                crate::credential::spec::KINDS.join(", ")
+            ),
+        );
+        return None;
+    };
+    let Some(kind) = source.get_ref().as_str().map(str::to_owned) else {
+        r.at(source.span(), "`source` must be a string");
+        return None;
+    };
+    let mut rest = toml::Table::new();
+    let mut max_age = None;
+    let mut enforce_max_age = false;
+    for (key, value) in table {
+        let span = value.span();
+        match (key.as_str(), value.into_inner()) {
+            ("source", _) => {}
+            ("max_age", toml::Value::String(s)) => match super::duration::parse(&s) {
+                Ok(d) => max_age = Some(d),
+                Err(m) => r.at(span, format!("credential `{name}`: max_age: {m}")),
+            },
+            ("enforce_max_age", toml::Value::Boolean(b)) => enforce_max_age = b,
+            (k, _) if COMMON_KEYS.contains(&k) => r.at(
+                span,
+                format!("credential `{name}`: `{k}` has the wrong type"),
+            ),
+            (k, v) => {
+                rest.insert(k.to_owned(), v);
+            }
+        }
+    }
+    if enforce_max_age && max_age.is_none() {
+        r.at(
+            span_of(Some("enforce_max_age")),
+            format!("credential `{name}`: enforce_max_age needs a max_age"),
+        );
+    }
+    match SourceSpec::parse(&kind, rest, cx) {
+        Ok(source) => Some(CredentialConfig {
+            name,
+            source,
+            max_age,
+            enforce_max_age,
+        }),
+        Err(FieldError { field, message }) => {
+            r.at(
+                span_of(field.as_deref()),
+                format!("credential `{name}` (source {kind}): {message}"),
+            );
+            None
+        }
+    }
+}
+
+fn route(
+    r: &mut Reporter<'_>,
+    cx: &ParseContext<'_>,
+    rf: RouteFile,
+    span: Range<usize>,
+    allow_non_loopback: bool,
+) -> Option<RouteConfig> {
+    let name = rf.name.get_ref().clone();
+    let listen = listen_addr(r, &rf.listen, allow_non_loopback);
+    let upstream = upstream(r, &rf.upstream);
+    let inject = inject(r, rf.inject.get_ref())
+        .map_err(|m| r.at(rf.inject.span(), format!("route `{name}`: inject: {m}")))
+        .ok();
+    let mut scope = Scope::default();
+    for rule in &rf.allow {
+        let a = rule.get_ref();
+        if let Err(m) = scope.add_rule(&a.methods, &a.paths) {
+            r.at(rule.span(), format!("route `{name}`: allow: {m}"));
+        }
+    }
+    let dur = |r: &mut Reporter<'_>, v: &Option<Spanned<String>>, default| match v {
+        None => default,
+        Some(s) => super::duration::parse(s.get_ref()).unwrap_or_else(|m| {
+            r.at(s.span(), format!("route `{name}`: {m}"));
+            default
+        }),
+    };
+    let connect_timeout = dur(r, &rf.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+    let timeout = dur(r, &rf.timeout, DEFAULT_TIMEOUT);
+    let ca_file = rf.ca_file.as_ref().map(|c| {
+        let p = cx.path(c.get_ref());
+        if let Err(e) = std::fs::read(&p) {
+            r.at(
+                c.span(),
+                format!("route `{name}`: cannot read ca_file {}: {e}", p.display()),
+            );
+        }
+        p
+    });
+    let revocation_check = rf.revocation_check.as_ref().and_then(|rc| {
+        let c = rc.get_ref();
+        let method = http::Method::from_bytes(c.method.to_ascii_uppercase().as_bytes());
+        let after = c.after.as_deref().map(super::duration::parse).transpose();
+        match (method, after) {
+            (Ok(method), Ok(after)) if c.path.starts_with('/') && !c.expect_status.is_empty() => Some(RevocationCheck {
+                method,
+                path: c.path.clone(),
+                expect_status: c.expect_status.clone(),
+                after: after.unwrap_or(DEFAULT_PROBE_AFTER),
+            }),
+            _ => {
+                r.at(rc.span(), format!("route `{name}`: revocation_check needs a method, a path starting with `/`, a non-empty expect_status and a humane `after`"));
+                None
+            }
+        }
+    });
+    let _ = span;
+    Some(RouteConfig {
+        name,
+        listen: listen?,
+        upstream: upstream?,
+        credential: rf.credential.into_inner(),
+        inject: inject?,
+        scope,
+        ca_file,
+        connect_timeout,
+        timeout,
+        max_replay_body: rf
+            .max_replay_body
+            .map_or(DEFAULT_MAX_REPLAY_BODY, |s| s.into_inner()),
+        max_header_bytes: rf
+            .max_header_bytes
+            .map_or(DEFAULT_MAX_HEADER_BYTES, |s| s.into_inner() as usize),
+        refresh_on_403: rf.refresh_on_403,
+        revocation_check,
+    })
+}
+
+fn inject(_r: &mut Reporter<'_>, i: &InjectFile) -> Result<InjectSpec, String> {
+    let forms = [
+        i.header.is_some(),
+        i.basic.is_some(),
+        i.query.is_some(),
+        i.aws_sigv4.is_some(),
+    ];
+    if forms.iter().filter(|f| **f).count() != 1 {
+        return Err("write exactly one of { header, format }, { basic = { username } }, { query = \"param\" }, { aws_sigv4 = { service, region } }".into());
+    }
+    if i.format.is_some() && i.header.is_none() {
+        return Err("`format` goes with `header`".into());
+    }
+    if let Some(h) = &i.header {
+        return InjectSpec::header(h, i.format.as_deref());
+    }
+    if let Some(b) = &i.basic {
+        if b.username.contains(':') {
+            return Err("a basic-auth username cannot contain `:`".into());
+        }
+        return Ok(InjectSpec::Basic {
+            username: b.username.clone(),
+        });
+    }
+    if let Some(q) = &i.query {
+        if q.is_empty() {
+            return Err("the query parameter name is empty".into());
+        }
+        return Ok(InjectSpec::Query { param: q.clone() });
+    }
+    Err("aws_sigv4 injection is not available in this build".into())
+}
+
+fn listen_addr(
+    r: &mut Reporter<'_>,
+    s: &Spanned<String>,
+    allow_non_loopback: bool,
+) -> Option<ListenAddr> {
+    let text = s.get_ref();
+    if let Some(path) = text.strip_prefix("unix:") {
+        if path.is_empty() {
+            r.at(
+                s.span(),
+                "a unix listener needs a path: \"unix:/run/sidekey/app.sock\"",
+            );
+            return None;
+        }
+        return Some(ListenAddr::Unix(path.into()));
+    }
+    let addr = text
+        .parse::<SocketAddr>()
+        .ok()
+        .or_else(|| text.to_socket_addrs().ok().and_then(|mut a| a.next()));
+    let Some(addr) = addr else {
+        r.at(
+            s.span(),
+            format!("`{text}` is not a listen address; write \"127.0.0.1:8081\" or \"unix:/path\""),
+        );
+        return None;
+    };
+    if !addr.ip().is_loopback() && !allow_non_loopback {
+        r.at(s.span(), format!("{addr} is not a loopback address; sidekey only listens on loopback unless `allow_non_loopback = true` is set at the top of the file"));
+        return None;
+    }
+    Some(ListenAddr::Tcp(addr))
+}
+
+fn upstream(r: &mut Reporter<'_>, s: &Spanned<String>) -> Option<Upstream> {
+    let text = s.get_ref().trim();
+    if text == "stand-in" {
+        return Some(Upstream::StandIn);
+    }
+    let bad = |r: &mut Reporter<'_>, why: &str| {
+        r.at(s.span(), format!("upstream `{text}` {why}; write it like \"https://api.example.com\" or \"https://host/base/path\" (or \"stand-in\")"));
+        None
+    };
+    let Ok(uri) = text.parse::<http::Uri>() else {
+        return bad(r, "is not a URL");
+    };
+    let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
+        return bad(r, "needs a scheme and a host");
+    };
+    if scheme != http::uri::Scheme::HTTP && scheme != http::uri::Scheme::HTTPS {
+        return bad(r, "must be http:// or https://");
+    }
+    if authority.as_str().contains('@') {
+        return bad(
+            r,
+            "must not hold user information (credentials come from a source)",
+        );
+    }
+    if uri.query().is_some() {
+        return bad(r, "must not hold a query string");
+    }
+    let base_path = uri.path().trim_end_matches('/').to_string();
+    Some(Upstream::Url {
+        scheme,
+        authority,
+        base_path,
+    })
+}
+
+/// The checks of `sidekey check` beyond the file itself: can each source read
+/// what it points at right now? Errors are located at the credential.
+pub fn probe_sources(config: &Config, text: &str) -> Vec<super::ConfigError> {
+    let mut out = Vec::new();
+    for c in &config.credentials {
+        if let Err(e) = c.source.probe() {
+            let needle = format!("[credentials.{}]", c.name);
+            let at = text.find(&needle).map(|i| super::line_col(text, i));
+            out.push(super::ConfigError {
+                file: config.path.clone(),
+                at,
+                message: format!("credential `{}`: {}", c.name, e.message),
+            });
+        }
+    }
+    out
+}

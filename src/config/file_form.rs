@@ -1,0 +1,118 @@
+//! The configuration file as written: serde structs that mirror the TOML, with spans for error locations.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub allow_non_loopback: bool,
+    pub admin: Option<AdminFile>,
+    pub log: Option<LogFile>,
+    #[serde(default)]
+    pub credentials: BTreeMap<String, Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+    #[serde(default)]
+    pub routes: Vec<Spanned<RouteFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminFile {
+    pub listen: Option<Spanned<String>>,
+    /// Bearer token required by the mutating endpoints.
+    pub token: Option<Spanned<SecretRefFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFile {
+    pub format: Option<Spanned<String>>,
+    pub access_log: Option<bool>,
+    pub level: Option<Spanned<String>>,
+}
+
+/// `{ file = "..." }` or `{ env = "VAR" }`: where a secret that configures a source lives.
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRefFile {
+    pub file: Option<String>,
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFile {
+    pub name: Spanned<String>,
+    pub listen: Spanned<String>,
+    pub upstream: Spanned<String>,
+    pub credential: Spanned<String>,
+    pub inject: Spanned<InjectFile>,
+    #[serde(default)]
+    pub allow: Vec<Spanned<AllowFile>>,
+    pub ca_file: Option<Spanned<String>>,
+    pub connect_timeout: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub max_replay_body: Option<Spanned<u64>>,
+    pub max_header_bytes: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub refresh_on_403: bool,
+    pub revocation_check: Option<Spanned<RevocationCheckFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InjectFile {
+    pub header: Option<String>,
+    pub format: Option<String>,
+    pub basic: Option<BasicFile>,
+    pub query: Option<String>,
+    pub aws_sigv4: Option<SigV4File>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicFile {
+    pub username: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // read once the aws_sigv4 injector is built
+pub struct SigV4File {
+    pub service: String,
+    pub region: String,
+    /// "signed" or "unsigned"; the default depends on the service.
+    pub payload: Option<String>,
+    /// Largest body hashed for a signed payload.
+    pub max_signed_body: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowFile {
+    #[serde(default)]
+    pub methods: Vec<String>,
+    #[serde(default)]
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationCheckFile {
+    #[serde(default = "default_probe_method")]
+    pub method: String,
+    pub path: String,
+    #[serde(default = "default_probe_expect")]
+    pub expect_status: Vec<u16>,
+    pub after: Option<String>,
+}
+
+fn default_probe_method() -> String {
+    "GET".into()
+}
+
+fn default_probe_expect() -> Vec<u16> {
+    vec![401, 403]
+}

@@ -1,0 +1,116 @@
+//! The checked configuration: typed, validated values the rest of sidekey builds from.
+
+use crate::credential::CredentialConfig;
+use crate::credential::secret_ref::SecretRef;
+use crate::inject::InjectSpec;
+use crate::proxy::scope::Scope;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_REPLAY_BODY: u64 = 64 * 1024;
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+pub const DEFAULT_PROBE_AFTER: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub path: PathBuf,
+    pub allow_non_loopback: bool,
+    pub admin: AdminConfig,
+    pub log: LogConfig,
+    pub credentials: Vec<CredentialConfig>,
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminConfig {
+    pub listen: ListenAddr,
+    pub token: Option<SecretRef>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub access_log: bool,
+    /// A tracing filter ("info", "sidekey=debug"); `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ListenAddr {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Tcp(a) => write!(f, "{a}"),
+            ListenAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upstream {
+    /// A real upstream: requests go to `scheme://authority{base_path}{path}`.
+    Url {
+        scheme: http::uri::Scheme,
+        authority: http::uri::Authority,
+        base_path: String,
+    },
+    /// The built-in development stand-in: answers with what it received.
+    StandIn,
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Upstream::Url {
+                scheme,
+                authority,
+                base_path,
+            } => write!(f, "{scheme}://{authority}{base_path}"),
+            Upstream::StandIn => f.write_str("stand-in"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteConfig {
+    pub name: String,
+    pub listen: ListenAddr,
+    pub upstream: Upstream,
+    pub credential: String,
+    pub inject: InjectSpec,
+    pub scope: Scope,
+    pub ca_file: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    /// Time allowed for the upstream's response headers.
+    pub timeout: Duration,
+    /// Bodies up to this size are kept so a rejected request can be replayed.
+    pub max_replay_body: u64,
+    pub max_header_bytes: usize,
+    /// Treat 403 like 401: the credential may be stale.
+    pub refresh_on_403: bool,
+    pub revocation_check: Option<RevocationCheck>,
+}
+
+/// A probe sent with the previous value some time after each rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationCheck {
+    pub method: http::Method,
+    pub path: String,
+    pub expect_status: Vec<u16>,
+    pub after: Duration,
+}

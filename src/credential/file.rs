@@ -1,0 +1,93 @@
+//! `source = "file"`: a value read from a mounted file, re-read when it changes
+//! (including the Kubernetes Secret-volume `..data` symlink swap).
+
+use super::{BoxFuture, Command, Credential, Issued, Material, Source, SourceError};
+use crate::secret::Secret;
+use notify::{RecursiveMode, Watcher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSpec {
+    pub path: PathBuf,
+    /// Read again this often even without a change event (a safety net for
+    /// file systems that do not report changes).
+    pub poll_interval: Duration,
+}
+
+pub const DEFAULT_POLL: Duration = Duration::from_secs(10);
+
+pub struct FileSource {
+    spec: FileSpec,
+}
+
+impl FileSource {
+    pub fn new(spec: FileSpec) -> Self {
+        FileSource { spec }
+    }
+}
+
+impl Source for FileSource {
+    fn fetch(&self) -> BoxFuture<'_, Result<Issued, SourceError>> {
+        Box::pin(async move { read_file_value(&self.spec.path).await })
+    }
+
+    fn watch_paths(&self) -> Vec<PathBuf> {
+        vec![self.spec.path.clone()]
+    }
+
+    fn reread_every(&self) -> Option<Duration> {
+        Some(self.spec.poll_interval)
+    }
+}
+
+/// Reads a credential file: surrounding whitespace trimmed, empty is an error.
+pub async fn read_file_value(path: &Path) -> Result<Issued, SourceError> {
+    let shown = path.display();
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| SourceError::new(format!("cannot read {shown}: {e}")))?;
+    let modified = tokio::fs::metadata(path)
+        .await
+        .ok()
+        .and_then(|m| m.modified().ok());
+    let text = String::from_utf8(bytes)
+        .map_err(|_| SourceError::new(format!("{shown} is not UTF-8 text")))?;
+    let secret = Secret::new(text).map_err(|_| SourceError::new(format!("{shown} is empty")))?;
+    Ok(Issued {
+        material: Material::Token(secret),
+        issued_at: modified.unwrap_or_else(SystemTime::now),
+        expires_at: None,
+    })
+}
+
+/// Watches the directories holding `paths` and tells `cred`'s refresher when
+/// anything in them changes. Watching the directory, not the file, is what
+/// catches an atomic rename or a `..data` symlink swap. Returns `None` (and
+/// the poll interval is the only trigger) when the platform cannot watch.
+pub fn watch(paths: &[PathBuf], cred: &Arc<Credential>) -> Option<notify::RecommendedWatcher> {
+    if paths.is_empty() {
+        return None;
+    }
+    let weak: Weak<Credential> = Arc::downgrade(cred);
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            if let Some(cred) = weak.upgrade() {
+                cred.send(Command::Changed);
+            }
+        }
+    })
+    .map_err(|e| tracing::warn!(credential = cred.name(), error = %e, "cannot watch files; polling only"))
+    .ok()?;
+    for path in paths {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+            tracing::warn!(credential = cred.name(), dir = %dir.display(), error = %e, "cannot watch directory; polling only");
+        }
+    }
+    Some(watcher)
+}

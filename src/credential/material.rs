@@ -1,0 +1,51 @@
+//! The shapes a credential value can take: a single token, or a set of AWS keys.
+
+use crate::secret::{Fingerprint, Secret};
+
+/// A credential value as issued by a source.
+#[derive(Clone, Debug)]
+pub enum Material {
+    /// An API key, a bearer token, a password.
+    Token(Secret),
+    /// AWS credentials for SigV4 signing.
+    Aws(AwsKeys),
+}
+
+#[derive(Clone, Debug)]
+pub struct AwsKeys {
+    /// Not a secret: it appears in every signed request.
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
+}
+
+impl Material {
+    pub fn token(&self) -> Option<&Secret> {
+        match self {
+            Material::Token(s) => Some(s),
+            Material::Aws(_) => None,
+        }
+    }
+
+    pub fn aws(&self) -> Option<&AwsKeys> {
+        match self {
+            Material::Aws(k) => Some(k),
+            Material::Token(_) => None,
+        }
+    }
+
+    /// Identifies the value without revealing it.
+    pub fn fingerprint(&self) -> Fingerprint {
+        match self {
+            Material::Token(s) => s.fingerprint(),
+            Material::Aws(k) => {
+                let joined = zeroize::Zeroizing::new(format!(
+                    "{}:{}",
+                    k.access_key_id,
+                    k.secret_access_key.expose()
+                ));
+                Fingerprint::of(joined.as_bytes())
+            }
+        }
+    }
+}

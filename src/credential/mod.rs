@@ -1,0 +1,308 @@
+//! Credentials and their rotation engine: sources, snapshots, the refresher task and lifecycle state.
+//!
+//! The request path only calls [`Credential::current`], a wait-free load of an
+//! `ArcSwap`. One refresher task per credential ([`engine`]) owns the source
+//! and is the only writer.
+
+pub mod engine;
+pub mod env;
+pub mod file;
+mod material;
+pub mod schedule;
+pub mod secret_ref;
+mod snapshot;
+mod source;
+pub mod spec;
+mod status;
+
+pub use material::{AwsKeys, Material};
+pub use snapshot::Snapshot;
+pub use source::{BoxFuture, Issued, Revocation, Source, SourceError};
+pub use spec::{CredentialConfig, SourceSpec};
+pub use status::{PreviousStillValid, State, Status};
+
+use crate::inject::InjectSpec;
+use crate::secret::Fingerprint;
+use arc_swap::ArcSwapOption;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+/// Why a request cannot have the credential right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unusable {
+    /// No value yet, or revoked and not yet replaced.
+    Unavailable,
+    /// The value's lifetime (or enforced `max_age`) is over.
+    Expired,
+}
+
+/// What the refresher is asked to do.
+pub enum Command {
+    /// Refresh now; the answer says how it went.
+    Refresh(Option<oneshot::Sender<Result<(), String>>>),
+    /// Drop the value, revoke it at the source, fetch anew.
+    Revoke(Option<oneshot::Sender<Result<(), String>>>),
+    /// A watched file changed.
+    Changed,
+}
+
+/// One named credential: its current value and its lifecycle.
+pub struct Credential {
+    pub config: CredentialConfig,
+    current: ArcSwapOption<Snapshot>,
+    injectors: Mutex<Vec<InjectSpec>>,
+    status: Mutex<Status>,
+    /// Fingerprints revoked by an operator: never published again.
+    revoked: Mutex<HashSet<Fingerprint>>,
+    /// The previous value, kept for the revocation probe.
+    previous: ArcSwapOption<Snapshot>,
+    generation: watch::Sender<u64>,
+    /// Highest generation for which a rejection already asked for a refresh.
+    rejection_requested: AtomicU64,
+    commands: mpsc::UnboundedSender<Command>,
+    commands_rx: Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
+    uses: AtomicU64,
+    last_used_unix_ms: AtomicU64,
+    rejections: AtomicU64,
+    routes: Mutex<Vec<RouteUse>>,
+}
+
+/// A route that uses a credential, for the inventory.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RouteUse {
+    pub route: String,
+    pub upstream: String,
+    pub scopes: Vec<String>,
+}
+
+impl Credential {
+    pub fn new(config: CredentialConfig) -> Arc<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Arc::new(Credential {
+            config,
+            current: ArcSwapOption::empty(),
+            injectors: Mutex::new(Vec::new()),
+            status: Mutex::new(Status::default()),
+            revoked: Mutex::new(HashSet::new()),
+            previous: ArcSwapOption::empty(),
+            generation: watch::channel(0).0,
+            rejection_requested: AtomicU64::new(0),
+            commands: tx,
+            commands_rx: Mutex::new(Some(rx)),
+            uses: AtomicU64::new(0),
+            last_used_unix_ms: AtomicU64::new(0),
+            rejections: AtomicU64::new(0),
+            routes: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// The current value for a request: one wait-free load and a clock compare.
+    #[inline]
+    pub fn current(&self) -> Result<Arc<Snapshot>, Unusable> {
+        let snap = self.current.load_full().ok_or(Unusable::Unavailable)?;
+        if snap.refuse_after.is_some_and(|t| Instant::now() >= t) {
+            return Err(Unusable::Expired);
+        }
+        Ok(snap)
+    }
+
+    /// The current value regardless of expiry (inventory, probes).
+    pub fn peek(&self) -> Option<Arc<Snapshot>> {
+        self.current.load_full()
+    }
+
+    pub fn previous(&self) -> Option<Arc<Snapshot>> {
+        self.previous.load_full()
+    }
+
+    /// Counts a use of the credential by a forwarded request.
+    #[inline]
+    pub fn record_use(&self) {
+        self.uses.fetch_add(1, Ordering::Relaxed);
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.last_used_unix_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The slot of an injection form in every snapshot, adding it if new.
+    /// The current value, if any, is re-rendered and republished at once.
+    pub fn slot_for(&self, spec: &InjectSpec) -> Result<usize, String> {
+        let mut injectors = self.injectors.lock().unwrap();
+        if let Some(i) = injectors.iter().position(|s| s == spec) {
+            return Ok(i);
+        }
+        if let Some(current) = self.current.load_full() {
+            let mut with_new = injectors.clone();
+            with_new.push(spec.clone());
+            let snap = current.rerender(&with_new).map_err(|e| e.to_string())?;
+            self.current.store(Some(Arc::new(snap)));
+        }
+        injectors.push(spec.clone());
+        Ok(injectors.len() - 1)
+    }
+
+    pub fn add_route_use(&self, use_: RouteUse) {
+        let mut routes = self.routes.lock().unwrap();
+        routes.retain(|r| r.route != use_.route);
+        routes.push(use_);
+    }
+
+    pub fn remove_route_use(&self, route: &str) {
+        self.routes.lock().unwrap().retain(|r| r.route != route);
+    }
+
+    pub fn route_uses(&self) -> Vec<RouteUse> {
+        self.routes.lock().unwrap().clone()
+    }
+
+    /// An upstream answered 401/403 to a request that carried `generation`.
+    /// Asks for one refresh per rejected value, however many requests saw it.
+    /// Returns whether this call asked for the refresh.
+    pub fn report_rejection(&self, generation: u64) -> bool {
+        self.rejections.fetch_add(1, Ordering::Relaxed);
+        if *self.generation.borrow() != generation {
+            return false; // already replaced
+        }
+        let asked = self
+            .rejection_requested
+            .fetch_max(generation, Ordering::AcqRel);
+        if asked >= generation {
+            return false;
+        }
+        let _ = self.commands.send(Command::Refresh(None));
+        true
+    }
+
+    /// Waits until a value newer than `generation` is published, up to `limit`.
+    pub async fn wait_newer(&self, generation: u64, limit: Duration) -> Option<Arc<Snapshot>> {
+        let mut rx = self.generation.subscribe();
+        let newer = tokio::time::timeout(limit, rx.wait_for(|g| *g > generation)).await;
+        match newer {
+            Ok(Ok(_)) => self.current().ok(),
+            _ => None,
+        }
+    }
+
+    /// A receiver of published generations (for probes and tests).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    pub fn send(&self, cmd: Command) -> bool {
+        self.commands.send(cmd).is_ok()
+    }
+
+    /// Refresh now and wait for the outcome.
+    pub async fn refresh_now(&self) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        if !self.send(Command::Refresh(Some(tx))) {
+            return Err("the refresher of this credential is not running".into());
+        }
+        rx.await
+            .unwrap_or_else(|_| Err("the refresher stopped".into()))
+    }
+
+    /// Revoke now and wait until the value is dropped and a new fetch tried.
+    pub async fn revoke_now(&self) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        if !self.send(Command::Revoke(Some(tx))) {
+            return Err("the refresher of this credential is not running".into());
+        }
+        rx.await
+            .unwrap_or_else(|_| Err("the refresher stopped".into()))
+    }
+
+    pub fn status(&self) -> Status {
+        self.status.lock().unwrap().clone()
+    }
+
+    pub fn update_status(&self, f: impl FnOnce(&mut Status)) {
+        f(&mut self.status.lock().unwrap());
+    }
+
+    pub fn uses(&self) -> u64 {
+        self.uses.load(Ordering::Relaxed)
+    }
+
+    pub fn last_used_at(&self) -> Option<SystemTime> {
+        match self.last_used_unix_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(UNIX_EPOCH + Duration::from_millis(ms)),
+        }
+    }
+
+    pub fn rejections(&self) -> u64 {
+        self.rejections.load(Ordering::Relaxed)
+    }
+
+    /// The lifecycle state, derived from the snapshot and the refresher's status.
+    pub fn state(&self) -> State {
+        let status = self.status.lock().unwrap();
+        let snap = self.current.load();
+        match snap.as_ref() {
+            None if status.revoked => State::Revoked,
+            None if status.in_flight && status.last_error.is_none() => State::Refreshing,
+            None => State::Failed,
+            Some(s) if !s.is_usable_at(Instant::now()) => State::Expired,
+            Some(_) if status.in_flight => State::Refreshing,
+            Some(_) if status.last_error.is_some() => State::Stale,
+            Some(s) if self.is_overdue(s) => State::RotationOverdue,
+            Some(_) => State::Fresh,
+        }
+    }
+
+    /// The value is older than the rotation policy allows.
+    pub fn is_overdue(&self, snap: &Snapshot) -> bool {
+        self.config.max_age.is_some_and(|max| {
+            SystemTime::now()
+                .duration_since(snap.issued_at)
+                .unwrap_or(Duration::ZERO)
+                > max
+        })
+    }
+
+    pub fn is_revoked_value(&self, fp: &Fingerprint) -> bool {
+        self.revoked.lock().unwrap().contains(fp)
+    }
+
+    // The writer side, used by the refresher only.
+
+    pub(crate) fn injectors(&self) -> Vec<InjectSpec> {
+        self.injectors.lock().unwrap().clone()
+    }
+
+    pub(crate) fn publish(&self, snap: Snapshot) {
+        let generation = snap.generation;
+        let old = self.current.swap(Some(Arc::new(snap)));
+        if old.is_some() {
+            self.previous.store(old);
+        }
+        self.generation.send_replace(generation);
+    }
+
+    /// Drops the value at once and remembers it must never come back.
+    pub(crate) fn drop_value(&self) -> Option<Arc<Snapshot>> {
+        let old = self.current.swap(None);
+        if let Some(s) = &old {
+            self.revoked.lock().unwrap().insert(s.fingerprint);
+        }
+        old
+    }
+
+    pub(crate) fn take_commands(&self) -> Option<mpsc::UnboundedReceiver<Command>> {
+        self.commands_rx.lock().unwrap().take()
+    }
+
+    pub(crate) fn current_generation(&self) -> u64 {
+        *self.generation.borrow()
+    }
+}

@@ -1,0 +1,20 @@
+//! Log setup: tracing to stderr, as text or JSON, filtered by `RUST_LOG` or `[log] level`.
+
+use crate::config::{LogConfig, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber. Safe to call once per process.
+pub fn init(cfg: &LogConfig) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match cfg.format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

@@ -1,0 +1,82 @@
+//! Lock-free request counters and latency histograms per route, rendered as Prometheus text by the admin API.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the upstream latency histogram, in seconds.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// Counters of one route. Written on the request path with relaxed atomics.
+pub struct RouteStats {
+    /// Responses by status code, 100..=599.
+    by_status: Box<[AtomicU64]>,
+    /// Upstream latency: one count per bucket, plus +Inf.
+    latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    latency_sum_ns: AtomicU64,
+    /// Errors sidekey answered itself, by code.
+    pub upstream_rejections: AtomicU64,
+    pub replays: AtomicU64,
+}
+
+impl Default for RouteStats {
+    fn default() -> Self {
+        RouteStats {
+            by_status: (100..600).map(|_| AtomicU64::new(0)).collect(),
+            latency: Default::default(),
+            latency_sum_ns: AtomicU64::new(0),
+            upstream_rejections: AtomicU64::new(0),
+            replays: AtomicU64::new(0),
+        }
+    }
+}
+
+impl RouteStats {
+    #[inline]
+    pub fn count_status(&self, status: u16) {
+        if let Some(c) = self.by_status.get(usize::from(status).wrapping_sub(100)) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    pub fn observe_upstream(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.latency[i].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_ns
+            .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Non-zero (status, count) pairs.
+    pub fn statuses(&self) -> Vec<(u16, u64)> {
+        self.by_status
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| match c.load(Ordering::Relaxed) {
+                0 => None,
+                n => Some((i as u16 + 100, n)),
+            })
+            .collect()
+    }
+
+    /// Cumulative bucket counts (as Prometheus wants), the +Inf count and the sum in seconds.
+    pub fn latency(&self) -> (Vec<(f64, u64)>, u64, f64) {
+        let mut acc = 0;
+        let mut buckets = Vec::with_capacity(LATENCY_BUCKETS.len());
+        for (i, b) in LATENCY_BUCKETS.iter().enumerate() {
+            acc += self.latency[i].load(Ordering::Relaxed);
+            buckets.push((*b, acc));
+        }
+        acc += self.latency[LATENCY_BUCKETS.len()].load(Ordering::Relaxed);
+        (
+            buckets,
+            acc,
+            self.latency_sum_ns.load(Ordering::Relaxed) as f64 / 1e9,
+        )
+    }
+}

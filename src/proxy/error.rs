@@ -1,0 +1,113 @@
+//! The one place where failures become HTTP answers: DESIGN.md's JSON error body and `sidekey-error` header.
+
+use super::body::{ProxyBody, full};
+use http::{HeaderValue, Response, StatusCode};
+use std::time::Duration;
+
+/// Everything the proxy can refuse or fail with. Messages are for the person
+/// reading them and never hold a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("{method} {path} is outside the scope of this route's credential")]
+    NotAllowed { method: String, path: String },
+    #[error("no route serves this request")]
+    NoRoute,
+    #[error(
+        "credential `{0}` has no usable value yet (not fetched, failing, or revoked); see GET /v1/credentials/{0} on the admin listener"
+    )]
+    CredentialUnavailable(String),
+    #[error(
+        "credential `{0}` has expired and could not be refreshed; see GET /v1/credentials/{0} on the admin listener"
+    )]
+    CredentialExpired(String),
+    #[error("cannot reach the upstream: {0}")]
+    UpstreamUnreachable(String),
+    #[error("the upstream did not answer within {}", humantime::format_duration(*.0))]
+    UpstreamTimeout(Duration),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("request too large: {0}")]
+    RequestTooLarge(String),
+    #[error("the request headers total {size} bytes, over this route's limit of {limit}")]
+    HeadersTooLarge { size: usize, limit: usize },
+}
+
+impl ProxyError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProxyError::NotAllowed { .. } => "not_allowed",
+            ProxyError::NoRoute => "no_route",
+            ProxyError::CredentialUnavailable(_) => "credential_unavailable",
+            ProxyError::CredentialExpired(_) => "credential_expired",
+            ProxyError::UpstreamUnreachable(_) => "upstream_unreachable",
+            ProxyError::UpstreamTimeout(_) => "upstream_timeout",
+            ProxyError::BadRequest(_) => "bad_request",
+            ProxyError::RequestTooLarge(_) => "request_too_large",
+            ProxyError::HeadersTooLarge { .. } => "headers_too_large",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::NotAllowed { .. } => StatusCode::FORBIDDEN,
+            ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::CredentialUnavailable(_) | ProxyError::CredentialExpired(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ProxyError::UpstreamUnreachable(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::RequestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        }
+    }
+
+    /// The answer the app receives.
+    pub fn into_response(self, route: &str) -> Response<ProxyBody> {
+        let body = serde_json::json!({
+            "error": { "code": self.code(), "message": self.to_string(), "route": route }
+        });
+        let mut resp = Response::new(full(body.to_string()));
+        *resp.status_mut() = self.status();
+        let h = resp.headers_mut();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h.insert("sidekey-error", HeaderValue::from_static(self.code()));
+        if matches!(
+            self,
+            ProxyError::CredentialUnavailable(_) | ProxyError::CredentialExpired(_)
+        ) {
+            h.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn json_body_and_header() {
+        let resp = ProxyError::NotAllowed {
+            method: "DELETE".into(),
+            path: "/v1/x".into(),
+        }
+        .into_response("stripe");
+        assert_eq!(resp.status(), 403);
+        assert_eq!(resp.headers()["sidekey-error"], "not_allowed");
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "not_allowed");
+        assert_eq!(v["error"]["route"], "stripe");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("DELETE /v1/x")
+        );
+    }
+}

@@ -1,0 +1,293 @@
+//! The request path: scope check, credential snapshot, injection, forwarding, rejection handling and replay.
+
+use super::body::{ProxyBody, empty};
+use super::error::ProxyError;
+use super::route::{Route, Target};
+use super::{headers, path, standin};
+use crate::audit;
+use crate::credential::{Snapshot, Unusable};
+use crate::inject::Outbound;
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::body::{Body, Incoming};
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// What the access log says about one request.
+pub struct Outcome {
+    pub path: String,
+    pub fingerprint: Option<crate::secret::Fingerprint>,
+    pub replayed: bool,
+}
+
+/// Serves one request from the app. Never fails: errors become answers here.
+pub async fn serve(route: Arc<Route>, req: Request<Incoming>) -> Response<ProxyBody> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let mut outcome = Outcome {
+        path: req.uri().path().to_owned(),
+        fingerprint: None,
+        replayed: false,
+    };
+    let resp = match forward(&route, req, &mut outcome).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(route.name()),
+    };
+    route.stats.count_status(resp.status().as_u16());
+    if route.access_log {
+        tracing::info!(
+            target: "sidekey::access",
+            route = route.name(),
+            method = method.as_str(),
+            path = outcome.path.as_str(),
+            status = resp.status().as_u16(),
+            duration_ms = started.elapsed().as_secs_f64() * 1e3,
+            credential = route.credential.name(),
+            fingerprint = outcome.fingerprint.as_ref().map(|f| f.as_str()),
+            replayed = outcome.replayed,
+            error = resp.headers().get("sidekey-error").and_then(|v| v.to_str().ok()),
+        );
+    }
+    resp
+}
+
+/// A request checked and prepared for the upstream, before the credential.
+struct Prepared {
+    method: Method,
+    path: String,
+    query: Option<String>,
+    headers: HeaderMap,
+}
+
+async fn forward(
+    route: &Route,
+    req: Request<Incoming>,
+    outcome: &mut Outcome,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let cfg = &route.config;
+    let (parts, body) = req.into_parts();
+
+    let size = headers::size(&parts.headers);
+    if size > cfg.max_header_bytes {
+        return Err(ProxyError::HeadersTooLarge {
+            size,
+            limit: cfg.max_header_bytes,
+        });
+    }
+    let norm =
+        path::normalize(parts.uri.path()).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+    outcome.path = norm.path.clone();
+    if norm.ambiguous_separator && !cfg.scope.is_open() {
+        return Err(ProxyError::BadRequest(
+            "encoded `/` or `\\` in the path is refused on a scoped route: the upstream could read a different path than the one checked".into(),
+        ));
+    }
+    if !cfg.scope.allows(&parts.method, &norm.path) {
+        return Err(ProxyError::NotAllowed {
+            method: parts.method.to_string(),
+            path: norm.path,
+        });
+    }
+    let snap = current(route)?;
+    outcome.fingerprint = Some(snap.fingerprint);
+
+    let mut h = parts.headers;
+    headers::strip_hop_by_hop(&mut h);
+    let prepared = Prepared {
+        method: parts.method,
+        path: norm.path,
+        query: parts.uri.query().map(str::to_owned),
+        headers: h,
+    };
+
+    // Keep small bodies so a rejected request can be replayed; stream the rest.
+    let kept = keepable(&body, cfg.max_replay_body);
+    let body = match kept {
+        true => Either::Right(collect(body, cfg.max_replay_body).await?),
+        false => Either::Left(body),
+    };
+    let replay_body = match &body {
+        Either::Right(bytes) => Some(bytes.clone()),
+        Either::Left(_) => None,
+    };
+    let first = send(route, &prepared, &snap, into_body(body)).await?;
+
+    if !is_rejection(route, first.status()) {
+        route.credential.record_use();
+        return Ok(first);
+    }
+    route
+        .stats
+        .upstream_rejections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let asked = route.credential.report_rejection(snap.generation);
+    audit::rejected_by_upstream(
+        route.credential.name(),
+        route.name(),
+        snap.fingerprint,
+        first.status().as_u16(),
+        asked,
+    );
+    let Some(bytes) = replay_body else {
+        return Ok(first); // a streamed body cannot be sent twice
+    };
+    let Some(newer) = route
+        .credential
+        .wait_newer(snap.generation, cfg.timeout)
+        .await
+    else {
+        return Ok(first);
+    };
+    drop(first);
+    route
+        .stats
+        .replays
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    outcome.replayed = true;
+    outcome.fingerprint = Some(newer.fingerprint);
+    let second = send(route, &prepared, &newer, Either::Right(Full::new(bytes))).await?;
+    route.credential.record_use();
+    Ok(second)
+}
+
+fn current(route: &Route) -> Result<Arc<Snapshot>, ProxyError> {
+    route.credential.current().map_err(|e| match e {
+        Unusable::Unavailable => {
+            ProxyError::CredentialUnavailable(route.credential.name().to_owned())
+        }
+        Unusable::Expired => ProxyError::CredentialExpired(route.credential.name().to_owned()),
+    })
+}
+
+fn is_rejection(route: &Route, status: StatusCode) -> bool {
+    status == StatusCode::UNAUTHORIZED
+        || (status == StatusCode::FORBIDDEN && route.config.refresh_on_403)
+}
+
+/// A body is kept when its declared size fits the replay limit.
+fn keepable(body: &Incoming, limit: u64) -> bool {
+    body.is_end_stream() || body.size_hint().exact().is_some_and(|n| n <= limit)
+}
+
+async fn collect(body: Incoming, limit: u64) -> Result<Bytes, ProxyError> {
+    if body.is_end_stream() {
+        return Ok(Bytes::new());
+    }
+    Limited::new(body, limit as usize)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| ProxyError::BadRequest(format!("cannot read the request body: {e}")))
+}
+
+fn into_body(b: Either<Incoming, Bytes>) -> ProxyBody {
+    match b {
+        Either::Left(stream) => Either::Left(stream),
+        Either::Right(bytes) if bytes.is_empty() => empty(),
+        Either::Right(bytes) => Either::Right(Full::new(bytes)),
+    }
+}
+
+/// Builds the upstream request with `snap`'s credential and sends it.
+async fn send(
+    route: &Route,
+    p: &Prepared,
+    snap: &Snapshot,
+    body: ProxyBody,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let mut headers = p.headers.clone();
+    let mut query = p.query.clone();
+    snap.rendered[route.slot].apply(&mut Outbound {
+        headers: &mut headers,
+        query: &mut query,
+    });
+
+    match &route.target {
+        Target::StandIn => {
+            let req = build(p, headers, &query, body, "http", "stand-in", "")?;
+            Ok(standin::answer(
+                &req,
+                snap,
+                route.slot,
+                route.name(),
+                route.credential.name(),
+            ))
+        }
+        Target::Remote {
+            client,
+            scheme,
+            authority,
+            host,
+            base_path,
+        } => {
+            headers.insert(http::header::HOST, host.clone());
+            let req = build(
+                p,
+                headers,
+                &query,
+                body,
+                scheme.as_str(),
+                authority.as_str(),
+                base_path,
+            )?;
+            let started = Instant::now();
+            let timeout = route.config.timeout;
+            let result = tokio::time::timeout(timeout, client.request(req)).await;
+            route.stats.observe_upstream(started.elapsed());
+            let resp = result
+                .map_err(|_| ProxyError::UpstreamTimeout(timeout))?
+                .map_err(|e| unreachable(&e))?;
+            let (mut parts, body) = resp.into_parts();
+            headers::strip_hop_by_hop(&mut parts.headers);
+            Ok(Response::from_parts(parts, Either::Left(body)))
+        }
+    }
+}
+
+fn build(
+    p: &Prepared,
+    headers: HeaderMap,
+    query: &Option<String>,
+    body: ProxyBody,
+    scheme: &str,
+    authority: &str,
+    base_path: &str,
+) -> Result<Request<ProxyBody>, ProxyError> {
+    let mut uri =
+        String::with_capacity(scheme.len() + authority.len() + base_path.len() + p.path.len() + 16);
+    uri.push_str(scheme);
+    uri.push_str("://");
+    uri.push_str(authority);
+    uri.push_str(base_path);
+    uri.push_str(&p.path);
+    if let Some(q) = query {
+        uri.push('?');
+        uri.push_str(q);
+    }
+    let uri = Uri::try_from(uri)
+        .map_err(|_| ProxyError::BadRequest("the request target is not a valid URI".into()))?;
+    let mut req = Request::new(body);
+    *req.method_mut() = p.method.clone();
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    Ok(req)
+}
+
+/// Explains a client failure without echoing anything the request carried.
+fn unreachable(e: &hyper_util::client::legacy::Error) -> ProxyError {
+    let mut detail = if e.is_connect() {
+        "connection failed".to_string()
+    } else {
+        "the connection failed mid-request".to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail = format!("{detail}: {s}");
+        source = s.source();
+        if detail.len() > 300 {
+            break;
+        }
+    }
+    ProxyError::UpstreamUnreachable(detail)
+}

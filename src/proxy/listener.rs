@@ -1,0 +1,146 @@
+//! Listeners (TCP or unix socket) and the HTTP/1.1 server loop that hands each request to the current route.
+
+use super::body::ProxyBody;
+use super::forward;
+use super::route::Route;
+use crate::config::ListenAddr;
+use arc_swap::ArcSwap;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+
+/// Time allowed for a client to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub enum Bound {
+    Tcp(TcpListener),
+    Unix(UnixListener, std::path::PathBuf),
+}
+
+impl Bound {
+    pub async fn bind(addr: &ListenAddr) -> std::io::Result<Bound> {
+        match addr {
+            ListenAddr::Tcp(a) => Ok(Bound::Tcp(TcpListener::bind(a).await?)),
+            ListenAddr::Unix(p) => {
+                // A socket left by a previous run would make bind fail.
+                if std::fs::symlink_metadata(p).is_ok_and(|m| {
+                    use std::os::unix::fs::FileTypeExt;
+                    m.file_type().is_socket()
+                }) {
+                    let _ = std::fs::remove_file(p);
+                }
+                Ok(Bound::Unix(UnixListener::bind(p)?, p.clone()))
+            }
+        }
+    }
+
+    /// The bound address (for TCP port 0, the port the OS chose).
+    pub fn local_addr(&self) -> ListenAddr {
+        match self {
+            Bound::Tcp(l) => ListenAddr::Tcp(
+                l.local_addr()
+                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0))),
+            ),
+            Bound::Unix(_, p) => ListenAddr::Unix(p.clone()),
+        }
+    }
+}
+
+/// HTTP/1 connection settings for a route's listener.
+pub fn http1_builder(max_header_bytes: usize) -> http1::Builder {
+    let mut b = http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true)
+        // hyper answers a bare 431 past its buffer; below it, sidekey
+        // answers in its own format, so the buffer is larger than the limit.
+        .max_buf_size((max_header_bytes * 2).max(16 * 1024));
+    b
+}
+
+/// Serves a route's listener until `stop` turns true, then lets requests in
+/// flight finish for up to `grace`.
+pub async fn serve(
+    bound: Bound,
+    route: Arc<ArcSwap<Route>>,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    let builder = http1_builder(route.load().config.max_header_bytes);
+    loop {
+        let accepted = tokio::select! {
+            _ = crate::admin::stopped(&mut stop) => break,
+            a = accept(&bound) => a,
+        };
+        let io = match accepted {
+            Ok(io) => io,
+            Err(e) => {
+                tracing::warn!(route = route.load().name(), error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let route = route.clone();
+        let service = service_fn(move |req: hyper::Request<Incoming>| {
+            let r = route.load_full();
+            async move { Ok::<_, Infallible>(forward::serve(r, req).await) }
+        });
+        let conn = match io {
+            Io::Tcp(s) => Either::Tcp(
+                graceful.watch(builder.serve_connection(TokioIo::new(s), service.clone())),
+            ),
+            Io::Unix(s) => {
+                Either::Unix(graceful.watch(builder.serve_connection(TokioIo::new(s), service)))
+            }
+        };
+        tokio::spawn(async move {
+            let result = match conn {
+                Either::Tcp(c) => c.await,
+                Either::Unix(c) => c.await,
+            };
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(bound);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after the shutdown grace period; closing them");
+    }
+}
+
+enum Io {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+enum Either<A, B> {
+    Tcp(A),
+    Unix(B),
+}
+
+async fn accept(bound: &Bound) -> std::io::Result<Io> {
+    match bound {
+        Bound::Tcp(l) => {
+            let (s, _) = l.accept().await?;
+            let _ = s.set_nodelay(true);
+            Ok(Io::Tcp(s))
+        }
+        Bound::Unix(l, _) => Ok(Io::Unix(l.accept().await?.0)),
+    }
+}
+
+/// Keeps the type named for callers that build their own services.
+pub type Answer = hyper::Response<ProxyBody>;

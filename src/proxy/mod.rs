@@ -1,0 +1,15 @@
+//! The proxy: listeners, routes, scope policy, forwarding, and the mapping of failures to answers.
+
+pub mod body;
+pub mod client;
+pub mod error;
+pub mod forward;
+pub mod headers;
+pub mod listener;
+pub mod path;
+pub mod route;
+pub mod scope;
+pub mod standin;
+
+pub use error::ProxyError;
+pub use route::Route;

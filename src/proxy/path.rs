@@ -1,0 +1,134 @@
+//! Request-path normalisation before scope matching: percent-decoding of unreserved characters, dot segments, empty segments.
+
+/// A path the scope check and the upstream both see.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Normalized {
+    /// Always starts with `/`; percent-escapes that remain are upper-case.
+    pub path: String,
+    /// The path held `%2F`, `%5C` or a raw `\`: a separator the upstream
+    /// might see where the scope check did not.
+    pub ambiguous_separator: bool,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("the request path must start with `/`")]
+    NotOriginForm,
+    #[error("the request path holds a malformed percent-escape")]
+    BadEscape,
+    #[error("the request path holds an encoded NUL")]
+    Nul,
+}
+
+/// Normalises an origin-form path (no query). `%2e` becomes `.`, so
+/// `/v1/%2e%2e/admin` resolves to `/admin` like `/v1/../admin` does.
+pub fn normalize(raw: &str) -> Result<Normalized, PathError> {
+    if !raw.starts_with('/') {
+        return Err(PathError::NotOriginForm);
+    }
+    let mut ambiguous = raw.contains('\\');
+    let mut out: Vec<String> = Vec::new();
+    let trailing = raw.len() > 1 && raw.ends_with('/');
+    for seg in raw.split('/') {
+        let (seg, sep) = decode_unreserved(seg)?;
+        ambiguous |= sep;
+        match seg.as_str() {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            _ => out.push(seg),
+        }
+    }
+    let mut path = String::with_capacity(raw.len());
+    for seg in &out {
+        path.push('/');
+        path.push_str(seg);
+    }
+    if path.is_empty() || (trailing && !out.is_empty()) {
+        path.push('/');
+    }
+    Ok(Normalized {
+        path,
+        ambiguous_separator: ambiguous,
+    })
+}
+
+/// Decodes escapes of unreserved characters; keeps (upper-cased) the rest.
+/// Returns whether an encoded `/` or `\` was seen.
+fn decode_unreserved(seg: &str) -> Result<(String, bool), PathError> {
+    if !seg.contains('%') {
+        return Ok((seg.to_owned(), false));
+    }
+    let bytes = seg.as_bytes();
+    let mut out = String::with_capacity(seg.len());
+    let mut sep = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'%' {
+            out.push(bytes[i] as char);
+            i += 1;
+            continue;
+        }
+        let hex = seg.get(i + 1..i + 3).ok_or(PathError::BadEscape)?;
+        let v = u8::from_str_radix(hex, 16).map_err(|_| PathError::BadEscape)?;
+        match v {
+            0 => return Err(PathError::Nul),
+            b'/' | b'\\' => {
+                sep = true;
+                out.push('%');
+                out.push_str(&hex.to_ascii_uppercase());
+            }
+            b if b.is_ascii_alphanumeric() || b"-._~".contains(&b) => out.push(b as char),
+            _ => {
+                out.push('%');
+                out.push_str(&hex.to_ascii_uppercase());
+            }
+        }
+        i += 3;
+    }
+    Ok((out, sep))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(p: &str) -> String {
+        normalize(p).unwrap().path
+    }
+
+    #[test]
+    fn dot_segments_resolve() {
+        assert_eq!(n("/v1/charges/../../admin"), "/admin");
+        assert_eq!(n("/v1/./charges"), "/v1/charges");
+        assert_eq!(n("/../../etc"), "/etc");
+        assert_eq!(n("/"), "/");
+        assert_eq!(n("/a//b/"), "/a/b/");
+    }
+
+    #[test]
+    fn encoded_dots_resolve_too() {
+        assert_eq!(n("/v1/%2e%2e/admin"), "/admin");
+        assert_eq!(n("/v1/%2E./admin"), "/admin");
+        assert_eq!(n("/v1/ch%61rges"), "/v1/charges");
+        assert_eq!(n("/a%20b"), "/a%20b");
+        assert_eq!(n("/a%3fb"), "/a%3Fb");
+    }
+
+    #[test]
+    fn encoded_separators_are_flagged() {
+        assert!(normalize("/v1/a%2Fb").unwrap().ambiguous_separator);
+        assert!(normalize("/v1/a%5cb").unwrap().ambiguous_separator);
+        assert!(normalize("/v1/a\\b").unwrap().ambiguous_separator);
+        assert!(!normalize("/v1/a/b").unwrap().ambiguous_separator);
+    }
+
+    #[test]
+    fn malformed() {
+        assert_eq!(normalize("v1"), Err(PathError::NotOriginForm));
+        assert_eq!(normalize("/a%2"), Err(PathError::BadEscape));
+        assert_eq!(normalize("/a%zz"), Err(PathError::BadEscape));
+        assert_eq!(normalize("/a%00"), Err(PathError::Nul));
+    }
+}

@@ -1,0 +1,106 @@
+//! A route as the request path uses it: its config, credential slot, upstream target and counters, all built at start-up.
+
+use super::client::{self, UpstreamClient};
+use crate::config::{RouteConfig, Upstream};
+use crate::credential::{Credential, RouteUse};
+use crate::metrics::RouteStats;
+use http::HeaderValue;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where a route's requests go.
+pub enum Target {
+    Remote {
+        client: UpstreamClient,
+        scheme: http::uri::Scheme,
+        authority: http::uri::Authority,
+        /// `Host` as the upstream expects it, built once.
+        host: HeaderValue,
+        base_path: String,
+    },
+    StandIn,
+}
+
+pub struct Route {
+    pub config: RouteConfig,
+    pub credential: Arc<Credential>,
+    /// Index of this route's injection form in the credential's snapshots.
+    pub slot: usize,
+    pub target: Target,
+    pub stats: Arc<RouteStats>,
+    pub access_log: bool,
+}
+
+/// Upstream clients shared by routes with the same TLS and connect settings.
+#[derive(Default)]
+pub struct Clients {
+    by_key: HashMap<(Option<PathBuf>, Duration), UpstreamClient>,
+}
+
+impl Clients {
+    pub fn get(
+        &mut self,
+        ca_file: Option<&PathBuf>,
+        connect_timeout: Duration,
+    ) -> Result<UpstreamClient, String> {
+        let key = (ca_file.cloned(), connect_timeout);
+        if let Some(c) = self.by_key.get(&key) {
+            return Ok(c.clone());
+        }
+        let tls = client::tls_config(ca_file.map(PathBuf::as_path))?;
+        let c = client::build(tls, connect_timeout);
+        self.by_key.insert(key, c.clone());
+        Ok(c)
+    }
+}
+
+impl Route {
+    pub fn build(
+        config: RouteConfig,
+        credential: Arc<Credential>,
+        clients: &mut Clients,
+        stats: Arc<RouteStats>,
+        access_log: bool,
+    ) -> Result<Route, String> {
+        let slot = credential.slot_for(&config.inject).map_err(|e| {
+            format!(
+                "route `{}`: credential `{}`: {e}",
+                config.name,
+                credential.name()
+            )
+        })?;
+        let target = match &config.upstream {
+            Upstream::StandIn => Target::StandIn,
+            Upstream::Url {
+                scheme,
+                authority,
+                base_path,
+            } => Target::Remote {
+                client: clients.get(config.ca_file.as_ref(), config.connect_timeout)?,
+                scheme: scheme.clone(),
+                authority: authority.clone(),
+                host: HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?,
+                base_path: base_path.clone(),
+            },
+        };
+        credential.add_route_use(RouteUse {
+            route: config.name.clone(),
+            upstream: config.upstream.to_string(),
+            scopes: config.scope.describe(),
+        });
+        Ok(Route {
+            config,
+            credential,
+            slot,
+            target,
+            stats,
+            access_log,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+}
