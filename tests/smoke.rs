@@ -1,0 +1,56 @@
+//! The quick-start path end to end: a file credential injected as a bearer header into a real upstream.
+
+mod support;
+
+use support::{Sidekey, Upstream, logs};
+
+#[tokio::test]
+async fn header_reaches_upstream_and_app_header_is_replaced() {
+    let up = Upstream::ok().await;
+    let key = logs::secret("sk_smoke_8f3a9c2d");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), format!("{key}\n")).unwrap();
+    let sk = Sidekey::start_in(
+        dir,
+        &format!(
+            r#"
+[admin]
+listen = "127.0.0.1:0"
+[credentials.k]
+source = "file"
+path = "{{dir}}/key"
+[[routes]]
+name = "r"
+listen = "127.0.0.1:0"
+upstream = "{}"
+credential = "k"
+inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
+"#,
+            up.url()
+        ),
+    )
+    .await;
+    sk.wait_ready(5).await;
+    let (status, _, _) = support::send(
+        http::Method::GET,
+        &format!("{}/v1/x?y=1", sk.url("r")),
+        &[
+            ("authorization", "Bearer app-own"),
+            ("proxy-authorization", "Basic cHJveHk6cHc="),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let seen = up.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].target, "/v1/x?y=1");
+    assert_eq!(seen[0].headers.get_all("authorization").iter().count(), 1);
+    assert_eq!(
+        seen[0].header("authorization"),
+        Some(format!("Bearer {key}").as_str())
+    );
+    assert!(seen[0].header("proxy-authorization").is_none());
+    assert_eq!(seen[0].header("host"), Some(up.addr.to_string().as_str()));
+    sk.stop().await;
+}

@@ -1,0 +1,127 @@
+//! Test helpers shared by the integration tests: real upstreams, a running sidekey, an HTTP client, log capture.
+#![allow(dead_code, unused_imports)]
+
+pub mod logs;
+pub mod tls;
+pub mod upstream;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use sidekey::app::App;
+use sidekey::config::ListenAddr;
+use std::path::{Path, PathBuf};
+
+pub use upstream::{Reply, Seen, Upstream};
+
+/// A sidekey started in-process from config text, with a scratch folder.
+pub struct Sidekey {
+    pub app: App,
+    pub dir: tempfile::TempDir,
+}
+
+impl Sidekey {
+    /// Starts sidekey from `config`. `{dir}` in the text is replaced by the
+    /// scratch folder, so tests can point sources at files there.
+    pub async fn start(config: &str) -> Sidekey {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(dir, config).await
+    }
+
+    pub async fn start_in(dir: tempfile::TempDir, config: &str) -> Sidekey {
+        logs::init();
+        let text = config.replace("{dir}", dir.path().to_str().unwrap());
+        let path = dir.path().join("sidekey.toml");
+        std::fs::write(&path, &text).unwrap();
+        let cfg =
+            sidekey::config::load(&path).unwrap_or_else(|e| panic!("config should load:\n{e}"));
+        let app = App::start(cfg).await.expect("sidekey starts");
+        Sidekey { app, dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Base URL of a route, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self, route: &str) -> String {
+        match self.app.route_addr(route).expect("route exists") {
+            ListenAddr::Tcp(a) => format!("http://{a}"),
+            ListenAddr::Unix(p) => panic!("route {route} listens on unix:{}", p.display()),
+        }
+    }
+
+    pub fn admin(&self) -> String {
+        match self.app.admin_addr() {
+            ListenAddr::Tcp(a) => format!("http://{a}"),
+            ListenAddr::Unix(p) => panic!("admin listens on unix:{}", p.display()),
+        }
+    }
+
+    /// Waits until `/readyz` answers 200, up to `secs`.
+    pub async fn wait_ready(&self, secs: u64) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let (status, _, _) = get(&format!("{}/readyz", self.admin())).await;
+            if status == 200 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "sidekey not ready after {secs}s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops sidekey and checks that no registered secret reached the logs.
+    pub async fn stop(self) {
+        self.app.shutdown().await;
+        logs::assert_no_secret_logged();
+    }
+}
+
+/// Writes `value` to `path` atomically (write a temporary file, rename it over).
+pub fn write_atomic(path: &Path, value: &str) {
+    let tmp = path.with_extension("tmp-write");
+    std::fs::write(&tmp, value).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// Sends one request; returns status, headers and the whole body.
+pub async fn send(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> (StatusCode, HeaderMap, Bytes) {
+    let mut b = Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let resp = client()
+        .request(b.body(Full::new(body.into())).unwrap())
+        .await
+        .expect("request to sidekey");
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.expect("response body").to_bytes();
+    (parts.status, parts.headers, bytes)
+}
+
+pub async fn get(url: &str) -> (StatusCode, HeaderMap, Bytes) {
+    send(Method::GET, url, &[], Bytes::new()).await
+}
+
+/// Parses a sidekey error body and returns its code.
+pub fn error_code(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .unwrap_or_else(|_| panic!("JSON error body, got {:?}", String::from_utf8_lossy(body)));
+    v["error"]["code"].as_str().expect("error.code").to_owned()
+}
