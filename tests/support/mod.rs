@@ -125,3 +125,35 @@ pub fn error_code(body: &[u8]) -> String {
         .unwrap_or_else(|_| panic!("JSON error body, got {:?}", String::from_utf8_lossy(body)));
     v["error"]["code"].as_str().expect("error.code").to_owned()
 }
+
+/// A one-route config: credential `k` from `{dir}/key`, route `r` to `upstream`
+/// with the given `inject` inline table, then any `extra` route keys.
+pub fn one_route(upstream: &str, inject: &str, extra: &str) -> String {
+    format!(
+        r#"
+[admin]
+listen = "127.0.0.1:0"
+
+[credentials.k]
+source = "file"
+path = "{{dir}}/key"
+
+[[routes]]
+name = "r"
+listen = "127.0.0.1:0"
+upstream = "{upstream}"
+credential = "k"
+inject = {inject}
+{extra}
+"#
+    )
+}
+
+/// Starts sidekey with a key file holding `key` and the one-route config.
+pub async fn with_key(key: &str, config: &str) -> Sidekey {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), format!("{key}\n")).unwrap();
+    let sk = Sidekey::start_in(dir, config).await;
+    sk.wait_ready(5).await;
+    sk
+}

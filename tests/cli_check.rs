@@ -1,0 +1,221 @@
+//! `sidekey check`: broken configs get file:line:column messages and exit 78; a good one prints its routes and exits 0.
+
+use std::path::Path;
+use std::process::Command;
+
+fn check(dir: &Path, text: &str) -> (i32, String, String) {
+    let path = dir.join("sidekey.toml");
+    std::fs::write(&path, text.replace("{dir}", dir.to_str().unwrap())).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sidekey"))
+        .args(["check", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const GOOD: &str = r#"
+[admin]
+listen = "127.0.0.1:0"
+
+[credentials.stripe]
+source = "file"
+path = "{dir}/key"
+max_age = "30d"
+
+[[routes]]
+name = "stripe"
+listen = "127.0.0.1:0"
+upstream = "https://api.stripe.com/base"
+credential = "stripe"
+inject = { header = "Authorization", format = "Bearer {secret}" }
+  [[routes.allow]]
+  methods = ["GET", "POST"]
+  paths = ["/v1/charges", "/v1/charges/**"]
+"#;
+
+fn dir_with_key() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("key"), "k-123\n").unwrap();
+    d
+}
+
+#[test]
+fn good_config_prints_routes_credentials_and_scopes() {
+    let d = dir_with_key();
+    let (code, out, err) = check(d.path(), GOOD);
+    assert_eq!(code, 0, "stderr: {err}");
+    assert!(
+        out.contains("stripe: 127.0.0.1:0 -> https://api.stripe.com/base"),
+        "{out}"
+    );
+    assert!(
+        out.contains("credential: stripe (header authorization: Bearer {secret})"),
+        "{out}"
+    );
+    assert!(
+        out.contains("allow: GET,POST /v1/charges /v1/charges/**"),
+        "{out}"
+    );
+    assert!(out.contains("max_age 30days"), "{out}");
+    assert!(!out.contains("k-123"), "check must not print the secret");
+}
+
+/// Each case: a change to the good config, the line:column expected, and words the message must hold.
+#[test]
+fn broken_configs_are_located_and_explained() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "unknown key",
+            "max_age = \"30d\"",
+            "max_age = \"30d\"\npth = \"x\"",
+            "unknown field `pth`",
+        ),
+        (
+            "unknown top-level key",
+            "[admin]",
+            "colour = 1\n[admin]",
+            "unknown field `colour`",
+        ),
+        (
+            "unknown credential",
+            "credential = \"stripe\"",
+            "credential = \"strip\"",
+            "credential `strip`, which is not defined",
+        ),
+        (
+            "bad duration",
+            "max_age = \"30d\"",
+            "max_age = \"thirty days\"",
+            "is not a duration",
+        ),
+        (
+            "bad URL",
+            "https://api.stripe.com/base",
+            "ftp://api.stripe.com",
+            "must be http:// or https://",
+        ),
+        (
+            "non-loopback listener",
+            "listen = \"127.0.0.1:0\"\nupstream",
+            "listen = \"0.0.0.0:8080\"\nupstream",
+            "not a loopback address",
+        ),
+        (
+            "missing source",
+            "source = \"file\"\n",
+            "",
+            "has no `source`",
+        ),
+        (
+            "unknown source",
+            "source = \"file\"",
+            "source = \"vaultish\"",
+            "unknown source `vaultish`",
+        ),
+        (
+            "bad inject",
+            "format = \"Bearer {secret}\"",
+            "format = \"Bearer\"",
+            "must contain `{secret}`",
+        ),
+        (
+            "bad allow pattern",
+            "\"/v1/charges/**\"]",
+            "\"v1/x\"]",
+            "must start with `/`",
+        ),
+        ("toml syntax", "[admin]", "[admin", "invalid table header"),
+    ];
+    for (what, from, to, words) in cases {
+        let d = dir_with_key();
+        assert!(
+            GOOD.contains(from),
+            "case {what}: pattern not in the good config"
+        );
+        let (code, _, err) = check(d.path(), &GOOD.replacen(from, to, 1));
+        assert_eq!(code, 78, "case {what}: exit code; stderr: {err}");
+        assert!(
+            err.contains(words),
+            "case {what}: expected {words:?} in:\n{err}"
+        );
+        let located = err.lines().any(|l| {
+            let mut parts = l.trim().splitn(4, ':');
+            let (_file, line, col) = (parts.next(), parts.next(), parts.next());
+            line.is_some_and(|x| x.parse::<usize>().is_ok())
+                && col.is_some_and(|x| x.parse::<usize>().is_ok())
+        });
+        assert!(located, "case {what}: no file:line:column in:\n{err}");
+    }
+}
+
+#[test]
+fn two_routes_on_one_listener() {
+    let d = dir_with_key();
+    let text = GOOD.replace(
+        "listen = \"127.0.0.1:0\"\nupstream",
+        "listen = \"127.0.0.1:18081\"\nupstream",
+    ) + r#"
+[[routes]]
+name = "again"
+listen = "127.0.0.1:18081"
+upstream = "https://api.stripe.com"
+credential = "stripe"
+inject = { query = "key" }
+"#;
+    let (code, _, err) = check(d.path(), &text);
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("sidekey.toml:"), "{err}");
+    assert!(
+        err.contains("listens on 127.0.0.1:18081, which route `stripe` already uses"),
+        "{err}"
+    );
+    let line = text
+        .lines()
+        .position(|l| l.contains("name = \"again\""))
+        .unwrap()
+        + 2;
+    assert!(
+        err.contains(&format!(":{line}:")),
+        "expected line {line}: {err}"
+    );
+}
+
+#[test]
+fn unreadable_source_file() {
+    let d = tempfile::tempdir().unwrap(); // no key file
+    let (code, out, err) = check(d.path(), GOOD);
+    assert_eq!(code, 78, "{out}{err}");
+    assert!(err.contains("cannot read") && err.contains("key"), "{err}");
+    assert!(err.contains("sidekey.toml:"), "{err}");
+}
+
+#[test]
+fn missing_config_file() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sidekey"))
+        .args(["check", "-c", "/nonexistent/sidekey.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the file"));
+}
+
+#[test]
+fn shipped_quickstart_config_is_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_sidekey"))
+        .args(["check", "-c"])
+        .arg(root.join("config/quickstart.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,136 @@
+//! Scope: allowed requests pass; other methods, paths and traversal tricks get 403 and never reach the upstream.
+
+mod support;
+
+use http::Method;
+use support::{Upstream, error_code, one_route, send, with_key};
+
+const SCOPED: &str = r#"
+  [[routes.allow]]
+  methods = ["GET", "POST"]
+  paths = ["/v1/charges", "/v1/charges/**"]
+  [[routes.allow]]
+  methods = ["GET"]
+  paths = ["/v1/customers/*"]
+"#;
+
+#[tokio::test]
+async fn allowed_requests_pass() {
+    let up = Upstream::ok().await;
+    let sk = with_key(
+        "scope_key_aa11",
+        &one_route(&up.url(), r#"{ header = "X-Key" }"#, SCOPED),
+    )
+    .await;
+    for (m, p) in [
+        (Method::GET, "/v1/charges"),
+        (Method::POST, "/v1/charges/ch_1/refunds"),
+        (Method::GET, "/v1/customers/cus_9"),
+        (Method::GET, "/v1/./charges"),
+        (Method::GET, "/v1/customers/cus_1/../cus_2"),
+    ] {
+        let (status, _, body) = send(m.clone(), &format!("{}{p}", sk.url("r")), &[], "").await;
+        assert_eq!(status, 200, "{m} {p}: {}", String::from_utf8_lossy(&body));
+    }
+    let targets: Vec<String> = up.seen().into_iter().map(|s| s.target).collect();
+    assert_eq!(
+        targets,
+        [
+            "/v1/charges",
+            "/v1/charges/ch_1/refunds",
+            "/v1/customers/cus_9",
+            "/v1/charges",
+            "/v1/customers/cus_2"
+        ],
+        "the upstream sees the normalised path that was checked"
+    );
+    sk.stop().await;
+}
+
+#[tokio::test]
+async fn everything_else_is_refused_and_never_forwarded() {
+    let up = Upstream::ok().await;
+    let sk = with_key(
+        "scope_key_bb22",
+        &one_route(&up.url(), r#"{ header = "X-Key" }"#, SCOPED),
+    )
+    .await;
+    let refused = [
+        (Method::DELETE, "/v1/charges"),
+        (Method::POST, "/v1/customers/cus_1"),
+        (Method::GET, "/v1/customers/cus_1/cards"),
+        (Method::GET, "/admin"),
+        (Method::GET, "/v1/chargesX"),
+        (Method::GET, "/v1/charges/../../admin"),
+        (Method::GET, "/v1/%2e%2e/admin"),
+        (Method::GET, "/v1/charges/%2E%2E/%2e%2e/admin"),
+        (Method::GET, "/v1/charges/..%2f..%2fadmin"),
+        (Method::GET, "/v1/customers/a%2Fb"),
+        (Method::GET, "/v1/charges/..\\..\\admin"),
+    ];
+    for (m, p) in refused {
+        let (status, headers, body) =
+            send(m.clone(), &format!("{}{p}", sk.url("r")), &[], "").await;
+        assert!(status == 403 || status == 400, "{m} {p} got {status}");
+        let code = error_code(&body);
+        assert_eq!(headers["sidekey-error"], code.as_str());
+        assert!(
+            code == "not_allowed" || code == "bad_request",
+            "{m} {p}: {code}"
+        );
+        if status == 403 {
+            assert_eq!(code, "not_allowed");
+        }
+    }
+    assert_eq!(
+        up.count(),
+        0,
+        "nothing outside the scope may reach the upstream"
+    );
+    sk.stop().await;
+}
+
+#[tokio::test]
+async fn traversal_is_403_not_allowed() {
+    let up = Upstream::ok().await;
+    let sk = with_key(
+        "scope_key_cc33",
+        &one_route(&up.url(), r#"{ header = "X-Key" }"#, SCOPED),
+    )
+    .await;
+    for p in ["/v1/charges/../../admin", "/v1/%2e%2e/admin"] {
+        let (status, _, body) = send(Method::GET, &format!("{}{p}", sk.url("r")), &[], "").await;
+        assert_eq!(status, 403, "{p}");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "not_allowed");
+        assert_eq!(v["error"]["route"], "r");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("GET /admin")
+        );
+    }
+    assert_eq!(up.count(), 0);
+    sk.stop().await;
+}
+
+#[tokio::test]
+async fn open_route_forwards_encoded_slashes_untouched() {
+    let up = Upstream::ok().await;
+    let sk = with_key(
+        "scope_key_dd44",
+        &one_route(&up.url(), r#"{ header = "X-Key" }"#, ""),
+    )
+    .await;
+    let (status, _, _) = send(
+        Method::GET,
+        &format!("{}/projects/group%2Fproject", sk.url("r")),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(up.seen()[0].target, "/projects/group%2Fproject");
+    sk.stop().await;
+}
