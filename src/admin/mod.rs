@@ -74,8 +74,12 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody> 
             ),
         },
         (Method::POST, ["v1", "credentials", name, action @ ("refresh" | "revoke")]) => {
-            if let Err(resp) = authorize(shared, &req) {
-                return resp;
+            if !authorized(shared, &req) {
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "this endpoint needs the admin token: Authorization: Bearer <token>",
+                );
             }
             inventory::act(shared, name, action).await
         }
@@ -107,24 +111,16 @@ fn readyz(shared: &Shared) -> Response<ProxyBody> {
 }
 
 /// Mutating endpoints require `Authorization: Bearer <token>` when `[admin] token` is set.
-fn authorize(shared: &Shared, req: &Request<Incoming>) -> Result<(), Response<ProxyBody>> {
+fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
     let Some(token) = &shared.admin_token else {
-        return Ok(());
+        return true;
     };
     let presented = req
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
         .unwrap_or(b"");
-    if token.ct_eq(presented) {
-        Ok(())
-    } else {
-        Err(error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "this endpoint needs the admin token: Authorization: Bearer <token>",
-        ))
-    }
+    token.ct_eq(presented)
 }
 
 pub(crate) fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response<ProxyBody> {

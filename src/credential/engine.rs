@@ -33,6 +33,7 @@ pub fn spawn(cred: Arc<Credential>, source: Arc<dyn Source>) -> JoinHandle<()> {
             cred,
             source,
             failures: 0,
+            changed_during_fetch: false,
         }
         .run(rx),
     )
@@ -42,6 +43,8 @@ struct Refresher {
     cred: Arc<Credential>,
     source: Arc<dyn Source>,
     failures: u32,
+    /// A watched file changed while a fetch was in flight: read again.
+    changed_during_fetch: bool,
 }
 
 impl Refresher {
@@ -93,12 +96,13 @@ impl Refresher {
             Err(e) => Err(e),
         };
         let answer = self.record(outcome);
+        self.cred.fetch_finished();
         // Requests that arrived while the fetch was in flight join its result.
         let mut deferred = Vec::new();
         while let Ok(cmd) = rx.try_recv() {
             match cmd {
                 Command::Refresh(r) => replies.push(r),
-                Command::Changed => {}
+                Command::Changed => self.changed_during_fetch = true,
                 revoke @ Command::Revoke(_) => deferred.push(revoke),
             }
         }
@@ -230,9 +234,11 @@ impl Refresher {
     }
 
     /// When the next scheduled fetch is due.
-    fn next_attempt(&self) -> Instant {
+    fn next_attempt(&mut self) -> Instant {
         let now = Instant::now();
-        let delay = if self.failures > 0 {
+        let delay = if std::mem::take(&mut self.changed_during_fetch) {
+            SETTLE
+        } else if self.failures > 0 {
             backoff(self.failures, unit())
         } else if let Some(remaining) = self.cred.peek().and_then(|s| s.remaining_lifetime()) {
             refresh_after(remaining, unit()).max(MIN_REFRESH)

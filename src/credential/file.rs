@@ -72,7 +72,9 @@ pub fn watch(paths: &[PathBuf], cred: &Arc<Credential>) -> Option<notify::Recomm
     }
     let weak: Weak<Credential> = Arc::downgrade(cred);
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        // Opens and reads (ours included) change nothing.
+        let changed = event.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_)));
+        if changed {
             if let Some(cred) = weak.upgrade() {
                 cred.send(Command::Changed);
             }

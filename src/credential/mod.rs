@@ -61,6 +61,9 @@ pub struct Credential {
     /// The previous value, kept for the revocation probe.
     previous: ArcSwapOption<Snapshot>,
     generation: watch::Sender<u64>,
+    /// Counts finished fetches, successful or not, so a waiter learns that a
+    /// refresh brought nothing new.
+    fetches: watch::Sender<u64>,
     /// Highest generation for which a rejection already asked for a refresh.
     rejection_requested: AtomicU64,
     commands: mpsc::UnboundedSender<Command>,
@@ -90,6 +93,7 @@ impl Credential {
             revoked: Mutex::new(HashSet::new()),
             previous: ArcSwapOption::empty(),
             generation: watch::channel(0).0,
+            fetches: watch::channel(0).0,
             rejection_requested: AtomicU64::new(0),
             commands: tx,
             commands_rx: Mutex::new(Some(rx)),
@@ -182,14 +186,30 @@ impl Credential {
         true
     }
 
-    /// Waits until a value newer than `generation` is published, up to `limit`.
-    pub async fn wait_newer(&self, generation: u64, limit: Duration) -> Option<Arc<Snapshot>> {
-        let mut rx = self.generation.subscribe();
-        let newer = tokio::time::timeout(limit, rx.wait_for(|g| *g > generation)).await;
-        match newer {
-            Ok(Ok(_)) => self.current().ok(),
-            _ => None,
-        }
+    /// Number of fetches finished so far; pass it to [`Credential::wait_newer`].
+    pub fn fetches(&self) -> u64 {
+        *self.fetches.borrow()
+    }
+
+    /// Waits, up to `limit`, until a value newer than `generation` is
+    /// published, or until a fetch that started after `fetches_before` was
+    /// counted ends without one. Returns the newer value if there is one.
+    pub async fn wait_newer(
+        &self,
+        generation: u64,
+        fetches_before: u64,
+        limit: Duration,
+    ) -> Option<Arc<Snapshot>> {
+        let mut gens = self.generation.subscribe();
+        let mut done = self.fetches.subscribe();
+        let wait = async {
+            tokio::select! {
+                _ = gens.wait_for(|g| *g > generation) => {}
+                _ = done.wait_for(|n| *n > fetches_before) => {}
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
+        self.current().ok().filter(|s| s.generation > generation)
     }
 
     /// A receiver of published generations (for probes and tests).
@@ -300,6 +320,10 @@ impl Credential {
 
     pub(crate) fn take_commands(&self) -> Option<mpsc::UnboundedReceiver<Command>> {
         self.commands_rx.lock().unwrap().take()
+    }
+
+    pub(crate) fn fetch_finished(&self) {
+        self.fetches.send_modify(|n| *n += 1);
     }
 
     pub(crate) fn current_generation(&self) -> u64 {

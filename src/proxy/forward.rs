@@ -121,6 +121,7 @@ async fn forward(
         .stats
         .upstream_rejections
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let fetches_before = route.credential.fetches();
     let asked = route.credential.report_rejection(snap.generation);
     audit::rejected_by_upstream(
         route.credential.name(),
@@ -134,7 +135,7 @@ async fn forward(
     };
     let Some(newer) = route
         .credential
-        .wait_newer(snap.generation, cfg.timeout)
+        .wait_newer(snap.generation, fetches_before, cfg.timeout)
         .await
     else {
         return Ok(first);

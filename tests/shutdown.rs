@@ -1,0 +1,166 @@
+//! The binary end to end: JSON logs, SIGTERM drains requests in flight then exits 0, a unix-socket route,
+//! and nothing secret on stderr at trace level.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+mod support;
+use support::{Reply, Upstream};
+
+const SECRET: &str = "bin_secret_value_3141592";
+
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Running {
+    fn start(dir: &std::path::Path, config: &str) -> Running {
+        let path = dir.join("sidekey.toml");
+        std::fs::write(&path, config.replace("{dir}", dir.to_str().unwrap())).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sidekey"))
+            .args(["run", "-c"])
+            .arg(&path)
+            .env("RUST_LOG", "trace")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Running {
+            child,
+            lines,
+            log: Vec::new(),
+        }
+    }
+
+    /// Reads log lines until one satisfies `f`.
+    fn wait_for(&mut self, f: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(10))
+                .expect("log line");
+            self.log.push(line.clone());
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                if f(&v) {
+                    return v;
+                }
+            }
+        }
+    }
+
+    fn finish(mut self) -> (i32, Vec<String>) {
+        let status = self.child.wait().unwrap();
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.log.push(l);
+        }
+        (status.code().unwrap_or(-1), self.log)
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    assert!(
+        Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_requests_then_exits() {
+    let up =
+        Upstream::start(|_| Reply::ok("slow but fine").delayed(Duration::from_millis(1500))).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), SECRET).unwrap();
+    let cfg = format!(
+        r#"
+[admin]
+listen = "127.0.0.1:0"
+[log]
+format = "json"
+[credentials.k]
+source = "file"
+path = "{{dir}}/key"
+[[routes]]
+name = "r"
+listen = "127.0.0.1:0"
+upstream = "{}"
+credential = "k"
+inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
+[[routes]]
+name = "u"
+listen = "unix:{{dir}}/app.sock"
+upstream = "{}"
+credential = "k"
+inject = {{ header = "X-Key" }}
+"#,
+        up.url(),
+        up.url()
+    );
+    let mut sk = Running::start(dir.path(), &cfg);
+    let listening = sk.wait_for(|v| {
+        v["fields"]["message"] == "route listening" && v["fields"]["route"] == "r"
+            || v["message"] == "route listening" && v["route"] == "r"
+    });
+    let addr = listening["listen"]
+        .as_str()
+        .or(listening["fields"]["listen"].as_str())
+        .unwrap()
+        .to_owned();
+    sk.wait_for(|v| v["event"] == "issued" || v["fields"]["event"] == "issued");
+
+    // A request through the unix-socket route.
+    let sock = dir.path().join("app.sock");
+    let out = Command::new("curl")
+        .args(["-s", "--unix-socket"])
+        .arg(&sock)
+        .arg("http://app/v1/u")
+        .output();
+    if let Ok(out) = out {
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "slow but fine");
+        assert_eq!(up.seen().last().unwrap().header("x-key"), Some(SECRET));
+    }
+
+    let url = format!("http://{addr}/v1/in-flight");
+    let inflight = tokio::spawn(async move { support::get(&url).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    signal(&sk.child, "-TERM");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = tokio::net::TcpStream::connect(&addr).await;
+    assert!(refused.is_err(), "no new connections after SIGTERM");
+    let (status, _, body) = inflight.await.unwrap();
+    assert_eq!(status, 200, "the request in flight finished");
+    assert_eq!(body.as_ref(), b"slow but fine");
+
+    let (code, log) = sk.finish();
+    assert_eq!(code, 0);
+    let all = log.join("\n");
+    assert!(all.contains("\"SIGTERM\""), "the stop is logged");
+    assert!(
+        log.iter()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "every line is JSON"
+    );
+    assert!(
+        all.contains("sidekey::access"),
+        "access log lines are there"
+    );
+    assert!(
+        !all.contains(SECRET),
+        "the secret reached stderr at trace level"
+    );
+    use base64::Engine;
+    assert!(!all.contains(&base64::engine::general_purpose::STANDARD.encode(SECRET)));
+}
