@@ -54,3 +54,35 @@ inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
     assert_eq!(seen[0].header("host"), Some(up.addr.to_string().as_str()));
     sk.stop().await;
 }
+
+#[tokio::test]
+async fn env_source_is_read_once_at_start() {
+    let up = Upstream::ok().await;
+    let var = "SIDEKEY_TEST_ENV_SOURCE_KEY";
+    let key = logs::secret("env_key_value_4d5e6f");
+    // SAFETY of the test: this binary's other tests do not read this variable.
+    unsafe { std::env::set_var(var, &key) };
+    let cfg = format!(
+        r#"
+[admin]
+listen = "127.0.0.1:0"
+[credentials.e]
+source = "env"
+var = "{var}"
+[[routes]]
+name = "r"
+listen = "127.0.0.1:0"
+upstream = "{}"
+credential = "e"
+inject = {{ header = "X-Key" }}
+"#,
+        up.url()
+    );
+    let sk = Sidekey::start(&cfg).await;
+    sk.wait_ready(5).await;
+    unsafe { std::env::set_var(var, "changed-later") };
+    let (status, _, _) = support::get(&format!("{}/x", sk.url("r"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(up.seen()[0].header("x-key"), Some(key.as_str()));
+    sk.stop().await;
+}
