@@ -147,6 +147,11 @@ impl Upstream {
         self.seen.lock().unwrap().clone()
     }
 
+    /// Requests received after the first `start`.
+    pub fn seen_from(&self, start: usize) -> Vec<Seen> {
+        self.seen.lock().unwrap().get(start..).map(<[Seen]>::to_vec).unwrap_or_default()
+    }
+
     pub fn count(&self) -> usize {
         self.seen.lock().unwrap().len()
     }
