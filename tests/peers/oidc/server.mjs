@@ -32,6 +32,9 @@ server.listen(cfg.port ?? 0, '127.0.0.1', () => {
     ttl: { ClientCredentials: cfg.ttl },
     // Every tests' client authenticates with the method in its metadata.
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    // What a token exchange learnt from the subject token, kept in the issued
+    // token so introspection reports it.
+    extraTokenClaims: (ctx) => ctx?.tokenExchange,
   });
   provider.proxy = false;
 
@@ -68,7 +71,7 @@ server.listen(cfg.port ?? 0, '127.0.0.1', () => {
       client,
       scope: scopes.join(' ') || undefined,
     });
-    token.extra = { sub: subject.sub, resource: params.resource };
+    ctx.tokenExchange = { sub: subject.sub, resource: params.resource };
     if (params.audience) token.setAudience(params.audience);
     const value = await token.save();
     ctx.body = {
