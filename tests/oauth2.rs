@@ -617,3 +617,206 @@ async fn token_exchange_trades_the_workload_token_read_at_each_exchange() {
     assert_eq!(bearer(&up, 2), second);
     sk.stop().await;
 }
+
+/// A token endpoint that misbehaves in one way per path, on a real socket.
+async fn broken_token_endpoint() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                let mut n = 0;
+                // Read the head and the (small) form body.
+                while n < buf.len() {
+                    match s.read(&mut buf[n..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => n += k,
+                    }
+                    let text = String::from_utf8_lossy(&buf[..n]);
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if n >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let path = String::from_utf8_lossy(&buf[..n])
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("")
+                    .to_owned();
+                let reply = |status: &str, body: &str| {
+                    format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                match path.as_str() {
+                    "/not-json" => {
+                        let _ = s
+                            .write_all(reply("200 OK", "<html>welcome</html>").as_bytes())
+                            .await;
+                    }
+                    "/unavailable" => {
+                        let _ = s
+                            .write_all(reply("503 Service Unavailable", "").as_bytes())
+                            .await;
+                    }
+                    "/truncated" => {
+                        let _ = s
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"access_token\":\"trunc")
+                            .await;
+                    }
+                    "/reset" => {
+                        let _ = s.set_zero_linger();
+                    }
+                    "/hang" => {
+                        sleep(Duration::from_secs(30)).await;
+                    }
+                    "/no-lifetime" => {
+                        let body = r#"{"access_token":"no-lifetime-token-4a1f","token_type":"Bearer","refresh_token":"never-stored-rt-77c1"}"#;
+                        let _ = s.write_all(reply("200 OK", body).as_bytes()).await;
+                    }
+                    _ => {
+                        let _ = s.write_all(reply("404 Not Found", "").as_bytes()).await;
+                    }
+                }
+            });
+        }
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn broken_token_endpoints_are_refresh_failures() {
+    let secret = logs::secret("broken-secret-6d0e9b3f21");
+    logs::secret("no-lifetime-token-4a1f");
+    logs::secret("never-stored-rt-77c1");
+    let (addr, _server) = broken_token_endpoint().await;
+    let up = Upstream::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s"), &secret).unwrap();
+    let cred = |path: &str| {
+        format!(
+            "source = \"oauth2\"\ntoken_url = \"http://{addr}{path}\"\nclient_id = \"c\"\nclient_secret = {{ file = \"{{dir}}/s\" }}\ntimeout = \"1s\"\ndefault_lifetime = \"42s\"\n"
+        )
+    };
+    let cases = [
+        ("notjson", "/not-json", "not a JSON object"),
+        (
+            "unavailable",
+            "/unavailable",
+            "failed: HTTP 503 Service Unavailable",
+        ),
+        ("truncated", "/truncated", "answer cut short"),
+        ("reset", "/reset", "Connection reset by peer"),
+        ("hang", "/hang", "no answer within 1s"),
+    ];
+    let mut creds: Vec<(&str, String)> = cases.iter().map(|(n, p, _)| (*n, cred(p))).collect();
+    creds.push(("nolifetime", cred("/no-lifetime")));
+    let sk = Sidekey::start_in(dir, &config(&up, &creds)).await;
+    for (name, _, expected) in cases {
+        let r = wait_record(&sk, name, 15, |r| r["last_error"].is_string()).await;
+        let err = r["last_error"].as_str().unwrap();
+        assert!(
+            err.contains(expected),
+            "{name}: last_error {err:?} lacks {expected:?}"
+        );
+        assert_eq!(r["state"], "failed", "{name}");
+        let (status, body) = get_route(&sk, name).await;
+        assert_eq!(
+            (status, error_code(&body).as_str()),
+            (503, "credential_unavailable"),
+            "{name}"
+        );
+    }
+    assert_eq!(up.count(), 0, "nothing forwarded without a token");
+
+    // No expires_in: the configured default lifetime applies.
+    let r = wait_record(&sk, "nolifetime", 15, |r| r["state"] == "fresh").await;
+    let expires = humantime::parse_rfc3339(r["expires_at"].as_str().unwrap()).unwrap();
+    let left = expires
+        .duration_since(std::time::SystemTime::now())
+        .unwrap();
+    assert!(
+        left > Duration::from_secs(35) && left <= Duration::from_secs(42),
+        "{left:?}"
+    );
+    let (status, _) = get_route(&sk, "nolifetime").await;
+    assert_eq!(status, 200);
+    assert_eq!(bearer(&up, 0), "no-lifetime-token-4a1f");
+    sk.stop().await;
+}
+
+#[tokio::test]
+async fn token_endpoint_over_tls_trusts_the_configured_ca_only() {
+    let secret = logs::secret("tls-secret-0c7e2a9d58");
+    let ca = support::tls::TestCa::new();
+    let peer = OidcPeer::start_with(
+        60,
+        vec![client(
+            "payments",
+            "client_secret_basic",
+            Some(&secret),
+            "payments:read",
+            &[],
+        )],
+        json!({ "keys": [] }),
+        Some(ca.leaf_pem()),
+    )
+    .await;
+    assert!(peer.token_url().starts_with("https://localhost:"));
+    let up = Upstream::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s"), &secret).unwrap();
+    ca.write(&dir.path().join("ca.pem"));
+    let trusted = format!(
+        "{}ca_file = \"{{dir}}/ca.pem\"\n",
+        secret_client(
+            &peer,
+            "payments",
+            "s",
+            "client_secret_basic",
+            "\"payments:read\""
+        )
+    );
+    let untrusted = secret_client(
+        &peer,
+        "payments",
+        "s",
+        "client_secret_basic",
+        "\"payments:read\"",
+    );
+    let sk = Sidekey::start_in(
+        dir,
+        &config(&up, &[("trusted", trusted), ("untrusted", untrusted)]),
+    )
+    .await;
+    let r = wait_record(&sk, "trusted", 20, |r| r["state"] == "fresh").await;
+    assert!(r["last_error"].is_null(), "{r}");
+    let (status, _) = get_route(&sk, "trusted").await;
+    assert_eq!(status, 200);
+    logs::secret(&bearer(&up, 0));
+    let r = wait_record(&sk, "untrusted", 20, |r| r["last_error"].is_string()).await;
+    let err = r["last_error"].as_str().unwrap();
+    assert!(err.contains("certificate"), "last_error: {err}");
+    let (status, body) = get_route(&sk, "untrusted").await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (503, "credential_unavailable")
+    );
+    assert_eq!(up.count(), 1);
+    sk.stop().await;
+}

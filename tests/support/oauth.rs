@@ -21,6 +21,7 @@ pub const INTROSPECTOR: (&str, &str) = ("introspector", "introspector-secret-5d1
 /// A running oidc-provider. Stopped (killed) on drop.
 pub struct OidcPeer {
     pub port: u16,
+    tls: bool,
     config: PathBuf,
     child: Option<Child>,
     _dir: tempfile::TempDir,
@@ -36,6 +37,17 @@ impl OidcPeer {
     /// metadata) plus the introspection client. `workload_jwks` are the keys
     /// that sign the subject tokens it accepts for token exchange.
     pub async fn start(ttl_secs: u64, clients: Vec<Value>, workload_jwks: Value) -> OidcPeer {
+        Self::start_with(ttl_secs, clients, workload_jwks, None).await
+    }
+
+    /// Like [`OidcPeer::start`], serving HTTPS with `tls` (certificate and
+    /// key, PEM) when given; its URLs then use `https://localhost:PORT`.
+    pub async fn start_with(
+        ttl_secs: u64,
+        clients: Vec<Value>,
+        workload_jwks: Value,
+        tls: Option<(String, String)>,
+    ) -> OidcPeer {
         let installed = peer_dir().join("node_modules/oidc-provider/package.json");
         assert!(
             installed.exists(),
@@ -50,17 +62,21 @@ impl OidcPeer {
             "",
             &[],
         ));
-        let config = json!({
+        let mut config = json!({
             "port": 0,
             "ttl": ttl_secs,
             "scopes": ["payments:read", "payments:write", "orders:read"],
             "clients": clients,
             "workload": { "issuer": WORKLOAD_ISSUER, "audience": WORKLOAD_AUDIENCE, "jwks": workload_jwks },
         });
+        if let Some((cert, key)) = &tls {
+            config["tls"] = json!({ "cert": cert, "key": key });
+        }
         let path = dir.path().join("oidc.json");
         std::fs::write(&path, config.to_string()).unwrap();
         let mut peer = OidcPeer {
             port: 0,
+            tls: tls.is_some(),
             config: path,
             child: None,
             _dir: dir,
@@ -124,7 +140,11 @@ impl OidcPeer {
     }
 
     pub fn issuer(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        if self.tls {
+            format!("https://localhost:{}", self.port)
+        } else {
+            format!("http://127.0.0.1:{}", self.port)
+        }
     }
 
     pub fn token_url(&self) -> String {

@@ -3,10 +3,12 @@
 // and RFC 8693 token exchange registered through oidc-provider's custom grant API.
 //
 // Usage: node server.mjs CONFIG.json
-// CONFIG: { port, ttl, scopes, clients, workload: { issuer, audience, jwks } }
+// CONFIG: { port, ttl, scopes, clients, workload: { issuer, audience, jwks }, tls?: { cert, key } }
+// With `tls` (PEM texts) it serves HTTPS and its issuer is https://localhost:PORT.
 // Prints "listening PORT" on stdout once it accepts connections.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import * as jose from 'jose';
 import Provider, { errors } from 'oidc-provider';
 
@@ -16,10 +18,11 @@ const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const JWT_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
-const server = createServer();
+const server = cfg.tls ? createTlsServer({ cert: cfg.tls.cert, key: cfg.tls.key }) : createServer();
 server.listen(cfg.port ?? 0, '127.0.0.1', () => {
   const { port } = server.address();
-  const provider = new Provider(`http://127.0.0.1:${port}`, {
+  const issuer = cfg.tls ? `https://localhost:${port}` : `http://127.0.0.1:${port}`;
+  const provider = new Provider(issuer, {
     clients: cfg.clients,
     scopes: cfg.scopes,
     cookies: { keys: ['sidekey-test-cookie-key'] },
