@@ -127,10 +127,6 @@ impl Source for OAuth2Source {
     ) -> BoxFuture<'a, Result<Revocation, SourceError>> {
         Box::pin(self.endpoint.revoke(issued))
     }
-
-    fn watch_paths(&self) -> Vec<PathBuf> {
-        Vec::new()
-    }
 }
 
 /// The checks of `sidekey check`: can the client authenticate with what it points at?
