@@ -5,7 +5,7 @@ mod support;
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use support::oauth::{self, EcKey, OidcPeer, client};
 use support::{Sidekey, Upstream, error_code, logs};
 use tokio::time::{Instant, sleep};
@@ -416,34 +416,41 @@ async fn authorization_server_outage_serves_until_expiry_then_recovers() {
     let (status, _) = get_route(&sk, "payments").await;
     assert_eq!(status, 200);
     let first = logs::secret(&bearer(&up, 0));
-    let issued = Instant::now();
+    // The token's expiry as sidekey records it (whole seconds).
+    let expires_at = inventory(&sk, "payments").await["expires_at"].clone();
+    let expires = humantime::parse_rfc3339(expires_at.as_str().unwrap()).unwrap();
+    let margin = Duration::from_millis(1200);
 
     peer.stop().await;
-    // Until it expires, the token in hand keeps serving, though refreshes fail.
-    let mut expired_at = None;
-    while issued.elapsed() < Duration::from_secs(TTL + 5) {
+    // Until it expires, the token in hand keeps serving, though refreshes
+    // fail; after, requests are refused. (Around the expiry, either.)
+    let (mut served, mut refused) = (0, 0);
+    while SystemTime::now() < expires + 3 * margin {
+        let sent = SystemTime::now();
         let (status, body) = get_route(&sk, "payments").await;
-        if status == 200 {
-            assert!(
-                expired_at.is_none(),
-                "served again after expiry without the server"
+        if sent + margin < expires {
+            assert_eq!(
+                status,
+                200,
+                "refused before expiry: {}",
+                String::from_utf8_lossy(&body)
             );
             assert_eq!(
                 bearer(&up, up.count() - 1),
                 first,
                 "the current token is used"
             );
-        } else {
-            assert_eq!(status, 503);
+            served += 1;
+        } else if sent > expires + margin {
+            assert_eq!(status, 503, "served after expiry");
             assert_eq!(error_code(&body), "credential_expired");
-            expired_at.get_or_insert(issued.elapsed());
+            refused += 1;
         }
         sleep(Duration::from_millis(100)).await;
     }
-    let expired_at = expired_at.expect("requests are refused once the token expired");
     assert!(
-        expired_at >= Duration::from_secs(TTL - 1),
-        "refused after {expired_at:?}, before the token's lifetime of {TTL}s"
+        served > 10 && refused > 5,
+        "served {served}, refused {refused}"
     );
     let forwarded = up.count();
     let r = inventory(&sk, "payments").await;
