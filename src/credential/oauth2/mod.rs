@@ -6,6 +6,7 @@
 //! it is valid. A `refresh_token` in an answer is ignored and never stored.
 
 mod client_auth;
+mod client_credentials;
 mod config;
 mod endpoint;
 mod exchange;
@@ -15,11 +16,10 @@ mod token;
 mod transport;
 
 pub use client_auth::ClientAuth;
+pub use client_credentials::OAuth2Source;
 pub use config::{parse_client_credentials, parse_token_exchange};
 pub use exchange::{TokenExchangeSource, TokenExchangeSpec};
 
-use super::{BoxFuture, Issued, Material, Revocation, Source, SourceError};
-use endpoint::Endpoint;
 use std::path::PathBuf;
 use std::time::Duration;
 use url::Url;
@@ -95,37 +95,6 @@ fn scopes_shown(scopes: &[String]) -> String {
         String::new()
     } else {
         format!(", scopes {}", scopes.join(" "))
-    }
-}
-
-pub struct OAuth2Source {
-    endpoint: Endpoint,
-    request: RequestSpec,
-}
-
-impl OAuth2Source {
-    pub fn new(spec: OAuth2Spec) -> Self {
-        OAuth2Source {
-            endpoint: Endpoint::new(spec.server),
-            request: spec.request,
-        }
-    }
-}
-
-impl Source for OAuth2Source {
-    fn fetch(&self) -> BoxFuture<'_, Result<Issued, SourceError>> {
-        Box::pin(async move {
-            let mut form = vec![("grant_type".to_string(), "client_credentials".to_string())];
-            self.request.add_to(&mut form);
-            self.endpoint.token(form, Vec::new()).await
-        })
-    }
-
-    fn revoke<'a>(
-        &'a self,
-        issued: &'a Material,
-    ) -> BoxFuture<'a, Result<Revocation, SourceError>> {
-        Box::pin(self.endpoint.revoke(issued))
     }
 }
 
