@@ -827,3 +827,31 @@ async fn token_endpoint_over_tls_trusts_the_configured_ca_only() {
     assert_eq!(up.count(), 1);
     sk.stop().await;
 }
+
+#[test]
+fn plain_http_token_url_is_refused_at_config_time_unless_loopback() {
+    let text = |url: &str| {
+        format!(
+            "[credentials.p]\nsource = \"oauth2\"\ntoken_url = \"{url}\"\nclient_id = \"c\"\nclient_secret = {{ env = \"P_SECRET\" }}\n\n[[routes]]\nname = \"r\"\nlisten = \"127.0.0.1:0\"\nupstream = \"https://api.example.com\"\ncredential = \"p\"\ninject = {{ header = \"Authorization\", format = \"Bearer {{secret}}\" }}\n"
+        )
+    };
+    let path = std::path::Path::new("sidekey.toml");
+    let err = sidekey::config::parse(path, &text("http://auth.example.com/token"))
+        .err()
+        .expect("plain http to a remote host is refused")
+        .to_string();
+    assert!(
+        err.contains("sidekey.toml:4:"),
+        "names file and line: {err}"
+    );
+    assert!(err.contains("use https://"), "{err}");
+    for ok in [
+        "http://127.0.0.1:8080/token",
+        "http://localhost:8080/token",
+        "https://auth.example.com/token",
+    ] {
+        let cfg = sidekey::config::parse(path, &text(ok))
+            .unwrap_or_else(|e| panic!("{ok} should be accepted: {e}"));
+        assert_eq!(cfg.credentials[0].source.kind(), "oauth2");
+    }
+}
