@@ -836,12 +836,13 @@ fn plain_http_token_url_is_refused_at_config_time_unless_loopback() {
         )
     };
     let path = std::path::Path::new("sidekey.toml");
-    let err = sidekey::config::parse(path, &text("http://auth.example.com/token"))
-        .err()
-        .expect("plain http to a remote host is refused")
-        .to_string();
+    let Err(err) = sidekey::config::parse(path, &text("http://auth.example.com/token")) else {
+        panic!("plain http to a remote host is refused");
+    };
+    let err = err.to_string();
+    // Line 3 holds token_url.
     assert!(
-        err.contains("sidekey.toml:4:"),
+        err.contains("sidekey.toml:3:"),
         "names file and line: {err}"
     );
     assert!(err.contains("use https://"), "{err}");
