@@ -8,6 +8,7 @@ pub mod engine;
 pub mod env;
 pub mod file;
 mod material;
+pub mod oauth2;
 pub mod schedule;
 pub mod secret_ref;
 mod snapshot;

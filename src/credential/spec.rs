@@ -6,6 +6,7 @@
 use super::Source;
 use super::env::{EnvSource, EnvSpec};
 use super::file::{DEFAULT_POLL, FileSource, FileSpec};
+use super::oauth2::{OAuth2Source, OAuth2Spec, TokenExchangeSource, TokenExchangeSpec};
 use super::secret_ref::SecretRef;
 use crate::config::duration;
 use serde::Deserialize;
@@ -28,6 +29,8 @@ pub struct CredentialConfig {
 pub enum SourceSpec {
     File(FileSpec),
     Env(EnvSpec),
+    OAuth2(OAuth2Spec),
+    OAuth2TokenExchange(TokenExchangeSpec),
 }
 
 /// A problem with one key of a credential's table (or the table as a whole).
@@ -114,7 +117,7 @@ struct EnvForm {
 }
 
 /// Every source kind this build knows, for error messages.
-pub const KINDS: &[&str] = &["file", "env"];
+pub const KINDS: &[&str] = &["file", "env", "oauth2", "oauth2_token_exchange"];
 
 impl SourceSpec {
     /// Parses the source-specific keys of a credential table (the common
@@ -139,6 +142,12 @@ impl SourceSpec {
                 let f: EnvForm = typed(table)?;
                 Ok(SourceSpec::Env(EnvSpec { var: f.var }))
             }
+            "oauth2" => Ok(SourceSpec::OAuth2(super::oauth2::parse_client_credentials(
+                table, cx,
+            )?)),
+            "oauth2_token_exchange" => Ok(SourceSpec::OAuth2TokenExchange(
+                super::oauth2::parse_token_exchange(table, cx)?,
+            )),
             other => Err(FieldError::on(
                 "source",
                 format!(
@@ -153,6 +162,8 @@ impl SourceSpec {
         match self {
             SourceSpec::File(_) => "file",
             SourceSpec::Env(_) => "env",
+            SourceSpec::OAuth2(_) => "oauth2",
+            SourceSpec::OAuth2TokenExchange(_) => "oauth2_token_exchange",
         }
     }
 
@@ -160,6 +171,8 @@ impl SourceSpec {
         match self {
             SourceSpec::File(s) => Arc::new(FileSource::new(s.clone())),
             SourceSpec::Env(s) => Arc::new(EnvSource::new(s.clone())),
+            SourceSpec::OAuth2(s) => Arc::new(OAuth2Source::new(s.clone())),
+            SourceSpec::OAuth2TokenExchange(s) => Arc::new(TokenExchangeSource::new(s.clone())),
         }
     }
 
@@ -168,6 +181,8 @@ impl SourceSpec {
         match self {
             SourceSpec::File(s) => format!("file {}", s.path.display()),
             SourceSpec::Env(s) => format!("env {}", s.var),
+            SourceSpec::OAuth2(s) => s.describe(),
+            SourceSpec::OAuth2TokenExchange(s) => s.describe(),
         }
     }
 
@@ -193,6 +208,8 @@ impl SourceSpec {
                     format!("environment variable {} is not set", s.var),
                 )),
             },
+            SourceSpec::OAuth2(s) => super::oauth2::probe_server(&s.server),
+            SourceSpec::OAuth2TokenExchange(s) => s.probe(),
         }
     }
 }

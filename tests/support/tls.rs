@@ -30,6 +30,17 @@ impl TestCa {
         std::fs::write(path, &self.cert_pem).unwrap();
     }
 
+    /// A certificate for localhost and 127.0.0.1 signed by this CA and its
+    /// key, both PEM, for test peers that are not Rust (node, python).
+    pub fn leaf_pem(&self) -> (String, String) {
+        let params =
+            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                .unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
     /// A rustls server config for 127.0.0.1 and localhost, with ALPN h2 and http/1.1.
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
         let params =
