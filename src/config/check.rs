@@ -28,6 +28,9 @@ pub fn check(path: &Path, text: &str, form: FileConfig) -> Result<Config, Config
     let log = log(&mut r, &form);
 
     let mut credentials = Vec::new();
+    // Names defined, even by a table that failed its own checks (already
+    // reported): a route naming one is not also "undefined".
+    let defined: Vec<String> = form.credentials.keys().cloned().collect();
     for (name, table) in form.credentials {
         if let Some(c) = credential(&mut r, &cx, name, table) {
             credentials.push(c);
@@ -47,11 +50,8 @@ pub fn check(path: &Path, text: &str, form: FileConfig) -> Result<Config, Config
                 format!("two routes are named `{}`", rf.name.get_ref()),
             );
         }
-        if !credentials
-            .iter()
-            .any(|c: &CredentialConfig| &c.name == rf.credential.get_ref())
-        {
-            let known: Vec<&str> = credentials.iter().map(|c| c.name.as_str()).collect();
+        if !defined.contains(rf.credential.get_ref()) {
+            let known: Vec<&str> = defined.iter().map(String::as_str).collect();
             r.at(
                 rf.credential.span(),
                 format!(

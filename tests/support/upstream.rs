@@ -149,7 +149,12 @@ impl Upstream {
 
     /// Requests received after the first `start`.
     pub fn seen_from(&self, start: usize) -> Vec<Seen> {
-        self.seen.lock().unwrap().get(start..).map(<[Seen]>::to_vec).unwrap_or_default()
+        self.seen
+            .lock()
+            .unwrap()
+            .get(start..)
+            .map(<[Seen]>::to_vec)
+            .unwrap_or_default()
     }
 
     pub fn count(&self) -> usize {
