@@ -4,6 +4,7 @@
 //! variant here, and one arm in each match below. Nothing in the proxy changes.
 
 use super::Source;
+use super::aws::{AwsSource, AwsSpec};
 use super::env::{EnvSource, EnvSpec};
 use super::file::{DEFAULT_POLL, FileSource, FileSpec};
 use super::secret_ref::SecretRef;
@@ -28,6 +29,7 @@ pub struct CredentialConfig {
 pub enum SourceSpec {
     File(FileSpec),
     Env(EnvSpec),
+    Aws(AwsSpec),
 }
 
 /// A problem with one key of a credential's table (or the table as a whole).
@@ -114,7 +116,7 @@ struct EnvForm {
 }
 
 /// Every source kind this build knows, for error messages.
-pub const KINDS: &[&str] = &["file", "env"];
+pub const KINDS: &[&str] = &["file", "env", "aws"];
 
 impl SourceSpec {
     /// Parses the source-specific keys of a credential table (the common
@@ -139,6 +141,7 @@ impl SourceSpec {
                 let f: EnvForm = typed(table)?;
                 Ok(SourceSpec::Env(EnvSpec { var: f.var }))
             }
+            "aws" => Ok(SourceSpec::Aws(super::aws::parse(table, cx)?)),
             other => Err(FieldError::on(
                 "source",
                 format!(
@@ -153,6 +156,7 @@ impl SourceSpec {
         match self {
             SourceSpec::File(_) => "file",
             SourceSpec::Env(_) => "env",
+            SourceSpec::Aws(_) => "aws",
         }
     }
 
@@ -160,6 +164,7 @@ impl SourceSpec {
         match self {
             SourceSpec::File(s) => Arc::new(FileSource::new(s.clone())),
             SourceSpec::Env(s) => Arc::new(EnvSource::new(s.clone())),
+            SourceSpec::Aws(s) => Arc::new(AwsSource::new(s.clone())),
         }
     }
 
@@ -168,6 +173,7 @@ impl SourceSpec {
         match self {
             SourceSpec::File(s) => format!("file {}", s.path.display()),
             SourceSpec::Env(s) => format!("env {}", s.var),
+            SourceSpec::Aws(s) => s.describe(),
         }
     }
 
@@ -193,6 +199,10 @@ impl SourceSpec {
                     format!("environment variable {} is not set", s.var),
                 )),
             },
+            SourceSpec::Aws(s) => s.probe().map_err(|m| FieldError {
+                field: None,
+                message: m,
+            }),
         }
     }
 }
