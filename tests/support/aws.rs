@@ -104,28 +104,14 @@ impl Moto {
         }
     }
 
-    pub async fn create_key(&self) -> Key {
-        Key::from_json(
-            &peer(
-                &["create-key", &self.url, &self.admin.id, &self.admin.secret],
-                None,
-            )
-            .await,
-        )
+    /// A new access key of the test user, created with `auth`'s signature.
+    pub async fn create_key(&self, auth: &Key) -> Key {
+        Key::from_json(&peer(&["create-key", &self.url, &auth.id, &auth.secret], None).await)
     }
 
-    pub async fn delete_key(&self, id: &str) {
-        peer(
-            &[
-                "delete-key",
-                &self.url,
-                &self.admin.id,
-                &self.admin.secret,
-                id,
-            ],
-            None,
-        )
-        .await;
+    /// Deletes access key `id`, with `auth`'s signature.
+    pub async fn delete_key(&self, auth: &Key, id: &str) {
+        peer(&["delete-key", &self.url, &auth.id, &auth.secret, id], None).await;
     }
 
     /// A role for web identity, allowed everything; returns its ARN.
@@ -150,6 +136,20 @@ impl Moto {
         .await;
         assert_eq!(status, 200, "moto reset-auth");
     }
+}
+
+/// The inventory fingerprint sidekey shows for a set of AWS keys.
+pub fn fingerprint(key: &Key) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("{}:{}", key.id, key.secret)))[..12].to_owned()
+}
+
+/// One inventory record from sidekey's admin API.
+pub async fn inventory(sk: &super::Sidekey, name: &str) -> Value {
+    let (status, _, body) = super::get(&format!("{}/v1/credentials/{name}", sk.admin())).await;
+    assert_eq!(status, 200, "inventory of {name}");
+    super::logs::assert_no_secret_in("the inventory", &body);
+    serde_json::from_slice(&body).unwrap()
 }
 
 /// Writes `files` into `dir` the way a Kubernetes secret volume does: the
