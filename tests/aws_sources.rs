@@ -1,0 +1,285 @@
+//! The other AWS credential origins against real servers: the container credentials endpoint, EC2 IMDSv2, AssumeRole at moto's STS; plus the signed-payload limit and config checks.
+
+mod support;
+
+use http::Method;
+use sha2::Digest;
+use std::time::{Duration, SystemTime};
+use support::aws::{self, Moto};
+use support::{Reply, Sidekey, Upstream, logs};
+
+/// A credentials document as IMDS and the container endpoint answer it.
+fn creds_json(id: &str, secret: &str, token: &str) -> String {
+    let expires = humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(3600));
+    serde_json::json!({
+        "Code": "Success",
+        "AccessKeyId": id,
+        "SecretAccessKey": secret,
+        "Token": token,
+        "Expiration": expires.to_string(),
+    })
+    .to_string()
+}
+
+/// Starts sidekey with credential table `cred` and an sqs-signing route to `up`.
+async fn start(dir: tempfile::TempDir, cred: &str, up: &Upstream, inject_extra: &str) -> Sidekey {
+    let sk = Sidekey::start_in(
+        dir,
+        &format!(
+            r#"
+[admin]
+listen = "127.0.0.1:0"
+[credentials.aws]
+source = "aws"
+{cred}
+[[routes]]
+name = "api"
+listen = "127.0.0.1:0"
+upstream = "{}"
+credential = "aws"
+inject = {{ aws_sigv4 = {{ service = "sqs", region = "eu-north-1"{inject_extra} }} }}
+"#,
+            up.url()
+        ),
+    )
+    .await;
+    sk.wait_ready(10).await;
+    sk
+}
+
+/// Sends one request through sidekey and returns what the upstream saw.
+async fn signed_request(sk: &Sidekey, up: &Upstream) -> support::Seen {
+    let (status, _, _) = support::get(&format!("{}/?Action=ListQueues", sk.url("api"))).await;
+    assert_eq!(status, 200);
+    up.seen().pop().unwrap()
+}
+
+#[tokio::test]
+async fn container_endpoint_with_token_file() {
+    let auth = logs::secret("container-authorization-token-0123");
+    let secret = logs::secret("containerSecretKey0123456789abcdefghijkl");
+    let token = logs::secret("containerSessionToken0123456789abcdefghij");
+    let doc = creds_json("ASIACONTAINER0001", &secret, &token);
+    let expected_auth = auth.clone();
+    let endpoint = Upstream::start(move |seen| {
+        if seen.target == "/v2/credentials/task"
+            && seen.header("authorization") == Some(&expected_auth)
+        {
+            Reply::ok(doc.clone())
+        } else {
+            Reply::status(401)
+        }
+    })
+    .await;
+    let up = Upstream::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ctoken"), format!("{auth}\n")).unwrap();
+    let sk = start(
+        dir,
+        &format!(
+            "from = \"container\"\ncontainer_endpoint = \"{}/v2/credentials/task\"\ncontainer_token_file = \"{{dir}}/ctoken\"",
+            endpoint.url()
+        ),
+        &up,
+        "",
+    )
+    .await;
+    let seen = signed_request(&sk, &up).await;
+    assert!(
+        seen.header("authorization")
+            .unwrap()
+            .contains("Credential=ASIACONTAINER0001/")
+    );
+    assert_eq!(seen.header("x-amz-security-token"), Some(token.as_str()));
+    let record = aws::inventory(&sk, "aws").await;
+    assert!(record["expires_at"].is_string(), "{record}");
+    assert_eq!(endpoint.count(), 1);
+    sk.stop().await;
+}
+
+#[tokio::test]
+async fn ec2_imdsv2() {
+    let secret = logs::secret("imdsSecretKey0123456789abcdefghijklmnopqr");
+    let token = logs::secret("imdsSessionToken0123456789abcdefghijklmn");
+    let session = logs::secret("imds-v2-session-token-abcdef");
+    let doc = creds_json("ASIAIMDS00000001", &secret, &token);
+    let s = session.clone();
+    let imds = Upstream::start(move |seen| {
+        let with_token = seen.header("x-aws-ec2-metadata-token") == Some(s.as_str());
+        match (seen.method.as_str(), seen.target.as_str()) {
+            ("PUT", "/latest/api/token")
+                if seen
+                    .header("x-aws-ec2-metadata-token-ttl-seconds")
+                    .is_some() =>
+            {
+                Reply::ok(s.clone())
+            }
+            ("GET", "/latest/meta-data/iam/security-credentials/") if with_token => {
+                Reply::ok("app-role\n")
+            }
+            ("GET", "/latest/meta-data/iam/security-credentials/app-role") if with_token => {
+                Reply::ok(doc.clone())
+            }
+            _ => Reply::status(401),
+        }
+    })
+    .await;
+    let up = Upstream::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sk = start(
+        dir,
+        &format!("from = \"imds\"\nimds_endpoint = \"{}\"", imds.url()),
+        &up,
+        "",
+    )
+    .await;
+    let seen = signed_request(&sk, &up).await;
+    assert!(
+        seen.header("authorization")
+            .unwrap()
+            .contains("Credential=ASIAIMDS00000001/")
+    );
+    assert_eq!(seen.header("x-amz-security-token"), Some(token.as_str()));
+    let steps: Vec<String> = imds
+        .seen()
+        .iter()
+        .map(|s| format!("{} {}", s.method, s.target))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "PUT /latest/api/token",
+            "GET /latest/meta-data/iam/security-credentials/",
+            "GET /latest/meta-data/iam/security-credentials/app-role"
+        ]
+    );
+    sk.stop().await;
+}
+
+#[tokio::test]
+async fn assume_role_from_static_keys_at_moto() {
+    let moto = Moto::start().await;
+    let role = moto.create_role().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("id"), &moto.admin.id).unwrap();
+    std::fs::write(dir.path().join("secret"), &moto.admin.secret).unwrap();
+    let sk = Sidekey::start_in(
+        dir,
+        &format!(
+            r#"
+[admin]
+listen = "127.0.0.1:0"
+[credentials.role]
+source = "aws"
+access_key_id = {{ file = "{{dir}}/id" }}
+secret_access_key = {{ file = "{{dir}}/secret" }}
+role_arn = "{role}"
+sts_endpoint = "{url}"
+region = "us-east-1"
+[[routes]]
+name = "s3"
+listen = "127.0.0.1:0"
+upstream = "{url}"
+credential = "role"
+inject = {{ aws_sigv4 = {{ service = "s3", region = "us-east-1" }} }}
+"#,
+            url = moto.url
+        ),
+    )
+    .await;
+    sk.wait_ready(10).await;
+    let snap = sk.app.credential("role").unwrap().peek().unwrap();
+    let keys = snap.material.aws().unwrap();
+    logs::secret(keys.secret_access_key.expose());
+    logs::secret(keys.session_token.as_ref().unwrap().expose());
+    assert!(
+        keys.access_key_id.starts_with("ASIA"),
+        "{}",
+        keys.access_key_id
+    );
+    assert_ne!(keys.access_key_id, moto.admin.id);
+    let (status, _, body) = support::send(
+        Method::PUT,
+        &format!("{}/role-bucket", sk.url("s3")),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(aws::inventory(&sk, "role").await["expires_at"].is_string());
+    sk.stop().await;
+}
+
+#[tokio::test]
+async fn signed_payload_is_hashed_up_to_its_limit() {
+    let up = Upstream::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = logs::secret("limitSecretKey0123456789abcdefghijklmnopq");
+    std::fs::write(dir.path().join("id"), "AKIDLIMIT0001").unwrap();
+    std::fs::write(dir.path().join("secret"), &secret).unwrap();
+    let sk = start(
+        dir,
+        "access_key_id = { file = \"{dir}/id\" }\nsecret_access_key = { file = \"{dir}/secret\" }",
+        &up,
+        ", payload = \"signed\", max_signed_body = 100000",
+    )
+    .await;
+    let body = vec![b'a'; 100_000];
+    let (status, _, _) = support::send(Method::POST, &sk.url("api"), &[], body.clone()).await;
+    assert_eq!(status, 200);
+    let seen = up.seen().pop().unwrap();
+    assert_eq!(
+        seen.header("x-amz-content-sha256").unwrap(),
+        hex::encode(sha2::Sha256::digest(&body))
+    );
+    let (status, headers, answer) =
+        support::send(Method::POST, &sk.url("api"), &[], vec![b'a'; 100_001]).await;
+    assert_eq!(status, 413);
+    assert_eq!(headers["sidekey-error"], "request_too_large");
+    assert_eq!(support::error_code(&answer), "request_too_large");
+    assert!(String::from_utf8_lossy(&answer).contains("max_signed_body"));
+    assert_eq!(up.count(), 1, "an oversized body is never forwarded");
+    sk.stop().await;
+}
+
+#[tokio::test]
+async fn config_pairs_sigv4_with_aws_keys_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sidekey.toml");
+    let write = |cred: &str, inject: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                "[credentials.c]\n{cred}\n[[routes]]\nname = \"r\"\nlisten = \"127.0.0.1:0\"\nupstream = \"https://s3.amazonaws.com\"\ncredential = \"c\"\ninject = {inject}\n"
+            ),
+        )
+        .unwrap();
+    };
+    write(
+        "source = \"env\"\nvar = \"X\"",
+        "{ aws_sigv4 = { service = \"s3\", region = \"us-east-1\" } }",
+    );
+    let e = sidekey::config::load(&path).unwrap_err().to_string();
+    assert!(e.contains("aws_sigv4 signs with AWS keys"), "{e}");
+    write("source = \"aws\"\nfrom = \"env\"", "{ header = \"X-Key\" }");
+    let e = sidekey::config::load(&path).unwrap_err().to_string();
+    assert!(e.contains("holds AWS keys"), "{e}");
+    write(
+        "source = \"aws\"\nfrom = \"env\"",
+        "{ aws_sigv4 = { service = \"s3\", region = \"us-east-1\", payload = \"maybe\" } }",
+    );
+    let e = sidekey::config::load(&path).unwrap_err().to_string();
+    assert!(e.contains("payload `maybe`"), "{e}");
+    write(
+        "source = \"aws\"\nfrom = \"static\"",
+        "{ aws_sigv4 = { service = \"s3\", region = \"us-east-1\" } }",
+    );
+    let e = sidekey::config::load(&path).unwrap_err().to_string();
+    assert!(e.contains("access_key_id"), "{e}");
+    write(
+        "source = \"aws\"\nfrom = \"env\"",
+        "{ aws_sigv4 = { service = \"s3\", region = \"us-east-1\" } }",
+    );
+    let cfg = sidekey::config::load(&path).expect("valid");
+    assert_eq!(cfg.credentials[0].source.kind(), "aws");
+}
