@@ -283,3 +283,86 @@ async fn config_pairs_sigv4_with_aws_keys_only() {
     let cfg = sidekey::config::load(&path).expect("valid");
     assert_eq!(cfg.credentials[0].source.kind(), "aws");
 }
+
+/// An STS answer to AssumeRoleWithWebIdentity, as AWS documents it.
+fn sts_xml(id: &str, secret: &str, token: &str) -> String {
+    let expires = humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(3600));
+    format!(
+        "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithWebIdentityResult><Credentials><SessionToken>{token}</SessionToken><SecretAccessKey>{secret}</SecretAccessKey><Expiration>{expires}</Expiration><AccessKeyId>{id}</AccessKeyId></Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"
+    )
+}
+
+#[tokio::test]
+async fn web_identity_token_is_read_again_and_sts_errors_hide_it() {
+    let first = logs::secret("web-identity-token-number-one-abcdef");
+    let second = logs::secret("web-identity-token-number-two-ghijkl");
+    let secret = logs::secret("stsSecretKey0123456789abcdefghijklmnopqrs");
+    let session = logs::secret("stsSessionToken0123456789abcdefghijklmno");
+    let (f, xml) = (
+        first.clone(),
+        sts_xml("ASIASTS000000001", &secret, &session),
+    );
+    let sts = Upstream::start(move |seen| {
+        let body = String::from_utf8_lossy(&seen.body).into_owned();
+        if body.contains("Action=AssumeRoleWithWebIdentity") && body.contains(&f) {
+            Reply::ok(xml.clone())
+        } else {
+            // Echo the token back, as a careless server might.
+            let token = body.split("WebIdentityToken=").nth(1).unwrap_or("").split('&').next().unwrap_or("");
+            Reply {
+                status: http::StatusCode::BAD_REQUEST,
+                body: format!("<ErrorResponse><Error><Code>InvalidIdentityToken</Code><Message>token {token} is not valid</Message></Error></ErrorResponse>").into(),
+                delay: None,
+                stream_bytes: None,
+            }
+        }
+    })
+    .await;
+    let up = Upstream::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), &first).unwrap();
+    let token_path = dir.path().join("token");
+    let sk = start(
+        dir,
+        &format!(
+            "web_identity_token_file = \"{{dir}}/token\"\nrole_arn = \"arn:aws:iam::123456789012:role/app\"\nsts_endpoint = \"{}\"",
+            sts.url()
+        ),
+        &up,
+        "",
+    )
+    .await;
+    let seen = signed_request(&sk, &up).await;
+    assert!(
+        seen.header("authorization")
+            .unwrap()
+            .contains("Credential=ASIASTS000000001/")
+    );
+    assert_eq!(seen.header("x-amz-security-token"), Some(session.as_str()));
+
+    // The token file changes; the next refresh sends the new token (which
+    // this STS refuses, echoing it): last_error says so without the token.
+    std::fs::write(&token_path, &second).unwrap();
+    let (status, _, body) = support::send(
+        Method::POST,
+        &format!("{}/v1/credentials/aws/refresh", sk.admin()),
+        &[],
+        "",
+    )
+    .await;
+    assert_ne!(status, 200);
+    logs::assert_no_secret_in("the refresh answer", &body);
+    let sent = String::from_utf8_lossy(&sts.seen().pop().unwrap().body).into_owned();
+    assert!(
+        sent.contains(&format!("WebIdentityToken={second}")),
+        "the token file is read at every refresh"
+    );
+    let record = aws::inventory(&sk, "aws").await;
+    let error = record["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("InvalidIdentityToken") && error.contains("<redacted>"),
+        "{error}"
+    );
+    assert_eq!(record["state"], "stale", "{record}");
+    sk.stop().await;
+}
