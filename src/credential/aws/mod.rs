@@ -77,17 +77,34 @@ impl AwsSpec {
                 format!("static keys ({})", access_key_id.describe())
             }
             Origin::Env => "environment keys".into(),
-            Origin::WebIdentity { token_file, .. } => match token_file {
-                Some(p) => format!("web identity ({})", p.display()),
-                None => "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)".into(),
-            },
+            Origin::WebIdentity {
+                token_file,
+                role_arn,
+            } => format!(
+                "web identity ({}) for {}",
+                token_file
+                    .as_ref()
+                    .map_or("AWS_WEB_IDENTITY_TOKEN_FILE".into(), |p| p
+                        .display()
+                        .to_string()),
+                role_arn.as_deref().unwrap_or("AWS_ROLE_ARN")
+            ),
             Origin::Container { .. } => "container credentials endpoint".into(),
             Origin::Imds { .. } => "EC2 instance metadata (IMDSv2)".into(),
             Origin::Chain => "default chain (env, web identity, container, IMDS)".into(),
         };
-        match &self.assume_role_arn {
+        match self.assume_role() {
             Some(role) => format!("aws {origin}, then AssumeRole {role}"),
             None => format!("aws {origin}"),
+        }
+    }
+
+    /// The role to assume from the base credentials, if any. With web
+    /// identity, `role_arn` is the web identity role instead.
+    fn assume_role(&self) -> Option<&str> {
+        match self.origin {
+            Origin::WebIdentity { .. } => None,
+            _ => self.assume_role_arn.as_deref(),
         }
     }
 
@@ -169,22 +186,13 @@ impl AwsSource {
             }
         }
     }
-
-    /// The role to assume from the base credentials, if any. With web
-    /// identity, `role_arn` is the web identity role instead.
-    fn assume_role(&self) -> Option<&str> {
-        match self.spec.origin {
-            Origin::WebIdentity { .. } => None,
-            _ => self.spec.assume_role_arn.as_deref(),
-        }
-    }
 }
 
 impl Source for AwsSource {
     fn fetch(&self) -> BoxFuture<'_, Result<Issued, SourceError>> {
         Box::pin(async move {
             let base = self.base().await?;
-            match self.assume_role() {
+            match self.spec.assume_role() {
                 None => Ok(base),
                 Some(role) => sts::assume_role(&self.http, &self.spec, role, &base).await,
             }
