@@ -366,3 +366,93 @@ async fn web_identity_token_is_read_again_and_sts_errors_hide_it() {
     assert_eq!(record["state"], "stale", "{record}");
     sk.stop().await;
 }
+
+/// A port that was free a moment ago (for a sidekey run in its own process,
+/// whose listeners the test must know in advance).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn default_chain_takes_the_standard_environment_variables() {
+    let up = Upstream::ok().await;
+    let secret = logs::secret("envSecretKey0123456789abcdefghijklmnopqrs");
+    let token = logs::secret("envSessionToken0123456789abcdefghijklmno");
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, port) = (free_port(), free_port());
+    let config = dir.path().join("sidekey.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[admin]
+listen = "127.0.0.1:{admin}"
+[credentials.aws]
+source = "aws"
+[[routes]]
+name = "api"
+listen = "127.0.0.1:{port}"
+upstream = "{}"
+credential = "aws"
+inject = {{ aws_sigv4 = {{ service = "sqs", region = "ap-south-1" }} }}
+"#,
+            up.url()
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sidekey"))
+        .args(["run", "-c", config.to_str().unwrap()])
+        .env("AWS_ACCESS_KEY_ID", "ASIAENVIRONMENT01")
+        .env("AWS_SECRET_ACCESS_KEY", &secret)
+        .env("AWS_SESSION_TOKEN", &token)
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env("RUST_LOG", "trace")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start sidekey");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let seen = loop {
+        let url = format!("http://127.0.0.1:{port}/?Action=ListQueues");
+        let req = http::Request::get(url)
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Full<bytes::Bytes>>();
+        if let Ok(resp) = client.request(req).await {
+            if resp.status() == 200 {
+                break up.seen().pop().unwrap();
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sidekey did not serve within 10s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        seen.header("authorization")
+            .unwrap()
+            .contains("Credential=ASIAENVIRONMENT01/")
+    );
+    assert!(
+        seen.header("authorization")
+            .unwrap()
+            .contains("/ap-south-1/sqs/aws4_request")
+    );
+    assert_eq!(seen.header("x-amz-security-token"), Some(token.as_str()));
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let mut logged = out.stdout;
+    logged.extend_from_slice(&out.stderr);
+    assert!(!logged.is_empty(), "sidekey logged at trace level");
+    logs::assert_no_secret_in("sidekey's own log at trace level", &logged);
+}
