@@ -64,7 +64,11 @@ pub fn check(path: &Path, text: &str, form: FileConfig) -> Result<Config, Config
             );
         }
         let listen_span = rf.listen.span();
+        let inject_span = rf.inject.span();
         if let Some(route) = route(&mut r, &cx, rf, span, form.allow_non_loopback) {
+            if let Some(m) = inject_mismatch(&route, &credentials) {
+                r.at(inject_span, m);
+            }
             // Port 0 asks the OS for a free port: never a clash.
             let fixed = !matches!(&route.listen, ListenAddr::Tcp(a) if a.port() == 0);
             if fixed {
@@ -343,7 +347,36 @@ fn inject(_r: &mut Reporter<'_>, i: &InjectFile) -> Result<InjectSpec, String> {
         }
         return Ok(InjectSpec::Query { param: q.clone() });
     }
-    Err("aws_sigv4 injection is not available in this build".into())
+    match &i.aws_sigv4 {
+        Some(v) => crate::inject::SigV4Spec::new(
+            &v.service,
+            &v.region,
+            v.payload.as_deref(),
+            v.max_signed_body,
+        )
+        .map(InjectSpec::SigV4),
+        None => Err("no injection form given".into()),
+    }
+}
+
+/// SigV4 signs with AWS keys, which only `source = "aws"` issues; the other forms need a single token.
+fn inject_mismatch(route: &RouteConfig, credentials: &[CredentialConfig]) -> Option<String> {
+    let c = credentials.iter().find(|c| c.name == route.credential)?;
+    let sigv4 = matches!(route.inject, InjectSpec::SigV4(_));
+    let aws = c.source.kind() == "aws";
+    match (sigv4, aws) {
+        (true, false) => Some(format!(
+            "route `{}`: aws_sigv4 signs with AWS keys, but credential `{}` has source \"{}\"; use source = \"aws\"",
+            route.name,
+            c.name,
+            c.source.kind()
+        )),
+        (false, true) => Some(format!(
+            "route `{}`: credential `{}` holds AWS keys, which only inject = {{ aws_sigv4 = {{ service, region }} }} can use",
+            route.name, c.name
+        )),
+        _ => None,
+    }
 }
 
 fn listen_addr(

@@ -79,7 +79,6 @@ pub struct BasicFile {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)] // read once the aws_sigv4 injector is built
 pub struct SigV4File {
     pub service: String,
     pub region: String,

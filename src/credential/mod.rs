@@ -4,6 +4,7 @@
 //! `ArcSwap`. One refresher task per credential ([`engine`]) owns the source
 //! and is the only writer.
 
+pub mod aws;
 pub mod engine;
 pub mod env;
 pub mod file;

@@ -4,6 +4,7 @@
 //! variant here, and one arm in each match below. Nothing in the proxy changes.
 
 use super::Source;
+use super::aws::{AwsSource, AwsSpec};
 use super::env::{EnvSource, EnvSpec};
 use super::file::{DEFAULT_POLL, FileSource, FileSpec};
 use super::oauth2::{OAuth2Source, OAuth2Spec, TokenExchangeSource, TokenExchangeSpec};
@@ -31,6 +32,7 @@ pub enum SourceSpec {
     Env(EnvSpec),
     OAuth2(OAuth2Spec),
     OAuth2TokenExchange(TokenExchangeSpec),
+    Aws(AwsSpec),
 }
 
 /// A problem with one key of a credential's table (or the table as a whole).
@@ -117,7 +119,7 @@ struct EnvForm {
 }
 
 /// Every source kind this build knows, for error messages.
-pub const KINDS: &[&str] = &["file", "env", "oauth2", "oauth2_token_exchange"];
+pub const KINDS: &[&str] = &["file", "env", "oauth2", "oauth2_token_exchange", "aws"];
 
 impl SourceSpec {
     /// Parses the source-specific keys of a credential table (the common
@@ -148,6 +150,7 @@ impl SourceSpec {
             "oauth2_token_exchange" => Ok(SourceSpec::OAuth2TokenExchange(
                 super::oauth2::parse_token_exchange(table, cx)?,
             )),
+            "aws" => Ok(SourceSpec::Aws(super::aws::parse(table, cx)?)),
             other => Err(FieldError::on(
                 "source",
                 format!(
@@ -164,6 +167,7 @@ impl SourceSpec {
             SourceSpec::Env(_) => "env",
             SourceSpec::OAuth2(_) => "oauth2",
             SourceSpec::OAuth2TokenExchange(_) => "oauth2_token_exchange",
+            SourceSpec::Aws(_) => "aws",
         }
     }
 
@@ -173,6 +177,7 @@ impl SourceSpec {
             SourceSpec::Env(s) => Arc::new(EnvSource::new(s.clone())),
             SourceSpec::OAuth2(s) => Arc::new(OAuth2Source::new(s.clone())),
             SourceSpec::OAuth2TokenExchange(s) => Arc::new(TokenExchangeSource::new(s.clone())),
+            SourceSpec::Aws(s) => Arc::new(AwsSource::new(s.clone())),
         }
     }
 
@@ -183,6 +188,7 @@ impl SourceSpec {
             SourceSpec::Env(s) => format!("env {}", s.var),
             SourceSpec::OAuth2(s) => s.describe(),
             SourceSpec::OAuth2TokenExchange(s) => s.describe(),
+            SourceSpec::Aws(s) => s.describe(),
         }
     }
 
@@ -210,6 +216,10 @@ impl SourceSpec {
             },
             SourceSpec::OAuth2(s) => super::oauth2::probe_server(&s.server),
             SourceSpec::OAuth2TokenExchange(s) => s.probe(),
+            SourceSpec::Aws(s) => s.probe().map_err(|m| FieldError {
+                field: None,
+                message: m,
+            }),
         }
     }
 }

@@ -1,16 +1,18 @@
-//! How a credential is attached to an outbound request: a header, HTTP Basic, a query parameter.
+//! How a credential is attached to an outbound request: a header, HTTP Basic, a query parameter, AWS SigV4.
 //!
 //! Each form is rendered once per credential value (at rotation time, never per
 //! request) into [`Rendered`] material; applying it to a request is then a
 //! header insert or a string append.
 
 mod query;
+pub mod sigv4;
 
 use crate::credential::Material;
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 pub use query::replace_param;
+pub use sigv4::{SigV4Spec, Signer};
 
 /// The configured injection form of a route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub enum InjectSpec {
     Basic { username: String },
     /// `{ query = "param" }`.
     Query { param: String },
+    /// `{ aws_sigv4 = { service, region, payload, max_signed_body } }`.
+    SigV4(SigV4Spec),
 }
 
 /// The injection material of one credential value, ready to apply.
@@ -36,6 +40,8 @@ pub enum Rendered {
     },
     /// `name=value`, both percent-encoded, ready to append to a query.
     Query { param: String, pair: String },
+    /// The signing identity; each request is signed as it is sent.
+    SigV4(std::sync::Arc<Signer>),
 }
 
 /// A value that cannot be sent in the configured form.
@@ -45,6 +51,8 @@ pub enum RenderError {
     NotHeaderSafe,
     #[error("this injection form needs a single token, not a set of AWS keys")]
     NeedsToken,
+    #[error("aws_sigv4 signing needs AWS keys (a source = \"aws\" credential), not a single token")]
+    NeedsAwsKeys,
 }
 
 /// The parts of an outbound request that an injector may change.
@@ -85,13 +93,19 @@ impl InjectSpec {
 
     /// Renders the material for one credential value.
     pub fn render(&self, material: &Material) -> Result<Rendered, RenderError> {
-        let secret = material.token().ok_or(RenderError::NeedsToken)?.expose();
+        let token = || {
+            material
+                .token()
+                .map(|s| s.expose())
+                .ok_or(RenderError::NeedsToken)
+        };
         match self {
             InjectSpec::Header {
                 name,
                 prefix,
                 suffix,
             } => {
+                let secret = token()?;
                 let value = sensitive(format!("{prefix}{secret}{suffix}"))?;
                 Ok(Rendered::Header {
                     name: name.clone(),
@@ -99,6 +113,7 @@ impl InjectSpec {
                 })
             }
             InjectSpec::Basic { username } => {
+                let secret = token()?;
                 let raw = zeroize::Zeroizing::new(format!("{username}:{secret}"));
                 let encoded = base64::engine::general_purpose::STANDARD.encode(raw.as_bytes());
                 let value = sensitive(format!("Basic {encoded}"))?;
@@ -109,8 +124,14 @@ impl InjectSpec {
             }
             InjectSpec::Query { param } => Ok(Rendered::Query {
                 param: param.clone(),
-                pair: format!("{}={}", query::encode(param), query::encode(secret)),
+                pair: format!("{}={}", query::encode(param), query::encode(token()?)),
             }),
+            InjectSpec::SigV4(spec) => {
+                let keys = material.aws().ok_or(RenderError::NeedsAwsKeys)?;
+                Ok(Rendered::SigV4(std::sync::Arc::new(Signer::new(
+                    spec, keys,
+                ))))
+            }
         }
     }
 
@@ -120,6 +141,7 @@ impl InjectSpec {
             InjectSpec::Header { name, .. } => Some(name.clone()),
             InjectSpec::Basic { .. } => Some(http::header::AUTHORIZATION),
             InjectSpec::Query { .. } => None,
+            InjectSpec::SigV4(_) => Some(http::header::AUTHORIZATION),
         }
     }
 
@@ -132,6 +154,16 @@ impl InjectSpec {
             } => format!("header {name}: {prefix}{{secret}}{suffix}"),
             InjectSpec::Basic { username } => format!("basic auth, username {username}"),
             InjectSpec::Query { param } => format!("query parameter {param}"),
+            InjectSpec::SigV4(s) => s.describe(),
+        }
+    }
+
+    /// For a signed SigV4 payload: the largest body read and hashed before sending.
+    #[inline]
+    pub fn signed_body_limit(&self) -> Option<u64> {
+        match self {
+            InjectSpec::SigV4(s) => s.signed_body_limit(),
+            _ => None,
         }
     }
 }
@@ -146,6 +178,17 @@ impl Rendered {
             Rendered::Query { param, pair } => {
                 *out.query = Some(replace_param(out.query.as_deref(), param, pair));
             }
+            // Signed once the request is complete: see `Rendered::signer`.
+            Rendered::SigV4(_) => {}
+        }
+    }
+
+    /// The SigV4 signer, when requests must be signed after they are built.
+    #[inline]
+    pub fn signer(&self) -> Option<&Signer> {
+        match self {
+            Rendered::SigV4(s) => Some(s),
+            _ => None,
         }
     }
 }

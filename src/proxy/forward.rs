@@ -58,6 +58,8 @@ struct Prepared {
     path: String,
     query: Option<String>,
     headers: HeaderMap,
+    /// SigV4 with a signed payload: the body's SHA-256 (hex).
+    payload_sha256: Option<String>,
 }
 
 async fn forward(
@@ -94,18 +96,26 @@ async fn forward(
 
     let mut h = parts.headers;
     headers::strip_hop_by_hop(&mut h);
-    let prepared = Prepared {
+    let mut prepared = Prepared {
         method: parts.method,
         path: norm.path,
         query: parts.uri.query().map(str::to_owned),
         headers: h,
+        payload_sha256: None,
     };
 
     // Keep small bodies so a rejected request can be replayed; stream the rest.
-    let kept = keepable(&body, cfg.max_replay_body);
-    let body = match kept {
-        true => Either::Right(collect(body, cfg.max_replay_body).await?),
-        false => Either::Left(body),
+    // A SigV4 signed payload is read whole (up to its limit) to be hashed.
+    let body = match cfg.inject.signed_body_limit() {
+        Some(limit) => {
+            let bytes = collect_signed(body, limit).await?;
+            prepared.payload_sha256 = Some(crate::inject::sigv4::payload_sha256(&bytes));
+            Either::Right(bytes)
+        }
+        None if keepable(&body, cfg.max_replay_body) => {
+            Either::Right(collect(body, cfg.max_replay_body).await?)
+        }
+        None => Either::Left(body),
     };
     let replay_body = match &body {
         Either::Right(bytes) => Some(bytes.clone()),
@@ -182,6 +192,25 @@ async fn collect(body: Incoming, limit: u64) -> Result<Bytes, ProxyError> {
         .map_err(|e| ProxyError::BadRequest(format!("cannot read the request body: {e}")))
 }
 
+/// Reads a body that must be hashed for signing, refusing one over `limit`.
+async fn collect_signed(body: Incoming, limit: u64) -> Result<Bytes, ProxyError> {
+    let too_large = || {
+        ProxyError::RequestTooLarge(format!(
+            "this route signs the request body, which sidekey holds in memory up to {limit} bytes (max_signed_body); send a smaller body, or use payload = \"unsigned\" where the service accepts it"
+        ))
+    };
+    if body.size_hint().lower() > limit {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit as usize).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(ProxyError::BadRequest(format!(
+            "cannot read the request body: {e}"
+        ))),
+    }
+}
+
 fn into_body(b: Either<Incoming, Bytes>) -> ProxyBody {
     match b {
         Either::Left(stream) => Either::Left(stream),
@@ -223,7 +252,7 @@ async fn send(
             base_path,
         } => {
             headers.insert(http::header::HOST, host.clone());
-            let req = build(
+            let mut req = build(
                 p,
                 headers,
                 &query,
@@ -232,6 +261,11 @@ async fn send(
                 authority.as_str(),
                 base_path,
             )?;
+            if let Some(signer) = snap.rendered[route.slot].signer() {
+                signer
+                    .sign(&mut req, p.payload_sha256.as_deref())
+                    .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+            }
             let started = Instant::now();
             let timeout = route.config.timeout;
             let result = tokio::time::timeout(timeout, client.request(req)).await;

@@ -1,6 +1,7 @@
 //! Test helpers shared by the integration tests: real upstreams, a running sidekey, an HTTP client, log capture.
 #![allow(dead_code, unused_imports)]
 
+pub mod aws;
 pub mod logs;
 pub mod oauth;
 pub mod tls;
