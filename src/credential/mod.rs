@@ -6,6 +6,7 @@
 
 pub mod engine;
 pub mod env;
+pub mod exec;
 pub mod file;
 mod material;
 pub mod schedule;
@@ -160,6 +161,11 @@ impl Credential {
         self.routes.lock().unwrap().retain(|r| r.route != route);
     }
 
+    /// Puts back the route uses saved before a reload that was refused.
+    pub fn set_route_uses(&self, uses: Vec<RouteUse>) {
+        *self.routes.lock().unwrap() = uses;
+    }
+
     pub fn route_uses(&self) -> Vec<RouteUse> {
         self.routes.lock().unwrap().clone()
     }
@@ -294,6 +300,8 @@ impl Credential {
         let old = self.current.swap(None);
         if let Some(s) = &old {
             self.revoked.lock().unwrap().insert(s.fingerprint);
+            // The revoked value is what the revocation probe should try next.
+            self.previous.store(Some(s.clone()));
         }
         old
     }

@@ -5,6 +5,7 @@
 
 use super::Source;
 use super::env::{EnvSource, EnvSpec};
+use super::exec::{self, ExecSource, ExecSpec};
 use super::file::{DEFAULT_POLL, FileSource, FileSpec};
 use super::secret_ref::SecretRef;
 use crate::config::duration;
@@ -28,6 +29,7 @@ pub struct CredentialConfig {
 pub enum SourceSpec {
     File(FileSpec),
     Env(EnvSpec),
+    Exec(ExecSpec),
 }
 
 /// A problem with one key of a credential's table (or the table as a whole).
@@ -113,8 +115,18 @@ struct EnvForm {
     var: String,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExecForm {
+    command: Vec<String>,
+    timeout: Option<String>,
+    #[serde(default)]
+    env: std::collections::BTreeMap<String, String>,
+    interval: Option<String>,
+}
+
 /// Every source kind this build knows, for error messages.
-pub const KINDS: &[&str] = &["file", "env"];
+pub const KINDS: &[&str] = &["file", "env", "exec"];
 
 impl SourceSpec {
     /// Parses the source-specific keys of a credential table (the common
@@ -139,6 +151,30 @@ impl SourceSpec {
                 let f: EnvForm = typed(table)?;
                 Ok(SourceSpec::Env(EnvSpec { var: f.var }))
             }
+            "exec" => {
+                let f: ExecForm = typed(table)?;
+                let Some(program) = f.command.first() else {
+                    return Err(FieldError::on(
+                        "command",
+                        "give the program and its arguments, e.g. [\"/usr/local/bin/get-token\", \"--audience\", \"api\"]",
+                    ));
+                };
+                let mut command = f.command.clone();
+                if program.contains('/') {
+                    command[0] = cx.path(program).to_string_lossy().into_owned();
+                }
+                Ok(SourceSpec::Exec(ExecSpec {
+                    command,
+                    timeout: cx
+                        .duration("timeout", f.timeout.as_deref())?
+                        .unwrap_or(exec::DEFAULT_TIMEOUT),
+                    env: f.env,
+                    interval: cx
+                        .duration("interval", f.interval.as_deref())?
+                        .unwrap_or(exec::DEFAULT_INTERVAL),
+                    dir: cx.base_dir.to_owned(),
+                }))
+            }
             other => Err(FieldError::on(
                 "source",
                 format!(
@@ -153,6 +189,7 @@ impl SourceSpec {
         match self {
             SourceSpec::File(_) => "file",
             SourceSpec::Env(_) => "env",
+            SourceSpec::Exec(_) => "exec",
         }
     }
 
@@ -160,6 +197,7 @@ impl SourceSpec {
         match self {
             SourceSpec::File(s) => Arc::new(FileSource::new(s.clone())),
             SourceSpec::Env(s) => Arc::new(EnvSource::new(s.clone())),
+            SourceSpec::Exec(s) => Arc::new(ExecSource::new(s.clone())),
         }
     }
 
@@ -168,6 +206,11 @@ impl SourceSpec {
         match self {
             SourceSpec::File(s) => format!("file {}", s.path.display()),
             SourceSpec::Env(s) => format!("env {}", s.var),
+            SourceSpec::Exec(s) => format!(
+                "exec {} (timeout {})",
+                s.command.join(" "),
+                humantime::format_duration(s.timeout)
+            ),
         }
     }
 
@@ -193,6 +236,8 @@ impl SourceSpec {
                     format!("environment variable {} is not set", s.var),
                 )),
             },
+            // Running the command is a fetch; `check` only says what would run.
+            SourceSpec::Exec(_) => Ok(()),
         }
     }
 }
