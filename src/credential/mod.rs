@@ -267,13 +267,9 @@ impl Credential {
     }
 
     /// The value is older than the rotation policy allows.
+    /// (On tokio's clock, like every deadline of the engine.)
     pub fn is_overdue(&self, snap: &Snapshot) -> bool {
-        self.config.max_age.is_some_and(|max| {
-            SystemTime::now()
-                .duration_since(snap.issued_at)
-                .unwrap_or(Duration::ZERO)
-                > max
-        })
+        snap.overdue_at.is_some_and(|t| Instant::now() >= t)
     }
 
     pub fn is_revoked_value(&self, fp: &Fingerprint) -> bool {
