@@ -133,6 +133,7 @@ impl Refresher {
             Err(e) => Err(e),
         };
         let answer = self.record(outcome);
+        self.cred.fetch_ended();
         // Requests that arrived while the fetch was in flight join its result.
         let mut deferred = Vec::new();
         while let Ok(cmd) = rx.try_recv() {

@@ -64,6 +64,11 @@ pub struct Credential {
     generation: watch::Sender<u64>,
     /// Highest generation for which a rejection already asked for a refresh.
     rejection_requested: AtomicU64,
+    /// `rejection_requested` as it was when the last fetch ended: a request
+    /// waiting for a value newer than a rejected one stops waiting once the
+    /// fetch that answered the rejection (the one in flight when it was
+    /// reported, or the next) has ended, new value or not.
+    settled: watch::Sender<u64>,
     commands: mpsc::UnboundedSender<Command>,
     commands_rx: Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
     uses: AtomicU64,
@@ -92,6 +97,7 @@ impl Credential {
             previous: ArcSwapOption::empty(),
             generation: watch::channel(0).0,
             rejection_requested: AtomicU64::new(0),
+            settled: watch::channel(0).0,
             commands: tx,
             commands_rx: Mutex::new(Some(rx)),
             uses: AtomicU64::new(0),
@@ -189,12 +195,21 @@ impl Credential {
     }
 
     /// Waits until a value newer than `generation` is published, up to `limit`.
+    /// Returns `None` at once if the refresh ends without a new value.
     pub async fn wait_newer(&self, generation: u64, limit: Duration) -> Option<Arc<Snapshot>> {
-        let mut rx = self.generation.subscribe();
-        let newer = tokio::time::timeout(limit, rx.wait_for(|g| *g > generation)).await;
-        match newer {
-            Ok(Ok(_)) => self.current().ok(),
-            _ => None,
+        let mut published = self.generation.subscribe();
+        let mut settled = self.settled.subscribe();
+        let _ = tokio::time::timeout(limit, async {
+            tokio::select! {
+                _ = published.wait_for(|g| *g > generation) => {}
+                _ = settled.wait_for(|s| *s >= generation) => {}
+            }
+        })
+        .await;
+        if *self.generation.borrow() > generation {
+            self.current().ok()
+        } else {
+            None
         }
     }
 
@@ -304,6 +319,12 @@ impl Credential {
 
     pub(crate) fn take_commands(&self) -> Option<mpsc::UnboundedReceiver<Command>> {
         self.commands_rx.lock().unwrap().take()
+    }
+
+    /// The refresher ended a fetch: wake requests waiting on rejections it answered.
+    pub(crate) fn fetch_ended(&self) {
+        self.settled
+            .send_replace(self.rejection_requested.load(Ordering::Acquire));
     }
 
     pub(crate) fn current_generation(&self) -> u64 {
