@@ -275,3 +275,25 @@ async fn max_age_is_announced_once_per_value_and_enforced_when_asked() {
         task.abort();
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_same_value_with_a_new_lifetime_is_not_a_rotation() {
+    let src = TestSource::new(Some(Duration::from_secs(60)));
+    src.same_value.store(true, Ordering::SeqCst);
+    let cred = credential("clock-same", None, false);
+    let task = engine::spawn(cred.clone(), src.clone());
+    first_value(&cred).await;
+    let mut generations = cred.subscribe();
+    generations.borrow_and_update();
+    // Several refreshes, each returning the same token with a later expiry.
+    tokio::time::sleep(Duration::from_secs(200)).await;
+    assert!(src.fetches() >= 4, "{}", src.fetches());
+    assert!(
+        !generations.has_changed().unwrap(),
+        "nobody is told of a new value"
+    );
+    assert!(cred.previous().is_none(), "no previous value to probe");
+    assert_eq!(cred.status().rotations, 0);
+    assert_eq!(cred.current().unwrap().generation, 1);
+    task.abort();
+}

@@ -324,12 +324,15 @@ async fn plan_routes(
 
 /// Reloads on `SIGHUP` and on change of the config file until aborted.
 pub fn watch(control: Arc<Control>) -> JoinHandle<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Installed before returning, so a SIGHUP from now on never kills the process.
+    let mut hup = signal(SignalKind::hangup())
+        .map_err(|e| tracing::warn!(error = %e, "cannot handle SIGHUP; reload by editing the file"))
+        .ok();
     tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
         let path = control.shared.config.load().path.clone();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let _watcher = watch_file(&path, tx);
-        let mut hup = signal(SignalKind::hangup()).ok();
         // Remember the text running now, so the first event only reloads a real change.
         if let Ok(t) = std::fs::read(&path) {
             control.running.lock().await.last_text = Some(Sha256::digest(&t).into());

@@ -299,11 +299,18 @@ impl Credential {
 
     pub(crate) fn publish(&self, snap: Snapshot) {
         let generation = snap.generation;
+        let fingerprint = snap.fingerprint;
         let old = self.current.swap(Some(Arc::new(snap)));
-        if old.is_some() {
+        // The same value with a new lifetime is not a rotation: `previous`
+        // stays the value it replaced, and nobody is told of a new one.
+        if old.as_ref().is_some_and(|o| o.fingerprint != fingerprint) {
             self.previous.store(old);
         }
-        self.generation.send_replace(generation);
+        self.generation.send_if_modified(|g| {
+            let changed = *g != generation;
+            *g = generation;
+            changed
+        });
     }
 
     /// Drops the value at once and remembers it must never come back.

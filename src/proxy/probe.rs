@@ -61,7 +61,10 @@ async fn watch(route: Arc<ArcSwap<Route>>) {
         let Some(previous) = cred.previous() else {
             continue;
         };
-        if probed == Some(previous.fingerprint) {
+        let is_current = cred
+            .peek()
+            .is_some_and(|c| c.fingerprint == previous.fingerprint);
+        if probed == Some(previous.fingerprint) || is_current {
             continue;
         }
         probed = Some(previous.fingerprint);
