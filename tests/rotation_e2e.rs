@@ -264,7 +264,16 @@ async fn revoke_scenario(how: &str) {
             Some(format!("Bearer {new}").as_str())
         );
     }
-    assert_eq!(record(&sk).await["state"], "fresh");
+    // (A re-read the file events set off may still be in flight.)
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while record(&sk).await["state"] != "fresh" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:#}",
+            record(&sk).await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     sk.stop().await;
 }
 
@@ -377,8 +386,13 @@ async fn max_age_marks_an_old_value_overdue_and_refuses_it_when_enforced() {
             assert!(tokio::time::Instant::now() < deadline);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let r = record(&sk).await;
+        // (A file event may set off a re-read, shown as `refreshing` meanwhile.)
+        let mut r = record(&sk).await;
+        while r["state"] == "refreshing" {
+            assert!(tokio::time::Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            r = record(&sk).await;
+        }
         assert_eq!(r["rotation_overdue"], true);
         assert_eq!(r["max_age_s"], 3600);
         let (status, _, body) = get(&format!("{}/a", sk.url("r"))).await;
