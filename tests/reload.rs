@@ -172,6 +172,19 @@ async fn reload_adds_removes_and_changes_routes_and_keeps_a_broken_file_out() {
     .await;
     assert_eq!(config_status(&sk).await["reload_ok"], true);
 
+    // 6. Credential kc changes (another file): route c switches once the new value is there.
+    std::fs::write(sk.path("kc2"), logs::secret("reload-value-kc2")).unwrap();
+    let kc = sk.app.credential("kc").unwrap();
+    let v6 = v4.replace("{dir}/kc\"", "{dir}/kc2\"");
+    assert_ne!(v6, v4);
+    write(&v6);
+    eventually("route c uses the new credential", async || {
+        get(&format!("{c_url}/t")).await;
+        up.seen().last().unwrap().header("x-api-key") == Some("Bearer reload-value-kc2")
+    })
+    .await;
+    assert!(!Arc::ptr_eq(&kc, &sk.app.credential("kc").unwrap()));
+
     stop.store(true, Ordering::Relaxed);
     let a_statuses = on_a.await.unwrap();
     let c_statuses = on_c.await.unwrap();

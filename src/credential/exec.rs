@@ -108,6 +108,28 @@ async fn run(spec: &ExecSpec) -> Result<Vec<u8>, SourceError> {
     Ok(stdout)
 }
 
+/// Where `program` is: itself when it holds a `/`, else the first match in `PATH`.
+pub fn find_program(program: &str) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return if runnable(&p) {
+            Ok(p)
+        } else {
+            Err(format!("{program} is not an executable file"))
+        };
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|p| runnable(p))
+        .ok_or_else(|| format!("`{program}` is not found in PATH"))
+}
+
 /// `: <stderr>` truncated and on one line, or nothing when stderr is empty.
 fn stderr_note(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);

@@ -236,8 +236,10 @@ impl SourceSpec {
                     format!("environment variable {} is not set", s.var),
                 )),
             },
-            // Running the command is a fetch; `check` only says what would run.
-            SourceSpec::Exec(_) => Ok(()),
+            // Running the command would be a fetch: `check` only looks for the program.
+            SourceSpec::Exec(s) => exec::find_program(&s.command[0])
+                .map(|_| ())
+                .map_err(|m| FieldError::on("command", m)),
         }
     }
 }
