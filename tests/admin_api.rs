@@ -72,6 +72,7 @@ async fn metrics_parse_as_prometheus_text_with_every_family() {
     let refusing = Upstream::start(|_| Reply::status(401)).await;
     let sk = start("127.0.0.1:0", "", &ok, &refusing).await;
     sk.wait_ready(10).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     for _ in 0..3 {
         assert_eq!(get(&format!("{}/a", sk.url("r"))).await.0, 200);
     }

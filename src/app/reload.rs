@@ -363,7 +363,7 @@ fn watch_file(
     path: &Path,
     tx: tokio::sync::mpsc::UnboundedSender<()>,
 ) -> Option<notify::RecommendedWatcher> {
-    use notify::{EventKind, RecursiveMode, Watcher};
+    use notify::{RecursiveMode, Watcher};
     let name = path.file_name()?.to_owned();
     let dir: PathBuf = path
         .parent()
@@ -371,15 +371,7 @@ fn watch_file(
         .unwrap_or(Path::new("."))
         .to_owned();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        if matches!(event.kind, EventKind::Access(_)) {
-            return;
-        }
-        let ours = event.paths.iter().any(|p| {
-            p.file_name()
-                .is_some_and(|n| n == name || n.to_string_lossy().starts_with(".."))
-        });
-        if ours {
+        if event.is_ok_and(|e| crate::credential::file::changes(&e, &name)) {
             let _ = tx.send(());
         }
     })
