@@ -73,6 +73,7 @@ async fn metrics_parse_as_prometheus_text_with_every_family() {
     let sk = start("127.0.0.1:0", "", &ok, &refusing).await;
     sk.wait_ready(10).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     for _ in 0..3 {
         assert_eq!(get(&format!("{}/a", sk.url("r"))).await.0, 200);
     }
@@ -150,6 +151,15 @@ async fn metrics_parse_as_prometheus_text_with_every_family() {
             &[("credential", "x"), ("outcome", "failure")]
         )
         .is_some()
+    );
+    // Reading the file is not a change of the file: one read at start, one for the 401.
+    assert_eq!(
+        sample(
+            &scrape,
+            "sidekey_refreshes_total",
+            &[("credential", "y"), ("outcome", "success")]
+        ),
+        Some(&Value::Counter(2.0))
     );
     match sample(
         &scrape,
