@@ -60,7 +60,8 @@ struct Listener {
 struct Running {
     listeners: BTreeMap<String, Listener>,
     refreshers: BTreeMap<String, JoinHandle<()>>,
-    probes: Vec<JoinHandle<()>>,
+    /// Revocation probe tasks, by route.
+    probes: BTreeMap<String, JoinHandle<()>>,
     /// Listeners of removed routes, finishing their requests.
     draining: Vec<JoinHandle<()>>,
     /// Hash of the config text last tried, so an unchanged file is not reloaded.
@@ -168,12 +169,14 @@ impl App {
         let mut routes = BTreeMap::new();
         let mut listeners = BTreeMap::new();
         let mut addrs = BTreeMap::new();
-        let mut probes = Vec::new();
+        let mut probes = BTreeMap::new();
         for (route, b) in bound {
             let name = route.name().to_owned();
             let swap = Arc::new(ArcSwap::from_pointee(route));
             routes.insert(name.clone(), swap.clone());
-            probes.extend(probe::spawn(swap.clone()));
+            if let Some(p) = probe::spawn(swap.clone()) {
+                probes.insert(name.clone(), p);
+            }
             let l = serve_route(b, swap);
             addrs.insert(name.clone(), l.addr.clone());
             listeners.insert(name, l);
@@ -259,7 +262,7 @@ impl App {
         for t in std::mem::take(&mut running.draining) {
             let _ = t.await;
         }
-        for p in &running.probes {
+        for p in running.probes.values() {
             p.abort();
         }
         for r in running.refreshers.values() {

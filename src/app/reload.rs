@@ -172,10 +172,12 @@ async fn apply(
     let mut routes = BTreeMap::new();
     let mut stats = BTreeMap::new();
     let mut started: Vec<(String, Listener)> = Vec::new();
+    let mut kept: Vec<String> = Vec::new();
     for (rc, plan) in config.routes.iter().zip(plans) {
         let name = rc.name.clone();
         match plan {
             Plan::Keep => {
+                kept.push(name.clone());
                 routes.insert(name.clone(), old.routes[&name].clone());
                 stats.insert(name.clone(), old.stats[&name].clone());
             }
@@ -270,12 +272,21 @@ async fn apply(
         }
     }
 
-    // Probes follow the routes.
-    for p in running.probes.drain(..) {
-        p.abort();
-    }
-    for swap in routes.values() {
-        running.probes.extend(probe::spawn(swap.clone()));
+    // Probes follow the routes: those of untouched routes keep waiting.
+    let untouched: Vec<&String> = kept.iter().collect();
+    running.probes.retain(|name, task| {
+        let keep = untouched.contains(&name);
+        if !keep {
+            task.abort();
+        }
+        keep
+    });
+    for (name, swap) in &routes {
+        if !running.probes.contains_key(name) {
+            if let Some(p) = probe::spawn(swap.clone()) {
+                running.probes.insert(name.clone(), p);
+            }
+        }
     }
     Ok(summary)
 }
