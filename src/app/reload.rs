@@ -66,9 +66,17 @@ pub async fn reload(control: &Control, force: bool) -> Result<Summary, String> {
         st.attempts += 1;
         st.last_attempt_at = Some(SystemTime::now());
     }
-    let result = match config::load(&path) {
+    // Check the very text that was hashed (the file may change again meanwhile).
+    let checked = match &text {
+        Ok(t) => match std::str::from_utf8(t) {
+            Ok(t) => config::parse(&path, t).map_err(|e| e.to_string()),
+            Err(_) => Err(format!("{}: the file is not UTF-8 text", path.display())),
+        },
+        Err(e) => Err(format!("{}: cannot read the file: {e}", path.display())),
+    };
+    let result = match checked {
         Ok(config) => apply(control, &mut running, config).await,
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e),
     };
     match &result {
         Ok(summary) => {

@@ -191,6 +191,7 @@ impl Refresher {
                 .is_some_and(|c| c.expires_at != snap.expires_at)
             {
                 cred.publish(snap); // same value, new lifetime
+                cred.update_status(|s| s.expiry_announced = false);
             }
             return Ok(());
         }
