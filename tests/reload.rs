@@ -47,7 +47,15 @@ async fn eventually(what: &str, mut ok: impl AsyncFnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_adds_removes_and_changes_routes_and_keeps_a_broken_file_out() {
-    let up = Upstream::ok().await;
+    let up = Upstream::start(|s: &support::Seen| {
+        let reply = support::Reply::ok("ok");
+        if s.target == "/slow" {
+            reply.delayed(Duration::from_millis(600))
+        } else {
+            reply
+        }
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     for k in ["ka", "kb", "kc"] {
         std::fs::write(
@@ -99,7 +107,13 @@ async fn reload_adds_removes_and_changes_routes_and_keeps_a_broken_file_out() {
     assert_eq!(get(&format!("{c_url}/t")).await.0, 200);
     let on_c = traffic(c_url.clone(), stop.clone());
 
-    // 2. Remove route b (and its credential).
+    // 2. Remove route b (and its credential); a request in flight on it finishes.
+    let slow_url = format!("{b_url}/slow");
+    let slow = tokio::spawn(async move { get(&slow_url).await });
+    eventually("the slow request reaches the upstream", async || {
+        up.seen().iter().any(|s| s.target == "/slow")
+    })
+    .await;
     let v3 = format!(
         "{head}{}{}{}{}",
         cred("ka"),
@@ -115,6 +129,11 @@ async fn reload_adds_removes_and_changes_routes_and_keeps_a_broken_file_out() {
     })
     .await;
     assert!(sk.app.credential("kb").is_none());
+    assert_eq!(
+        slow.await.unwrap().0,
+        200,
+        "the request in flight was drained"
+    );
 
     // 3. A broken file: refused, the reason shown, the running config stays.
     write(&format!("{v3}\n[[routes]]\nname = \"d\"\nbogus_key = 1\n"));
