@@ -141,6 +141,8 @@ async fn reload_adds_removes_and_changes_routes_and_keeps_a_broken_file_out() {
         config_status(&sk).await["reload_ok"] == false
     })
     .await;
+    let metrics = get(&format!("{}/metrics", sk.admin())).await.2;
+    assert!(String::from_utf8_lossy(&metrics).contains("sidekey_config_reload_ok 0"));
     let st = config_status(&sk).await;
     let reason = st["reload_error"].as_str().unwrap();
     assert!(reason.contains("sidekey.toml:"), "{reason}");

@@ -334,6 +334,11 @@ async fn probe_scenario(
     assert_eq!(probes[0].method, "GET");
     let r = record(&sk).await;
     assert_eq!(r["rotations"], 1);
+    let metrics = get(&format!("{}/metrics", sk.admin())).await.2;
+    let flagged = u8::from(r["previous_value_still_valid"].is_object());
+    let line =
+        format!("sidekey_credential_previous_value_still_valid{{credential=\"x\"}} {flagged}");
+    assert!(String::from_utf8_lossy(&metrics).contains(&line), "{line}");
     if let Some(p) = r["previous_value_still_valid"].as_object() {
         assert_eq!(p["fingerprint"], old_fp);
         assert_eq!(p["route"], "r");
