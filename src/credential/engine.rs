@@ -24,6 +24,10 @@ const FAR: Duration = Duration::from_secs(86400 * 365);
 
 type Reply = Option<oneshot::Sender<Result<(), String>>>;
 
+fn unusable(e: crate::inject::RenderError) -> SourceError {
+    SourceError::new(format!("the new value cannot be used: {e}"))
+}
+
 /// Starts the refresher of `cred`. It stops when `cred`'s last sender is
 /// gone or the task is aborted.
 pub fn spawn(cred: Arc<Credential>, source: Arc<dyn Source>) -> JoinHandle<()> {
@@ -184,18 +188,18 @@ impl Refresher {
             cred.config.max_age,
             cred.config.enforce_max_age,
         )
-        .map_err(|e| SourceError::new(format!("the new value cannot be used: {e}")))?;
+        .map_err(unusable)?;
         if same {
             if current
                 .as_ref()
                 .is_some_and(|c| c.expires_at != snap.expires_at)
             {
-                cred.publish(snap); // same value, new lifetime
+                cred.publish(snap).map_err(unusable)?; // same value, new lifetime
                 cred.update_status(|s| s.expiry_announced = false);
             }
             return Ok(());
         }
-        cred.publish(snap);
+        cred.publish(snap).map_err(unusable)?;
         cred.update_status(|s| {
             s.revoked = false;
             s.expiry_announced = false;

@@ -297,7 +297,18 @@ impl Credential {
         self.injectors.lock().unwrap().clone()
     }
 
-    pub(crate) fn publish(&self, snap: Snapshot) {
+    /// Publishes a snapshot. Holding the injector list's lock serializes
+    /// this with [`Credential::slot_for`] (a reload adding an injection form):
+    /// a snapshot built before a form was added is rendered for it here, so
+    /// every published snapshot has a slot for every route, and a reload
+    /// never overwrites a newer value with a re-rendered older one.
+    pub(crate) fn publish(&self, snap: Snapshot) -> Result<(), crate::inject::RenderError> {
+        let injectors = self.injectors.lock().unwrap();
+        let snap = if snap.rendered.len() < injectors.len() {
+            snap.rerender(&injectors)?
+        } else {
+            snap
+        };
         let generation = snap.generation;
         let fingerprint = snap.fingerprint;
         let old = self.current.swap(Some(Arc::new(snap)));
@@ -311,10 +322,13 @@ impl Credential {
             *g = generation;
             changed
         });
+        Ok(())
     }
 
     /// Drops the value at once and remembers it must never come back.
     pub(crate) fn drop_value(&self) -> Option<Arc<Snapshot>> {
+        // Under the injectors' lock, so a reload's re-render cannot bring it back.
+        let _injectors = self.injectors.lock().unwrap();
         let old = self.current.swap(None);
         if let Some(s) = &old {
             self.revoked.lock().unwrap().insert(s.fingerprint);
@@ -336,5 +350,49 @@ impl Credential {
 
     pub(crate) fn current_generation(&self) -> u64 {
         *self.generation.borrow()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn issued(v: &str) -> Issued {
+        Issued {
+            material: Material::Token(Secret::new(v).unwrap()),
+            issued_at: SystemTime::now(),
+            expires_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_form_added_while_a_value_is_being_built_is_rendered_at_publication() {
+        let cred = Credential::new(CredentialConfig {
+            name: "c".into(),
+            source: SourceSpec::Env(env::EnvSpec { var: "X".into() }),
+            max_age: None,
+            enforce_max_age: false,
+        });
+        let auth = InjectSpec::header("Authorization", Some("Bearer {secret}")).unwrap();
+        let key = InjectSpec::header("X-Api-Key", None).unwrap();
+        assert_eq!(cred.slot_for(&auth).unwrap(), 0);
+        cred.publish(
+            Snapshot::build(issued("value-a"), 1, &cred.injectors(), None, false).unwrap(),
+        )
+        .unwrap();
+        // The refresher builds B for one form; a reload adds a second before B is published.
+        let b = Snapshot::build(issued("value-b"), 2, &cred.injectors(), None, false).unwrap();
+        assert_eq!(cred.slot_for(&key).unwrap(), 1);
+        assert_eq!(cred.current().unwrap().rendered.len(), 2);
+        cred.publish(b).unwrap();
+        let now = cred.current().unwrap();
+        assert_eq!(now.generation, 2);
+        assert_eq!(now.rendered.len(), 2, "every route's slot is there");
+        // A dropped value is not brought back by a later re-render.
+        cred.drop_value();
+        let extra = InjectSpec::header("X-Other", None).unwrap();
+        cred.slot_for(&extra).unwrap();
+        assert!(cred.peek().is_none());
     }
 }
