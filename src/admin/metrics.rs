@@ -203,5 +203,29 @@ pub fn text(shared: &Shared) -> String {
             esc(c.name())
         );
     }
+    let _ = writeln!(
+        o,
+        "# HELP sidekey_credential_previous_value_still_valid 1 when the revocation probe found the previous value still accepted upstream."
+    );
+    let _ = writeln!(
+        o,
+        "# TYPE sidekey_credential_previous_value_still_valid gauge"
+    );
+    for c in &creds {
+        let v = u8::from(c.status().previous_value_still_valid.is_some());
+        let _ = writeln!(
+            o,
+            "sidekey_credential_previous_value_still_valid{{credential=\"{}\"}} {v}",
+            esc(c.name())
+        );
+    }
+
+    let _ = writeln!(
+        o,
+        "# HELP sidekey_config_reload_ok 0 when the last config reload was refused (the running config stays)."
+    );
+    let _ = writeln!(o, "# TYPE sidekey_config_reload_ok gauge");
+    let ok = u8::from(shared.reload_error.lock().unwrap().is_none());
+    let _ = writeln!(o, "sidekey_config_reload_ok {ok}");
     o
 }

@@ -1,4 +1,9 @@
 //! The admin API on its own listener: health, readiness, metrics, the credential inventory, refresh and revoke.
+//!
+//! Besides DESIGN.md's endpoints, `GET /v1/config/status` says which config
+//! file runs and whether the last reload was refused (`reload_ok`,
+//! `reload_error` with file, line and column) — a refused reload keeps the
+//! running config.
 
 pub mod client;
 mod inventory;
@@ -64,6 +69,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody> 
         (Method::GET, ["healthz"]) => text(StatusCode::OK, "ok\n"),
         (Method::GET, ["readyz"]) => readyz(shared),
         (Method::GET, ["metrics"]) => metrics::render(shared),
+        (Method::GET, ["v1", "config", "status"]) => json(StatusCode::OK, &config_status(shared)),
         (Method::GET, ["v1", "credentials"]) => json(StatusCode::OK, &inventory::all(shared)),
         (Method::GET, ["v1", "credentials", name]) => match inventory::one(shared, name) {
             Some(r) => json(StatusCode::OK, &r),
@@ -74,16 +80,14 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody> 
             ),
         },
         (Method::POST, ["v1", "credentials", name, action @ ("refresh" | "revoke")]) => {
-            if !authorized(shared, &req) {
-                return error(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "this endpoint needs the admin token: Authorization: Bearer <token>",
-                );
+            if let Some(refused) = unauthorized(shared, &req) {
+                return refused;
             }
             inventory::act(shared, name, action).await
         }
-        (_, ["healthz" | "readyz" | "metrics"]) | (_, ["v1", "credentials", ..]) => error(
+        (_, ["healthz" | "readyz" | "metrics"])
+        | (_, ["v1", "credentials", ..])
+        | (_, ["v1", "config", "status"]) => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "this endpoint does not take that method",
@@ -110,17 +114,42 @@ fn readyz(shared: &Shared) -> Response<ProxyBody> {
     }
 }
 
+/// `GET /v1/config/status`: the file running, and whether the last reload was refused and why.
+fn config_status(shared: &Shared) -> serde_json::Value {
+    let stats = shared.reload_stats.lock().unwrap().clone();
+    let error = shared.reload_error.lock().unwrap().clone();
+    let at = |t: Option<std::time::SystemTime>| t.map(inventory::rfc3339);
+    serde_json::json!({
+        "path": shared.config.load().path.display().to_string(),
+        "reload_ok": error.is_none(),
+        "reload_error": error,
+        "reload_attempts": stats.attempts,
+        "reloads_applied": stats.applied,
+        "last_attempt_at": at(stats.last_attempt_at),
+        "last_applied_at": at(stats.last_applied_at),
+    })
+}
+
 /// Mutating endpoints require `Authorization: Bearer <token>` when `[admin] token` is set.
-fn authorized(shared: &Shared, req: &Request<Incoming>) -> bool {
+/// Returns the refusal when the token is required and missing or wrong.
+fn unauthorized(shared: &Shared, req: &Request<Incoming>) -> Option<Response<ProxyBody>> {
     let Some(token) = &shared.admin_token else {
-        return true;
+        return None;
     };
     let presented = req
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
         .unwrap_or(b"");
-    token.ct_eq(presented)
+    if token.ct_eq(presented) {
+        None
+    } else {
+        Some(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this endpoint needs the admin token: Authorization: Bearer <token>",
+        ))
+    }
 }
 
 pub(crate) fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response<ProxyBody> {

@@ -24,6 +24,10 @@ const FAR: Duration = Duration::from_secs(86400 * 365);
 
 type Reply = Option<oneshot::Sender<Result<(), String>>>;
 
+fn unusable(e: crate::inject::RenderError) -> SourceError {
+    SourceError::new(format!("the new value cannot be used: {e}"))
+}
+
 /// Starts the refresher of `cred`. It stops when `cred`'s last sender is
 /// gone or the task is aborted.
 pub fn spawn(cred: Arc<Credential>, source: Arc<dyn Source>) -> JoinHandle<()> {
@@ -33,7 +37,8 @@ pub fn spawn(cred: Arc<Credential>, source: Arc<dyn Source>) -> JoinHandle<()> {
             cred,
             source,
             failures: 0,
-            changed_during_fetch: false,
+            retry_in: None,
+            changed_while_fetching: false,
         }
         .run(rx),
     )
@@ -43,8 +48,11 @@ struct Refresher {
     cred: Arc<Credential>,
     source: Arc<dyn Source>,
     failures: u32,
-    /// A watched file changed while a fetch was in flight: read again.
-    changed_during_fetch: bool,
+    /// The backoff delay chosen (jitter included) when the last fetch
+    /// failed: logged and used for the next attempt alike.
+    retry_in: Option<Duration>,
+    /// A watched file changed while a fetch was in flight: read again soon.
+    changed_while_fetching: bool,
 }
 
 impl Refresher {
@@ -53,7 +61,11 @@ impl Refresher {
         let mut next = Instant::now();
         loop {
             let expiry = self.pending_expiry();
-            let wake = expiry.map_or(next, |e| e.min(next));
+            let overdue = self.pending_overdue();
+            let wake = [expiry, overdue]
+                .into_iter()
+                .flatten()
+                .fold(next, Instant::min);
             let cmd = tokio::select! {
                 _ = sleep_until(wake) => None,
                 cmd = rx.recv() => match cmd {
@@ -64,6 +76,10 @@ impl Refresher {
             match cmd {
                 None if expiry.is_some_and(|e| e <= Instant::now()) => {
                     self.announce_expiry();
+                    continue;
+                }
+                None if overdue.is_some_and(|o| o <= Instant::now()) => {
+                    self.announce_overdue();
                     continue;
                 }
                 None => {
@@ -84,6 +100,31 @@ impl Refresher {
         }
     }
 
+    /// When the current value passes its `max_age`, if not yet announced.
+    fn pending_overdue(&self) -> Option<Instant> {
+        let snap = self.cred.peek()?;
+        let at = snap.overdue_at?;
+        let announced = self.cred.status().overdue_announced;
+        (announced != Some(snap.fingerprint)).then_some(at)
+    }
+
+    /// Emits `rotation_overdue` once for the current value.
+    fn announce_overdue(&self) {
+        let Some(snap) = self.cred.peek() else { return };
+        let age = SystemTime::now()
+            .duration_since(snap.issued_at)
+            .unwrap_or(Duration::ZERO);
+        let max = self.cred.config.max_age.unwrap_or(Duration::ZERO);
+        audit::rotation_overdue(
+            self.cred.name(),
+            snap.fingerprint,
+            age.as_secs(),
+            max.as_secs(),
+        );
+        self.cred
+            .update_status(|s| s.overdue_announced = Some(snap.fingerprint));
+    }
+
     /// One fetch, its outcome answered to every refresh request that joined it.
     async fn attempt(
         &mut self,
@@ -96,13 +137,13 @@ impl Refresher {
             Err(e) => Err(e),
         };
         let answer = self.record(outcome);
-        self.cred.fetch_finished();
+        self.cred.fetch_ended();
         // Requests that arrived while the fetch was in flight join its result.
         let mut deferred = Vec::new();
         while let Ok(cmd) = rx.try_recv() {
             match cmd {
                 Command::Refresh(r) => replies.push(r),
-                Command::Changed => self.changed_during_fetch = true,
+                Command::Changed => self.changed_while_fetching = true,
                 revoke @ Command::Revoke(_) => deferred.push(revoke),
             }
         }
@@ -136,23 +177,29 @@ impl Refresher {
             Some(c) if same => c.generation,
             _ => cred.current_generation() + 1,
         };
-        let enforce = cred.config.max_age.filter(|_| cred.config.enforce_max_age);
         let expires_in = issued
             .expires_at
             .and_then(|e| e.duration_since(SystemTime::now()).ok())
             .map(|d| d.as_secs());
-        let snap = Snapshot::build(issued, generation, &cred.injectors(), enforce)
-            .map_err(|e| SourceError::new(format!("the new value cannot be used: {e}")))?;
+        let snap = Snapshot::build(
+            issued,
+            generation,
+            &cred.injectors(),
+            cred.config.max_age,
+            cred.config.enforce_max_age,
+        )
+        .map_err(unusable)?;
         if same {
             if current
                 .as_ref()
                 .is_some_and(|c| c.expires_at != snap.expires_at)
             {
-                cred.publish(snap); // same value, new lifetime
+                cred.publish(snap).map_err(unusable)?; // same value, new lifetime
+                cred.update_status(|s| s.expiry_announced = false);
             }
             return Ok(());
         }
-        cred.publish(snap);
+        cred.publish(snap).map_err(unusable)?;
         cred.update_status(|s| {
             s.revoked = false;
             s.expiry_announced = false;
@@ -172,6 +219,7 @@ impl Refresher {
         match outcome {
             Ok(()) => {
                 self.failures = 0;
+                self.retry_in = None;
                 self.cred.update_status(|s| {
                     s.in_flight = false;
                     s.consecutive_failures = 0;
@@ -183,7 +231,8 @@ impl Refresher {
             }
             Err(e) => {
                 self.failures += 1;
-                let retry = backoff(self.failures, 0.5);
+                let retry = backoff(self.failures, unit());
+                self.retry_in = Some(retry);
                 audit::refresh_failed(
                     self.cred.name(),
                     &e.message,
@@ -236,10 +285,12 @@ impl Refresher {
     /// When the next scheduled fetch is due.
     fn next_attempt(&mut self) -> Instant {
         let now = Instant::now();
-        let delay = if std::mem::take(&mut self.changed_during_fetch) {
+        // A change seen during a fetch (even a failed one: a file caught
+        // mid-write) is read again at once, ahead of any backoff.
+        let delay = if std::mem::take(&mut self.changed_while_fetching) {
             SETTLE
-        } else if self.failures > 0 {
-            backoff(self.failures, unit())
+        } else if let Some(retry) = self.retry_in {
+            retry
         } else if let Some(remaining) = self.cred.peek().and_then(|s| s.remaining_lifetime()) {
             refresh_after(remaining, unit()).max(MIN_REFRESH)
         } else {

@@ -4,6 +4,7 @@
 use super::{BoxFuture, Command, Credential, Issued, Material, Source, SourceError};
 use crate::secret::Secret;
 use notify::{RecursiveMode, Watcher};
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
@@ -62,6 +63,26 @@ pub async fn read_file_value(path: &Path) -> Result<Issued, SourceError> {
     })
 }
 
+/// Whether a watched folder's `event` may have changed the file called
+/// `name` in it: a write, create, rename or delete of that file, or of a
+/// `..`-prefixed entry (the Kubernetes `..data` symlink swap). Opening or
+/// reading a file is not a change — sidekey's own reads must not trigger
+/// another read.
+pub fn changes(event: &notify::Event, name: &OsStr) -> bool {
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode};
+    let kind_changes = match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    };
+    kind_changes
+        && event.paths.iter().any(|p| {
+            p.file_name()
+                .is_some_and(|n| n == name || n.as_encoded_bytes().starts_with(b".."))
+        })
+}
+
 /// Watches the directories holding `paths` and tells `cred`'s refresher when
 /// anything in them changes. Watching the directory, not the file, is what
 /// catches an atomic rename or a `..data` symlink swap. Returns `None` (and
@@ -71,10 +92,14 @@ pub fn watch(paths: &[PathBuf], cred: &Arc<Credential>) -> Option<notify::Recomm
         return None;
     }
     let weak: Weak<Credential> = Arc::downgrade(cred);
+    let names: Vec<OsString> = paths
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(OsString::from)
+        .collect();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        // Opens and reads (ours included) change nothing.
-        let changed = event.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_)));
-        if changed {
+        let Ok(event) = event else { return };
+        if names.iter().any(|n| changes(&event, n)) {
             if let Some(cred) = weak.upgrade() {
                 cred.send(Command::Changed);
             }
@@ -92,4 +117,32 @@ pub fn watch(paths: &[PathBuf], cred: &Arc<Credential>) -> Option<notify::Recomm
         }
     }
     Some(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{AccessKind, AccessMode, CreateKind, Event, EventKind, ModifyKind};
+
+    fn ev(kind: EventKind, path: &str) -> Event {
+        Event::new(kind).add_path(PathBuf::from(path))
+    }
+
+    #[test]
+    fn reads_are_not_changes_and_other_files_do_not_count() {
+        let key = OsStr::new("key");
+        let open = EventKind::Access(AccessKind::Open(AccessMode::Any));
+        let closed_read = EventKind::Access(AccessKind::Close(AccessMode::Read));
+        let closed_write = EventKind::Access(AccessKind::Close(AccessMode::Write));
+        let modify = EventKind::Modify(ModifyKind::Any);
+        assert!(!changes(&ev(open, "/s/key"), key));
+        assert!(!changes(&ev(closed_read, "/s/key"), key));
+        assert!(changes(&ev(closed_write, "/s/key"), key));
+        assert!(changes(&ev(modify, "/s/key"), key));
+        assert!(!changes(&ev(modify, "/s/other"), key));
+        assert!(changes(
+            &ev(EventKind::Create(CreateKind::Any), "/s/..data"),
+            key
+        ));
+    }
 }

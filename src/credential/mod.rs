@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod engine;
 pub mod env;
+pub mod exec;
 pub mod file;
 mod material;
 pub mod oauth2;
@@ -63,11 +64,13 @@ pub struct Credential {
     /// The previous value, kept for the revocation probe.
     previous: ArcSwapOption<Snapshot>,
     generation: watch::Sender<u64>,
-    /// Counts finished fetches, successful or not, so a waiter learns that a
-    /// refresh brought nothing new.
-    fetches: watch::Sender<u64>,
     /// Highest generation for which a rejection already asked for a refresh.
     rejection_requested: AtomicU64,
+    /// `rejection_requested` as it was when the last fetch ended: a request
+    /// waiting for a value newer than a rejected one stops waiting once the
+    /// fetch that answered the rejection (the one in flight when it was
+    /// reported, or the next) has ended, new value or not.
+    settled: watch::Sender<u64>,
     commands: mpsc::UnboundedSender<Command>,
     commands_rx: Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
     uses: AtomicU64,
@@ -95,8 +98,8 @@ impl Credential {
             revoked: Mutex::new(HashSet::new()),
             previous: ArcSwapOption::empty(),
             generation: watch::channel(0).0,
-            fetches: watch::channel(0).0,
             rejection_requested: AtomicU64::new(0),
+            settled: watch::channel(0).0,
             commands: tx,
             commands_rx: Mutex::new(Some(rx)),
             uses: AtomicU64::new(0),
@@ -166,6 +169,11 @@ impl Credential {
         self.routes.lock().unwrap().retain(|r| r.route != route);
     }
 
+    /// Puts back the route uses saved before a reload that was refused.
+    pub fn set_route_uses(&self, uses: Vec<RouteUse>) {
+        *self.routes.lock().unwrap() = uses;
+    }
+
     pub fn route_uses(&self) -> Vec<RouteUse> {
         self.routes.lock().unwrap().clone()
     }
@@ -188,30 +196,23 @@ impl Credential {
         true
     }
 
-    /// Number of fetches finished so far; pass it to [`Credential::wait_newer`].
-    pub fn fetches(&self) -> u64 {
-        *self.fetches.borrow()
-    }
-
-    /// Waits, up to `limit`, until a value newer than `generation` is
-    /// published, or until a fetch that started after `fetches_before` was
-    /// counted ends without one. Returns the newer value if there is one.
-    pub async fn wait_newer(
-        &self,
-        generation: u64,
-        fetches_before: u64,
-        limit: Duration,
-    ) -> Option<Arc<Snapshot>> {
-        let mut gens = self.generation.subscribe();
-        let mut done = self.fetches.subscribe();
-        let wait = async {
+    /// Waits until a value newer than `generation` is published, up to `limit`.
+    /// Returns `None` at once if the refresh ends without a new value.
+    pub async fn wait_newer(&self, generation: u64, limit: Duration) -> Option<Arc<Snapshot>> {
+        let mut published = self.generation.subscribe();
+        let mut settled = self.settled.subscribe();
+        let _ = tokio::time::timeout(limit, async {
             tokio::select! {
-                _ = gens.wait_for(|g| *g > generation) => {}
-                _ = done.wait_for(|n| *n > fetches_before) => {}
+                _ = published.wait_for(|g| *g > generation) => {}
+                _ = settled.wait_for(|s| *s >= generation) => {}
             }
-        };
-        let _ = tokio::time::timeout(limit, wait).await;
-        self.current().ok().filter(|s| s.generation > generation)
+        })
+        .await;
+        if *self.generation.borrow() > generation {
+            self.current().ok()
+        } else {
+            None
+        }
     }
 
     /// A receiver of published generations (for probes and tests).
@@ -283,13 +284,9 @@ impl Credential {
     }
 
     /// The value is older than the rotation policy allows.
+    /// (On tokio's clock, like every deadline of the engine.)
     pub fn is_overdue(&self, snap: &Snapshot) -> bool {
-        self.config.max_age.is_some_and(|max| {
-            SystemTime::now()
-                .duration_since(snap.issued_at)
-                .unwrap_or(Duration::ZERO)
-                > max
-        })
+        snap.overdue_at.is_some_and(|t| Instant::now() >= t)
     }
 
     pub fn is_revoked_value(&self, fp: &Fingerprint) -> bool {
@@ -302,20 +299,43 @@ impl Credential {
         self.injectors.lock().unwrap().clone()
     }
 
-    pub(crate) fn publish(&self, snap: Snapshot) {
+    /// Publishes a snapshot. Holding the injector list's lock serializes
+    /// this with [`Credential::slot_for`] (a reload adding an injection form):
+    /// a snapshot built before a form was added is rendered for it here, so
+    /// every published snapshot has a slot for every route, and a reload
+    /// never overwrites a newer value with a re-rendered older one.
+    pub(crate) fn publish(&self, snap: Snapshot) -> Result<(), crate::inject::RenderError> {
+        let injectors = self.injectors.lock().unwrap();
+        let snap = if snap.rendered.len() < injectors.len() {
+            snap.rerender(&injectors)?
+        } else {
+            snap
+        };
         let generation = snap.generation;
+        let fingerprint = snap.fingerprint;
         let old = self.current.swap(Some(Arc::new(snap)));
-        if old.is_some() {
+        // The same value with a new lifetime is not a rotation: `previous`
+        // stays the value it replaced, and nobody is told of a new one.
+        if old.as_ref().is_some_and(|o| o.fingerprint != fingerprint) {
             self.previous.store(old);
         }
-        self.generation.send_replace(generation);
+        self.generation.send_if_modified(|g| {
+            let changed = *g != generation;
+            *g = generation;
+            changed
+        });
+        Ok(())
     }
 
     /// Drops the value at once and remembers it must never come back.
     pub(crate) fn drop_value(&self) -> Option<Arc<Snapshot>> {
+        // Under the injectors' lock, so a reload's re-render cannot bring it back.
+        let _injectors = self.injectors.lock().unwrap();
         let old = self.current.swap(None);
         if let Some(s) = &old {
             self.revoked.lock().unwrap().insert(s.fingerprint);
+            // The revoked value is what the revocation probe should try next.
+            self.previous.store(Some(s.clone()));
         }
         old
     }
@@ -324,11 +344,57 @@ impl Credential {
         self.commands_rx.lock().unwrap().take()
     }
 
-    pub(crate) fn fetch_finished(&self) {
-        self.fetches.send_modify(|n| *n += 1);
+    /// The refresher ended a fetch: wake requests waiting on rejections it answered.
+    pub(crate) fn fetch_ended(&self) {
+        self.settled
+            .send_replace(self.rejection_requested.load(Ordering::Acquire));
     }
 
     pub(crate) fn current_generation(&self) -> u64 {
         *self.generation.borrow()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn issued(v: &str) -> Issued {
+        Issued {
+            material: Material::Token(Secret::new(v).unwrap()),
+            issued_at: SystemTime::now(),
+            expires_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_form_added_while_a_value_is_being_built_is_rendered_at_publication() {
+        let cred = Credential::new(CredentialConfig {
+            name: "c".into(),
+            source: SourceSpec::Env(env::EnvSpec { var: "X".into() }),
+            max_age: None,
+            enforce_max_age: false,
+        });
+        let auth = InjectSpec::header("Authorization", Some("Bearer {secret}")).unwrap();
+        let key = InjectSpec::header("X-Api-Key", None).unwrap();
+        assert_eq!(cred.slot_for(&auth).unwrap(), 0);
+        cred.publish(
+            Snapshot::build(issued("value-a"), 1, &cred.injectors(), None, false).unwrap(),
+        )
+        .unwrap();
+        // The refresher builds B for one form; a reload adds a second before B is published.
+        let b = Snapshot::build(issued("value-b"), 2, &cred.injectors(), None, false).unwrap();
+        assert_eq!(cred.slot_for(&key).unwrap(), 1);
+        assert_eq!(cred.current().unwrap().rendered.len(), 2);
+        cred.publish(b).unwrap();
+        let now = cred.current().unwrap();
+        assert_eq!(now.generation, 2);
+        assert_eq!(now.rendered.len(), 2, "every route's slot is there");
+        // A dropped value is not brought back by a later re-render.
+        cred.drop_value();
+        let extra = InjectSpec::header("X-Other", None).unwrap();
+        cred.slot_for(&extra).unwrap();
+        assert!(cred.peek().is_none());
     }
 }

@@ -18,6 +18,9 @@ pub struct Snapshot {
     /// When requests must stop using this value (expiry, or `max_age` when
     /// enforced), on tokio's clock.
     pub refuse_after: Option<Instant>,
+    /// When the value becomes older than the rotation policy's `max_age`, on
+    /// tokio's clock (refused then only if the policy is enforced).
+    pub overdue_at: Option<Instant>,
     /// One entry per injection slot of the credential.
     pub rendered: Box<[Rendered]>,
     /// When this value was published, on tokio's clock.
@@ -30,7 +33,8 @@ impl Snapshot {
         issued: Issued,
         generation: u64,
         injectors: &[InjectSpec],
-        enforce_max_age: Option<Duration>,
+        max_age: Option<Duration>,
+        enforce_max_age: bool,
     ) -> Result<Snapshot, RenderError> {
         let rendered = injectors
             .iter()
@@ -40,7 +44,8 @@ impl Snapshot {
         let now = Instant::now();
         let until = |t: SystemTime| now + t.duration_since(now_wall).unwrap_or(Duration::ZERO);
         let expiry = issued.expires_at.map(until);
-        let overdue = enforce_max_age.map(|max| until(issued.issued_at + max));
+        let overdue_at = max_age.map(|max| until(issued.issued_at + max));
+        let overdue = overdue_at.filter(|_| enforce_max_age);
         let refuse_after = match (expiry, overdue) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -52,6 +57,7 @@ impl Snapshot {
             issued_at: issued.issued_at,
             expires_at: issued.expires_at,
             refuse_after,
+            overdue_at,
             rendered: rendered.into_boxed_slice(),
             published: now,
         })
@@ -70,6 +76,7 @@ impl Snapshot {
             issued_at: self.issued_at,
             expires_at: self.expires_at,
             refuse_after: self.refuse_after,
+            overdue_at: self.overdue_at,
             rendered: rendered.into_boxed_slice(),
             published: self.published,
         })

@@ -6,6 +6,7 @@
 use super::Source;
 use super::aws::{AwsSource, AwsSpec};
 use super::env::{EnvSource, EnvSpec};
+use super::exec::{self, ExecSource, ExecSpec};
 use super::file::{DEFAULT_POLL, FileSource, FileSpec};
 use super::oauth2::{OAuth2Source, OAuth2Spec, TokenExchangeSource, TokenExchangeSpec};
 use super::secret_ref::SecretRef;
@@ -33,6 +34,7 @@ pub enum SourceSpec {
     OAuth2(OAuth2Spec),
     OAuth2TokenExchange(TokenExchangeSpec),
     Aws(AwsSpec),
+    Exec(ExecSpec),
 }
 
 /// A problem with one key of a credential's table (or the table as a whole).
@@ -118,8 +120,25 @@ struct EnvForm {
     var: String,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExecForm {
+    command: Vec<String>,
+    timeout: Option<String>,
+    #[serde(default)]
+    env: std::collections::BTreeMap<String, String>,
+    interval: Option<String>,
+}
+
 /// Every source kind this build knows, for error messages.
-pub const KINDS: &[&str] = &["file", "env", "oauth2", "oauth2_token_exchange", "aws"];
+pub const KINDS: &[&str] = &[
+    "file",
+    "env",
+    "exec",
+    "oauth2",
+    "oauth2_token_exchange",
+    "aws",
+];
 
 impl SourceSpec {
     /// Parses the source-specific keys of a credential table (the common
@@ -151,6 +170,30 @@ impl SourceSpec {
                 super::oauth2::parse_token_exchange(table, cx)?,
             )),
             "aws" => Ok(SourceSpec::Aws(super::aws::parse(table, cx)?)),
+            "exec" => {
+                let f: ExecForm = typed(table)?;
+                let Some(program) = f.command.first() else {
+                    return Err(FieldError::on(
+                        "command",
+                        "give the program and its arguments, e.g. [\"/usr/local/bin/get-token\", \"--audience\", \"api\"]",
+                    ));
+                };
+                let mut command = f.command.clone();
+                if program.contains('/') {
+                    command[0] = cx.path(program).to_string_lossy().into_owned();
+                }
+                Ok(SourceSpec::Exec(ExecSpec {
+                    command,
+                    timeout: cx
+                        .duration("timeout", f.timeout.as_deref())?
+                        .unwrap_or(exec::DEFAULT_TIMEOUT),
+                    env: f.env,
+                    interval: cx
+                        .duration("interval", f.interval.as_deref())?
+                        .unwrap_or(exec::DEFAULT_INTERVAL),
+                    dir: cx.base_dir.to_owned(),
+                }))
+            }
             other => Err(FieldError::on(
                 "source",
                 format!(
@@ -168,6 +211,7 @@ impl SourceSpec {
             SourceSpec::OAuth2(_) => "oauth2",
             SourceSpec::OAuth2TokenExchange(_) => "oauth2_token_exchange",
             SourceSpec::Aws(_) => "aws",
+            SourceSpec::Exec(_) => "exec",
         }
     }
 
@@ -178,6 +222,7 @@ impl SourceSpec {
             SourceSpec::OAuth2(s) => Arc::new(OAuth2Source::new(s.clone())),
             SourceSpec::OAuth2TokenExchange(s) => Arc::new(TokenExchangeSource::new(s.clone())),
             SourceSpec::Aws(s) => Arc::new(AwsSource::new(s.clone())),
+            SourceSpec::Exec(s) => Arc::new(ExecSource::new(s.clone())),
         }
     }
 
@@ -189,6 +234,11 @@ impl SourceSpec {
             SourceSpec::OAuth2(s) => s.describe(),
             SourceSpec::OAuth2TokenExchange(s) => s.describe(),
             SourceSpec::Aws(s) => s.describe(),
+            SourceSpec::Exec(s) => format!(
+                "exec {} (timeout {})",
+                s.command.join(" "),
+                humantime::format_duration(s.timeout)
+            ),
         }
     }
 
@@ -220,6 +270,10 @@ impl SourceSpec {
                 field: None,
                 message: m,
             }),
+            // Running the command would be a fetch: `check` only looks for the program.
+            SourceSpec::Exec(s) => exec::find_program(&s.command[0])
+                .map(|_| ())
+                .map_err(|m| FieldError::on("command", m)),
         }
     }
 }

@@ -48,6 +48,8 @@ pub struct Status {
     pub revoked: bool,
     /// The expiry of the current value has been announced.
     pub expiry_announced: bool,
+    /// The value whose `rotation_overdue` event was emitted (once per value).
+    pub overdue_announced: Option<crate::secret::Fingerprint>,
     /// Set when a revocation probe found the previous value still accepted.
     pub previous_value_still_valid: Option<PreviousStillValid>,
 }

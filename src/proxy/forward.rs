@@ -2,13 +2,14 @@
 
 use super::body::{ProxyBody, empty};
 use super::error::ProxyError;
+use super::request::{self, Endpoint};
 use super::route::{Route, Target};
 use super::{headers, path, standin};
 use crate::audit;
 use crate::credential::{Snapshot, Unusable};
 use crate::inject::Outbound;
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Body, Incoming};
 use std::sync::Arc;
@@ -131,7 +132,6 @@ async fn forward(
         .stats
         .upstream_rejections
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let fetches_before = route.credential.fetches();
     let asked = route.credential.report_rejection(snap.generation);
     audit::rejected_by_upstream(
         route.credential.name(),
@@ -145,7 +145,7 @@ async fn forward(
     };
     let Some(newer) = route
         .credential
-        .wait_newer(snap.generation, fetches_before, cfg.timeout)
+        .wait_newer(snap.generation, cfg.timeout)
         .await
     else {
         return Ok(first);
@@ -235,7 +235,12 @@ async fn send(
 
     match &route.target {
         Target::StandIn => {
-            let req = build(p, headers, &query, body, "http", "stand-in", "")?;
+            let to = Endpoint {
+                scheme: "http",
+                authority: "stand-in",
+                base_path: "",
+            };
+            let req = request::build(to, &p.method, &p.path, query.as_deref(), headers, body)?;
             Ok(standin::answer(
                 &req,
                 snap,
@@ -252,15 +257,12 @@ async fn send(
             base_path,
         } => {
             headers.insert(http::header::HOST, host.clone());
-            let mut req = build(
-                p,
-                headers,
-                &query,
-                body,
-                scheme.as_str(),
-                authority.as_str(),
+            let to = Endpoint {
+                scheme: scheme.as_str(),
+                authority: authority.as_str(),
                 base_path,
-            )?;
+            };
+            let mut req = request::build(to, &p.method, &p.path, query.as_deref(), headers, body)?;
             if let Some(signer) = snap.rendered[route.slot].signer() {
                 signer
                     .sign(&mut req, p.payload_sha256.as_deref())
@@ -278,35 +280,6 @@ async fn send(
             Ok(Response::from_parts(parts, Either::Left(body)))
         }
     }
-}
-
-fn build(
-    p: &Prepared,
-    headers: HeaderMap,
-    query: &Option<String>,
-    body: ProxyBody,
-    scheme: &str,
-    authority: &str,
-    base_path: &str,
-) -> Result<Request<ProxyBody>, ProxyError> {
-    let mut uri =
-        String::with_capacity(scheme.len() + authority.len() + base_path.len() + p.path.len() + 16);
-    uri.push_str(scheme);
-    uri.push_str("://");
-    uri.push_str(authority);
-    uri.push_str(base_path);
-    uri.push_str(&p.path);
-    if let Some(q) = query {
-        uri.push('?');
-        uri.push_str(q);
-    }
-    let uri = Uri::try_from(uri)
-        .map_err(|_| ProxyError::BadRequest("the request target is not a valid URI".into()))?;
-    let mut req = Request::new(body);
-    *req.method_mut() = p.method.clone();
-    *req.uri_mut() = uri;
-    *req.headers_mut() = headers;
-    Ok(req)
 }
 
 /// Explains a client failure without echoing anything the request carried.

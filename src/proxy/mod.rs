@@ -7,6 +7,8 @@ pub mod forward;
 pub mod headers;
 pub mod listener;
 pub mod path;
+pub mod probe;
+pub mod request;
 pub mod route;
 pub mod scope;
 pub mod standin;

@@ -1,16 +1,22 @@
 //! Start-up and shutdown: builds credentials, refreshers, routes and listeners from a checked `Config`.
+//!
+//! What runs is kept in a [`Control`] so a config reload ([`reload`]) can
+//! change it while requests flow.
+
+pub mod reload;
 
 use crate::admin;
 use crate::config::{Config, ListenAddr};
 use crate::credential::{Credential, engine};
 use crate::metrics::RouteStats;
 use crate::proxy::listener::{self, Bound};
+use crate::proxy::probe;
 use crate::proxy::route::{Clients, Route};
 use crate::secret::Secret;
 use arc_swap::ArcSwap;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -30,7 +36,18 @@ pub struct Shared {
     pub admin_token: Option<Secret>,
     /// Why the last config reload was refused, if it was.
     pub reload_error: Mutex<Option<String>>,
+    /// When reloads were tried and applied (for `GET /v1/config/status`).
+    pub reload_stats: Mutex<ReloadStats>,
     pub config: ArcSwap<Config>,
+}
+
+/// Counters of config reloads.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ReloadStats {
+    pub attempts: u64,
+    pub applied: u64,
+    pub last_attempt_at: Option<SystemTime>,
+    pub last_applied_at: Option<SystemTime>,
 }
 
 struct Listener {
@@ -39,12 +56,31 @@ struct Listener {
     task: JoinHandle<()>,
 }
 
+/// Everything a reload may change, behind one lock so reloads run one at a time.
+struct Running {
+    listeners: BTreeMap<String, Listener>,
+    refreshers: BTreeMap<String, JoinHandle<()>>,
+    /// Revocation probe tasks, by route.
+    probes: BTreeMap<String, JoinHandle<()>>,
+    /// Listeners of removed routes, finishing their requests.
+    draining: Vec<JoinHandle<()>>,
+    /// Hash of the config text last tried, so an unchanged file is not reloaded.
+    last_text: Option<[u8; 32]>,
+}
+
+/// The running parts and the shared state, for reloads and shutdown.
+pub struct Control {
+    pub shared: Arc<Shared>,
+    running: tokio::sync::Mutex<Running>,
+    addrs: Mutex<BTreeMap<String, ListenAddr>>,
+}
+
 /// A running sidekey.
 pub struct App {
     pub shared: Arc<Shared>,
-    listeners: BTreeMap<String, Listener>,
-    refreshers: Vec<JoinHandle<()>>,
+    control: Arc<Control>,
     admin: Listener,
+    watcher: Mutex<Option<JoinHandle<()>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +93,26 @@ pub enum StartError {
     },
     #[error("{0}")]
     Build(String),
+}
+
+/// Binds a route's listener, naming it in the error.
+async fn bind_route(route: &Route) -> Result<Bound, StartError> {
+    Bound::bind(&route.config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: route.config.listen.to_string(),
+            what: format!("route `{}`", route.name()),
+            source,
+        })
+}
+
+/// Starts serving a bound route.
+fn serve_route(b: Bound, swap: Arc<ArcSwap<Route>>) -> Listener {
+    let addr = b.local_addr();
+    let (stop, rx) = watch::channel(false);
+    tracing::info!(route = %swap.load().name(), listen = %addr, "route listening");
+    let task = tokio::spawn(listener::serve(b, swap, rx, DEFAULT_GRACE));
+    Listener { addr, stop, task }
 }
 
 impl App {
@@ -73,7 +129,6 @@ impl App {
         };
 
         let mut credentials = BTreeMap::new();
-        let mut refreshers = Vec::new();
         for c in &config.credentials {
             credentials.insert(c.name.clone(), Credential::new(c.clone()));
         }
@@ -91,13 +146,7 @@ impl App {
         // Bind every listener before serving any, so a port in use fails the start cleanly.
         let mut bound = Vec::new();
         for route in built {
-            let b = Bound::bind(&route.config.listen)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: route.config.listen.to_string(),
-                    what: format!("route `{}`", route.name()),
-                    source,
-                })?;
+            let b = bind_route(&route).await?;
             bound.push((route, b));
         }
         let admin_bound =
@@ -109,21 +158,28 @@ impl App {
                     source,
                 })?;
 
+        let mut refreshers = BTreeMap::new();
         for cred in credentials.values() {
-            refreshers.push(engine::spawn(cred.clone(), cred.config.source.build()));
+            refreshers.insert(
+                cred.name().to_owned(),
+                engine::spawn(cred.clone(), cred.config.source.build()),
+            );
         }
 
         let mut routes = BTreeMap::new();
         let mut listeners = BTreeMap::new();
+        let mut addrs = BTreeMap::new();
+        let mut probes = BTreeMap::new();
         for (route, b) in bound {
             let name = route.name().to_owned();
-            let addr = b.local_addr();
             let swap = Arc::new(ArcSwap::from_pointee(route));
             routes.insert(name.clone(), swap.clone());
-            let (stop, rx) = watch::channel(false);
-            tracing::info!(route = %name, listen = %addr, "route listening");
-            let task = tokio::spawn(listener::serve(b, swap, rx, DEFAULT_GRACE));
-            listeners.insert(name, Listener { addr, stop, task });
+            if let Some(p) = probe::spawn(swap.clone()) {
+                probes.insert(name.clone(), p);
+            }
+            let l = serve_route(b, swap);
+            addrs.insert(name.clone(), l.addr.clone());
+            listeners.insert(name, l);
         }
 
         let shared = Arc::new(Shared {
@@ -134,27 +190,39 @@ impl App {
             }),
             admin_token,
             reload_error: Mutex::new(None),
+            reload_stats: Mutex::new(ReloadStats::default()),
             config: ArcSwap::from_pointee(config),
         });
         let admin_addr = admin_bound.local_addr();
         let (stop, rx) = watch::channel(false);
         tracing::info!(listen = %admin_addr, "admin API listening");
         let task = tokio::spawn(admin::serve(admin_bound, shared.clone(), rx));
+        let control = Arc::new(Control {
+            shared: shared.clone(),
+            running: tokio::sync::Mutex::new(Running {
+                listeners,
+                refreshers,
+                probes,
+                draining: Vec::new(),
+                last_text: None,
+            }),
+            addrs: Mutex::new(addrs),
+        });
         Ok(App {
             shared,
-            listeners,
-            refreshers,
+            control,
             admin: Listener {
                 addr: admin_addr,
                 stop,
                 task,
             },
+            watcher: Mutex::new(None),
         })
     }
 
     /// The address a route listens on (with the port the OS chose for port 0).
-    pub fn route_addr(&self, route: &str) -> Option<&ListenAddr> {
-        self.listeners.get(route).map(|l| &l.addr)
+    pub fn route_addr(&self, route: &str) -> Option<ListenAddr> {
+        self.control.addrs.lock().unwrap().get(route).cloned()
     }
 
     pub fn admin_addr(&self) -> &ListenAddr {
@@ -165,16 +233,39 @@ impl App {
         self.shared.registry.load().credentials.get(name).cloned()
     }
 
+    /// Reads the config file again and applies it if it is valid (see [`reload`]).
+    pub async fn reload(&self) -> Result<reload::Summary, String> {
+        reload::reload(&self.control, true).await
+    }
+
+    /// Reloads on `SIGHUP` and whenever the config file changes, until shutdown.
+    pub fn watch_config(&self) {
+        let task = reload::watch(self.control.clone());
+        if let Some(old) = self.watcher.lock().unwrap().replace(task) {
+            old.abort();
+        }
+    }
+
     /// Stops accepting, lets requests in flight finish (bounded by the
     /// listeners' grace period), then stops the refreshers and the admin API.
     pub async fn shutdown(self) {
-        for l in self.listeners.values() {
+        if let Some(w) = self.watcher.lock().unwrap().take() {
+            w.abort();
+        }
+        let mut running = self.control.running.lock().await;
+        for l in running.listeners.values() {
             let _ = l.stop.send(true);
         }
-        for (_, l) in self.listeners {
+        for (_, l) in std::mem::take(&mut running.listeners) {
             let _ = l.task.await;
         }
-        for r in &self.refreshers {
+        for t in std::mem::take(&mut running.draining) {
+            let _ = t.await;
+        }
+        for p in running.probes.values() {
+            p.abort();
+        }
+        for r in running.refreshers.values() {
             r.abort();
         }
         let _ = self.admin.stop.send(true);
@@ -183,11 +274,13 @@ impl App {
     }
 }
 
-/// Waits for SIGTERM or SIGINT. Returns the signal's name.
-pub async fn wait_for_stop(_app: &App, _config_path: std::path::PathBuf) -> &'static str {
+/// Waits for SIGTERM or SIGINT, reloading the config on SIGHUP and on
+/// change of the file meanwhile. Returns the stop signal's name.
+pub async fn wait_for_stop(app: &App, _config_path: std::path::PathBuf) -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    app.watch_config();
     tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",

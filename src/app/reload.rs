@@ -1,0 +1,404 @@
+//! Config hot reload: on `SIGHUP` or a change of the config file, the new file
+//! is checked whole; if valid it replaces the running config at once (new
+//! routes listen, removed routes drain and stop, changed routes swap,
+//! unchanged credentials keep their value and refresher). If not, the running
+//! config stays and the reason is logged and shown at `GET /v1/config/status`.
+
+use super::{Control, Listener, Registry, bind_route, serve_route};
+use crate::config::{self, Config};
+use crate::credential::{Credential, RouteUse, engine};
+use crate::metrics::RouteStats;
+use crate::proxy::probe;
+use crate::proxy::route::{Clients, Route};
+use arc_swap::ArcSwap;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::task::JoinHandle;
+
+/// Quiet time after a file event before reading, so an editor's write settles.
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// How long a reload waits for the first value of a new credential before
+/// routes switch to it (they answer `credential_unavailable` until it comes).
+const FIRST_VALUE: Duration = Duration::from_secs(5);
+
+/// Waits for every future (a handful: one per new credential).
+async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterator<Item = F>) {
+    for f in futs {
+        f.await;
+    }
+}
+
+/// What a reload changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub routes_added: Vec<String>,
+    pub routes_removed: Vec<String>,
+    pub routes_changed: Vec<String>,
+    pub credentials_kept: Vec<String>,
+    pub credentials_new: Vec<String>,
+    pub credentials_dropped: Vec<String>,
+    /// The file was the same as last time: nothing was done.
+    pub unchanged_file: bool,
+}
+
+/// Reads the config file and applies it. `force` applies it even if the
+/// text is the same as last time (SIGHUP, an explicit call).
+pub async fn reload(control: &Control, force: bool) -> Result<Summary, String> {
+    let path = control.shared.config.load().path.clone();
+    let mut running = control.running.lock().await;
+    let text = std::fs::read(&path);
+    if let Ok(t) = &text {
+        let hash: [u8; 32] = Sha256::digest(t).into();
+        if !force && running.last_text == Some(hash) {
+            return Ok(Summary {
+                unchanged_file: true,
+                ..Summary::default()
+            });
+        }
+        running.last_text = Some(hash);
+    }
+    {
+        let mut st = control.shared.reload_stats.lock().unwrap();
+        st.attempts += 1;
+        st.last_attempt_at = Some(SystemTime::now());
+    }
+    // Check the very text that was hashed (the file may change again meanwhile).
+    let checked = match &text {
+        Ok(t) => match std::str::from_utf8(t) {
+            Ok(t) => config::parse(&path, t).map_err(|e| e.to_string()),
+            Err(_) => Err(format!("{}: the file is not UTF-8 text", path.display())),
+        },
+        Err(e) => Err(format!("{}: cannot read the file: {e}", path.display())),
+    };
+    let result = match checked {
+        Ok(config) => apply(control, &mut running, config).await,
+        Err(e) => Err(e),
+    };
+    match &result {
+        Ok(summary) => {
+            *control.shared.reload_error.lock().unwrap() = None;
+            let mut st = control.shared.reload_stats.lock().unwrap();
+            st.applied += 1;
+            st.last_applied_at = Some(SystemTime::now());
+            tracing::info!(
+                file = %path.display(),
+                routes_added = ?summary.routes_added,
+                routes_removed = ?summary.routes_removed,
+                routes_changed = ?summary.routes_changed,
+                credentials_new = ?summary.credentials_new,
+                credentials_dropped = ?summary.credentials_dropped,
+                "configuration reloaded"
+            );
+        }
+        Err(reason) => {
+            *control.shared.reload_error.lock().unwrap() = Some(reason.clone());
+            tracing::error!(file = %path.display(), error = %reason, "configuration reload refused; the running configuration stays");
+        }
+    }
+    result
+}
+
+/// A route of the new config and what becomes of it.
+enum Plan {
+    /// Same config, same credential: left alone.
+    Keep,
+    /// Same listener, new route behind it.
+    Swap(Route),
+    /// A listener to start (a new route, or one whose address changed).
+    Add(Route, crate::proxy::listener::Bound),
+}
+
+/// Builds everything the new config needs, then swaps it in. Nothing
+/// running changes unless every part builds and binds.
+async fn apply(
+    control: &Control,
+    running: &mut super::Running,
+    config: Config,
+) -> Result<Summary, String> {
+    let shared = &control.shared;
+    let old_cfg = shared.config.load_full();
+    let old = shared.registry.load_full();
+    if old_cfg.admin != config.admin || old_cfg.log.format != config.log.format {
+        tracing::warn!("changes to [admin] and [log] format take effect at the next restart");
+    }
+    let mut summary = Summary::default();
+
+    let mut credentials = BTreeMap::new();
+    let mut fresh = Vec::new();
+    for c in &config.credentials {
+        let cred = match old.credentials.get(&c.name) {
+            Some(existing) if existing.config == *c => {
+                summary.credentials_kept.push(c.name.clone());
+                existing.clone()
+            }
+            _ => {
+                summary.credentials_new.push(c.name.clone());
+                let n = Credential::new(c.clone());
+                fresh.push(n.clone());
+                n
+            }
+        };
+        credentials.insert(c.name.clone(), cred);
+    }
+    // Route::build records its use on the credential: keep what to restore on failure.
+    let uses_before: Vec<(Arc<Credential>, Vec<RouteUse>)> = old
+        .credentials
+        .values()
+        .map(|c| (c.clone(), c.route_uses()))
+        .collect();
+
+    let built = plan_routes(&config, &old, &old_cfg, &credentials).await;
+    let plans = match built {
+        Ok(p) => p,
+        Err(e) => {
+            for (c, uses) in uses_before {
+                c.set_route_uses(uses);
+            }
+            return Err(e);
+        }
+    };
+
+    // Credentials that are new get their first value before routes use them.
+    let mut replaced_refreshers = Vec::new();
+    for cred in &fresh {
+        let task = engine::spawn(cred.clone(), cred.config.source.build());
+        replaced_refreshers.extend(running.refreshers.insert(cred.name().to_owned(), task));
+    }
+    let first_values = fresh.iter().map(|c| {
+        let mut rx = c.subscribe();
+        async move {
+            let _ = rx.wait_for(|g| *g > 0).await;
+        }
+    });
+    let _ = tokio::time::timeout(FIRST_VALUE, futures_join_all(first_values)).await;
+
+    // Everything is built and bound: commit.
+    let mut routes = BTreeMap::new();
+    let mut stats = BTreeMap::new();
+    let mut started: Vec<(String, Listener)> = Vec::new();
+    let mut kept: Vec<String> = Vec::new();
+    for (rc, plan) in config.routes.iter().zip(plans) {
+        let name = rc.name.clone();
+        match plan {
+            Plan::Keep => {
+                kept.push(name.clone());
+                routes.insert(name.clone(), old.routes[&name].clone());
+                stats.insert(name.clone(), old.stats[&name].clone());
+            }
+            Plan::Swap(route) => {
+                let swap = old.routes[&name].clone();
+                stats.insert(name.clone(), route.stats.clone());
+                swap.store(Arc::new(route));
+                routes.insert(name.clone(), swap);
+                summary.routes_changed.push(name);
+            }
+            Plan::Add(route, bound) => {
+                stats.insert(name.clone(), route.stats.clone());
+                let swap = Arc::new(ArcSwap::from_pointee(route));
+                routes.insert(name.clone(), swap.clone());
+                started.push((name.clone(), serve_route(bound, swap)));
+                if old.routes.contains_key(&name) {
+                    summary.routes_changed.push(name);
+                } else {
+                    summary.routes_added.push(name);
+                }
+            }
+        }
+    }
+    shared.registry.store(Arc::new(Registry {
+        credentials: credentials.clone(),
+        routes: routes.clone(),
+        stats,
+    }));
+    shared.config.store(Arc::new(config));
+
+    // Listeners: stop those of removed routes (and those being replaced), start the new.
+    let replaced: Vec<String> = started.iter().map(|(n, _)| n.clone()).collect();
+    let gone: Vec<String> = running
+        .listeners
+        .keys()
+        .filter(|n| !routes.contains_key(*n) || replaced.contains(n))
+        .cloned()
+        .collect();
+    for name in gone {
+        if let Some(l) = running.listeners.remove(&name) {
+            let _ = l.stop.send(true);
+            running.draining.push(l.task);
+        }
+        if !routes.contains_key(&name) {
+            summary.routes_removed.push(name.clone());
+            control.addrs.lock().unwrap().remove(&name);
+        }
+    }
+    running.draining.retain(|t| !t.is_finished());
+    for (name, l) in started {
+        control
+            .addrs
+            .lock()
+            .unwrap()
+            .insert(name.clone(), l.addr.clone());
+        running.listeners.insert(name, l);
+    }
+
+    // Route uses of credentials that stay: forget routes that no longer use them.
+    for (name, cred) in &credentials {
+        for u in cred.route_uses() {
+            let still = shared
+                .config
+                .load()
+                .routes
+                .iter()
+                .any(|r| r.name == u.route && &r.credential == name);
+            if !still {
+                cred.remove_route_use(&u.route);
+            }
+        }
+    }
+
+    // Refreshers: stop those of replaced and of dropped credentials.
+    for task in replaced_refreshers {
+        task.abort();
+    }
+    for (name, old_cred) in &old.credentials {
+        let kept = credentials
+            .get(name)
+            .is_some_and(|c| Arc::ptr_eq(c, old_cred));
+        if !kept {
+            // The new credential of the same name already has its own refresher.
+            if !credentials.contains_key(name) {
+                if let Some(task) = running.refreshers.remove(name) {
+                    task.abort();
+                }
+            }
+            if !credentials.contains_key(name) {
+                summary.credentials_dropped.push(name.clone());
+            }
+        }
+    }
+
+    // Probes follow the routes: those of untouched routes keep waiting.
+    let untouched: Vec<&String> = kept.iter().collect();
+    running.probes.retain(|name, task| {
+        let keep = untouched.contains(&name);
+        if !keep {
+            task.abort();
+        }
+        keep
+    });
+    for (name, swap) in &routes {
+        if !running.probes.contains_key(name) {
+            if let Some(p) = probe::spawn(swap.clone()) {
+                running.probes.insert(name.clone(), p);
+            }
+        }
+    }
+    Ok(summary)
+}
+
+/// Builds (and binds, where needed) every route of the new config.
+async fn plan_routes(
+    config: &Config,
+    old: &Registry,
+    old_cfg: &Config,
+    credentials: &BTreeMap<String, Arc<Credential>>,
+) -> Result<Vec<Plan>, String> {
+    let mut clients = Clients::default();
+    let mut plans = Vec::new();
+    for rc in &config.routes {
+        let cred = credentials[&rc.credential].clone();
+        let existing = old.routes.get(&rc.name).map(|s| s.load_full());
+        let same_listener = old_cfg
+            .routes
+            .iter()
+            .find(|r| r.name == rc.name)
+            .is_some_and(|r| r.listen == rc.listen && r.max_header_bytes == rc.max_header_bytes);
+        if let Some(e) = &existing {
+            if e.config == *rc
+                && Arc::ptr_eq(&e.credential, &cred)
+                && e.access_log == config.log.access_log
+            {
+                plans.push(Plan::Keep);
+                continue;
+            }
+        }
+        let stats = old
+            .stats
+            .get(&rc.name)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(RouteStats::default()));
+        let route = Route::build(rc.clone(), cred, &mut clients, stats, config.log.access_log)?;
+        if existing.is_some() && same_listener {
+            plans.push(Plan::Swap(route));
+        } else {
+            let bound = bind_route(&route).await.map_err(|e| e.to_string())?;
+            plans.push(Plan::Add(route, bound));
+        }
+    }
+    Ok(plans)
+}
+
+/// Reloads on `SIGHUP` and on change of the config file until aborted.
+pub fn watch(control: Arc<Control>) -> JoinHandle<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Installed before returning, so a SIGHUP from now on never kills the process.
+    let mut hup = signal(SignalKind::hangup())
+        .map_err(|e| tracing::warn!(error = %e, "cannot handle SIGHUP; reload by editing the file"))
+        .ok();
+    tokio::spawn(async move {
+        let path = control.shared.config.load().path.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let _watcher = watch_file(&path, tx);
+        // Remember the text running now, so the first event only reloads a real change.
+        if let Ok(t) = std::fs::read(&path) {
+            control.running.lock().await.last_text = Some(Sha256::digest(&t).into());
+        }
+        loop {
+            let force = tokio::select! {
+                Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    true
+                }
+                event = rx.recv() => {
+                    if event.is_none() {
+                        return;
+                    }
+                    tokio::time::sleep(SETTLE).await;
+                    while rx.try_recv().is_ok() {}
+                    false
+                }
+            };
+            let _ = reload(&control, force).await;
+        }
+    })
+}
+
+/// Watches the folder of the config file (an editor's rename or a
+/// Kubernetes ConfigMap `..data` swap replaces the file itself).
+fn watch_file(
+    path: &Path,
+    tx: tokio::sync::mpsc::UnboundedSender<()>,
+) -> Option<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher};
+    let name = path.file_name()?.to_owned();
+    let dir: PathBuf = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_owned();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok_and(|e| crate::credential::file::changes(&e, &name)) {
+            let _ = tx.send(());
+        }
+    })
+    .map_err(|e| tracing::warn!(error = %e, "cannot watch the config file; reload with SIGHUP"))
+    .ok()?;
+    if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the config folder; reload with SIGHUP");
+        return None;
+    }
+    Some(watcher)
+}

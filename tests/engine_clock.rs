@@ -1,0 +1,299 @@
+//! The rotation engine on a paused tokio clock: refresh times, backoff, stale then expired, single flight, max_age.
+
+mod support;
+
+use sidekey::credential::env::EnvSpec;
+use sidekey::credential::{
+    BoxFuture, Credential, CredentialConfig, Issued, Material, Source, SourceError, SourceSpec,
+    State, Unusable, engine,
+};
+use sidekey::secret::Secret;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use support::logs;
+use tokio::time::Instant;
+
+/// The engine's collaborator: hands out numbered tokens with a set lifetime,
+/// fails while told to, and records when each fetch started.
+struct TestSource {
+    lifetime: Option<Duration>,
+    /// How long before "now" each value was issued (for max_age).
+    issued_ago: Duration,
+    failing: AtomicBool,
+    fetch_takes: Duration,
+    /// Hand out the same token again instead of a new one.
+    same_value: AtomicBool,
+    count: AtomicU64,
+    starts: Mutex<Vec<Instant>>,
+}
+
+impl TestSource {
+    fn new(lifetime: Option<Duration>) -> Arc<Self> {
+        Arc::new(TestSource {
+            lifetime,
+            issued_ago: Duration::ZERO,
+            failing: AtomicBool::new(false),
+            fetch_takes: Duration::ZERO,
+            same_value: AtomicBool::new(false),
+            count: AtomicU64::new(0),
+            starts: Mutex::new(Vec::new()),
+        })
+    }
+    fn fetches(&self) -> u64 {
+        self.count.load(Ordering::SeqCst)
+    }
+    fn gaps(&self) -> Vec<Duration> {
+        let s = self.starts.lock().unwrap();
+        s.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+}
+
+impl Source for TestSource {
+    fn fetch(&self) -> BoxFuture<'_, Result<Issued, SourceError>> {
+        Box::pin(async move {
+            self.starts.lock().unwrap().push(Instant::now());
+            let n = self.count.fetch_add(1, Ordering::SeqCst) + 1;
+            if !self.fetch_takes.is_zero() {
+                tokio::time::sleep(self.fetch_takes).await;
+            }
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(SourceError::new(format!("test source down (fetch {n})")));
+            }
+            let n = if self.same_value.load(Ordering::SeqCst) {
+                0
+            } else {
+                n
+            };
+            let now = SystemTime::now();
+            Ok(Issued {
+                material: Material::Token(Secret::new(format!("clock-token-{n}")).unwrap()),
+                issued_at: now - self.issued_ago,
+                expires_at: self.lifetime.map(|l| now + l),
+            })
+        })
+    }
+}
+
+fn credential(name: &str, max_age: Option<Duration>, enforce: bool) -> Arc<Credential> {
+    logs::init();
+    Credential::new(CredentialConfig {
+        name: name.into(),
+        source: SourceSpec::Env(EnvSpec {
+            var: "UNUSED".into(),
+        }),
+        max_age,
+        enforce_max_age: enforce,
+    })
+}
+
+async fn first_value(cred: &Credential) {
+    let mut rx = cred.subscribe();
+    tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|g| *g > 0))
+        .await
+        .expect("a first value")
+        .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn refreshes_between_two_thirds_and_ninety_percent_of_the_lifetime() {
+    let life = Duration::from_secs(300);
+    let src = TestSource::new(Some(life));
+    let cred = credential("clock-schedule", None, false);
+    let task = engine::spawn(cred.clone(), src.clone());
+    first_value(&cred).await;
+    tokio::time::sleep(Duration::from_secs(300 * 20)).await;
+    let gaps = src.gaps();
+    assert!(gaps.len() >= 20, "{} refreshes in 20 lifetimes", gaps.len());
+    for g in &gaps {
+        assert!(
+            *g >= Duration::from_secs(200) && *g <= Duration::from_secs(270),
+            "refresh after {g:?} of a 300 s lifetime"
+        );
+    }
+    let distinct: std::collections::HashSet<_> = gaps.iter().map(|g| g.as_millis()).collect();
+    assert!(distinct.len() > 1, "no jitter: {gaps:?}");
+    assert_eq!(cred.state(), State::Fresh);
+    assert_eq!(cred.status().rotations, src.fetches() - 1);
+    task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_doubles_with_jitter_up_to_five_minutes_and_logs_the_delay_it_uses() {
+    let src = TestSource::new(None);
+    src.failing.store(true, Ordering::SeqCst);
+    let cred = credential("clock-backoff", None, false);
+    let task = engine::spawn(cred.clone(), src.clone());
+    // 1+2+4+...+256 s is about 511 s; then four capped retries.
+    tokio::time::sleep(Duration::from_secs(511 * 12 / 10 + 4 * 300 + 1)).await;
+    let gaps = src.gaps();
+    assert!(gaps.len() >= 12, "{gaps:?}");
+    for (i, g) in gaps.iter().enumerate() {
+        let base = Duration::from_secs(1 << i.min(20)).min(Duration::from_secs(300));
+        let low = base.mul_f64(0.8).max(Duration::from_secs(1));
+        let high = base.mul_f64(1.2).min(Duration::from_secs(300));
+        assert!(
+            *g >= low && *g <= high + Duration::from_millis(1),
+            "retry {i}: {g:?} not in {low:?}..{high:?}"
+        );
+    }
+    assert!(gaps[10..].iter().all(|g| *g >= Duration::from_secs(240)));
+    // The delay the audit event announces is the delay that was used.
+    let announced: Vec<u64> = logs::lines_with("credential=\"clock-backoff\"")
+        .iter()
+        .filter(|l| l.contains("refresh_failed"))
+        .filter_map(|l| {
+            l.split("retry_in_ms=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    for (g, ms) in gaps.iter().zip(&announced) {
+        assert!(
+            (g.as_millis() as i128 - *ms as i128).abs() <= 2,
+            "used {g:?}, announced {ms} ms"
+        );
+    }
+    assert!(announced.len() >= gaps.len());
+    assert_eq!(cred.state(), State::Failed);
+    assert_eq!(cred.current().err(), Some(Unusable::Unavailable));
+    task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_while_valid_then_expired_then_fresh_again() {
+    let src = TestSource::new(Some(Duration::from_secs(30)));
+    let cred = credential("clock-stale", None, false);
+    let task = engine::spawn(cred.clone(), src.clone());
+    first_value(&cred).await;
+    assert_eq!(cred.state(), State::Fresh);
+    src.failing.store(true, Ordering::SeqCst);
+    // The first refresh is due at 20..27 s; it fails.
+    tokio::time::sleep(Duration::from_secs(28)).await;
+    assert!(src.fetches() >= 2);
+    assert_eq!(cred.state(), State::Stale);
+    let snap = cred.current().expect("the last good value still serves");
+    assert_eq!(snap.generation, 1);
+    assert!(
+        cred.status()
+            .last_error
+            .unwrap()
+            .contains("test source down")
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(cred.current().err(), Some(Unusable::Expired));
+    assert_eq!(cred.state(), State::Expired);
+    assert!(!logs::lines_with("event=\"expired\" credential=\"clock-stale\"").is_empty());
+    src.failing.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(cred.current().expect("a new value").generation, 2);
+    assert_eq!(cred.state(), State::Fresh);
+    task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hundred_concurrent_triggers_cost_one_fetch() {
+    let src = Arc::new(TestSource {
+        fetch_takes: Duration::from_secs(1),
+        ..Arc::into_inner(TestSource::new(Some(Duration::from_secs(3600)))).unwrap()
+    });
+    let cred = credential("clock-single", None, false);
+    let task = engine::spawn(cred.clone(), src.clone());
+    first_value(&cred).await;
+    assert_eq!(src.fetches(), 1);
+    let generation = cred.current().unwrap().generation;
+    let mut joins = Vec::new();
+    for i in 0..100 {
+        let cred = cred.clone();
+        joins.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                cred.refresh_now().await.map(|()| false)
+            } else {
+                Ok(cred.report_rejection(generation))
+            }
+        }));
+    }
+    let mut asked = 0;
+    for j in joins {
+        if j.await.unwrap().expect("refresh succeeds") {
+            asked += 1;
+        }
+    }
+    assert_eq!(asked, 1, "one rejection report asks for the refresh");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(src.fetches(), 2, "exactly one fetch for 100 triggers");
+    assert_eq!(cred.current().unwrap().generation, generation + 1);
+    // A late report about the replaced value asks for nothing.
+    assert!(!cred.report_rejection(generation));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(src.fetches(), 2);
+    task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_age_is_announced_once_per_value_and_enforced_when_asked() {
+    for enforce in [false, true] {
+        let name = format!("clock-overdue-{enforce}");
+        let src = Arc::new(TestSource {
+            issued_ago: Duration::from_secs(50),
+            ..Arc::into_inner(TestSource::new(None)).unwrap()
+        });
+        src.same_value.store(true, Ordering::SeqCst);
+        let cred = credential(&name, Some(Duration::from_secs(60)), enforce);
+        let task = engine::spawn(cred.clone(), src.clone());
+        first_value(&cred).await;
+        assert_eq!(cred.state(), State::Fresh);
+        assert!(cred.current().is_ok());
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        let events = |n: &str| {
+            logs::lines_with(&format!("credential=\"{n}\""))
+                .into_iter()
+                .filter(|l| l.contains("event=\"rotation_overdue\""))
+                .count()
+        };
+        assert_eq!(events(&name), 1);
+        if enforce {
+            assert_eq!(cred.current().err(), Some(Unusable::Expired));
+            assert_eq!(cred.state(), State::Expired);
+        } else {
+            assert!(cred.current().is_ok());
+            assert_eq!(cred.state(), State::RotationOverdue);
+        }
+        // The same value fetched again is not announced again.
+        cred.refresh_now().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(events(&name), 1);
+        // A new value issued now is within policy.
+        src.same_value.store(false, Ordering::SeqCst);
+        cred.refresh_now().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(cred.current().is_ok());
+        assert_eq!(cred.state(), State::Fresh, "enforce={enforce}");
+        task.abort();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_same_value_with_a_new_lifetime_is_not_a_rotation() {
+    let src = TestSource::new(Some(Duration::from_secs(60)));
+    src.same_value.store(true, Ordering::SeqCst);
+    let cred = credential("clock-same", None, false);
+    let task = engine::spawn(cred.clone(), src.clone());
+    first_value(&cred).await;
+    let mut generations = cred.subscribe();
+    generations.borrow_and_update();
+    // Several refreshes, each returning the same token with a later expiry.
+    tokio::time::sleep(Duration::from_secs(200)).await;
+    assert!(src.fetches() >= 4, "{}", src.fetches());
+    assert!(
+        !generations.has_changed().unwrap(),
+        "nobody is told of a new value"
+    );
+    assert!(cred.previous().is_none(), "no previous value to probe");
+    assert_eq!(cred.status().rotations, 0);
+    assert_eq!(cred.current().unwrap().generation, 1);
+    task.abort();
+}
