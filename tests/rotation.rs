@@ -39,8 +39,11 @@ async fn rotate_under_load(
             format!("{}/v1/x", sk.url("r")),
         );
         clients.push(tokio::spawn(async move {
+            let client = support::client();
             while !stop.load(Ordering::Relaxed) {
-                let (status, _, body) = get(&url).await;
+                // Paced a little: continuous traffic, not a benchmark (every line is logged at trace).
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                let (status, body) = support::get_with(&client, &url).await;
                 if status.is_success() {
                     ok.fetch_add(1, Ordering::Relaxed);
                 } else {

@@ -93,8 +93,26 @@ pub fn write_atomic(path: &Path, value: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
-fn client() -> Client<HttpConnector, Full<Bytes>> {
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// A pooled client: load loops keep one per task so connections are reused.
+pub fn client() -> HttpClient {
     Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// GET with a given (pooled) client; returns status and body.
+pub async fn get_with(client: &HttpClient, url: &str) -> (StatusCode, Bytes) {
+    let req = Request::get(url).body(Full::new(Bytes::new())).unwrap();
+    let resp = client.request(req).await.expect("request to sidekey");
+    let status = resp.status();
+    (
+        status,
+        resp.into_body()
+            .collect()
+            .await
+            .expect("response body")
+            .to_bytes(),
+    )
 }
 
 /// Sends one request; returns status, headers and the whole body.
