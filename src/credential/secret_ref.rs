@@ -15,39 +15,29 @@ impl SecretRef {
     /// client secret is picked up at the next fetch.
     pub async fn read(&self) -> Result<Secret, SourceError> {
         match self {
-            SecretRef::File(path) => {
-                let text = tokio::fs::read_to_string(path).await.map_err(|e| {
-                    SourceError::new(format!("cannot read {}: {e}", path.display()))
-                })?;
-                Secret::new(text).map_err(|e| SourceError::new(format!("{}: {e}", path.display())))
-            }
-            SecretRef::Env(var) => {
-                let text = std::env::var(var).map_err(|_| {
-                    SourceError::new(format!("environment variable {var} is not set"))
-                })?;
-                Secret::new(text)
-                    .map_err(|e| SourceError::new(format!("environment variable {var}: {e}")))
-            }
+            SecretRef::File(path) => self.wrap(tokio::fs::read_to_string(path).await),
+            SecretRef::Env(_) => self.read_blocking(),
         }
     }
 
     /// Same as [`SecretRef::read`], for start-up code that is not async.
     pub fn read_blocking(&self) -> Result<Secret, SourceError> {
         match self {
-            SecretRef::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    SourceError::new(format!("cannot read {}: {e}", path.display()))
-                })?;
-                Secret::new(text).map_err(|e| SourceError::new(format!("{}: {e}", path.display())))
-            }
-            SecretRef::Env(var) => {
-                let text = std::env::var(var).map_err(|_| {
-                    SourceError::new(format!("environment variable {var} is not set"))
-                })?;
-                Secret::new(text)
-                    .map_err(|e| SourceError::new(format!("environment variable {var}: {e}")))
-            }
+            SecretRef::File(path) => self.wrap(std::fs::read_to_string(path)),
+            SecretRef::Env(var) => match std::env::var(var) {
+                Ok(text) => self.wrap(Ok(text)),
+                Err(_) => Err(SourceError::new(format!(
+                    "environment variable {var} is not set"
+                ))),
+            },
         }
+    }
+
+    /// Turns what was read into a secret, naming where it came from on failure.
+    fn wrap(&self, read: std::io::Result<String>) -> Result<Secret, SourceError> {
+        let text =
+            read.map_err(|e| SourceError::new(format!("cannot read {}: {e}", self.describe())))?;
+        Secret::new(text).map_err(|e| SourceError::new(format!("{}: {e}", self.describe())))
     }
 
     pub fn describe(&self) -> String {
