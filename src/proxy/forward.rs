@@ -8,6 +8,7 @@ use crate::audit;
 use crate::credential::{Snapshot, Unusable};
 use crate::inject::Outbound;
 use bytes::Bytes;
+use http::uri::{self, Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Body, Incoming};
@@ -26,7 +27,11 @@ pub async fn serve(route: Arc<Route>, req: Request<Incoming>) -> Response<ProxyB
     let started = Instant::now();
     let method = req.method().clone();
     let mut outcome = Outcome {
-        path: req.uri().path().to_owned(),
+        // Only the access log reads it: no copy when it is off.
+        path: match route.access_log {
+            true => req.uri().path().to_owned(),
+            false => String::new(),
+        },
         fingerprint: None,
         replayed: false,
     };
@@ -57,6 +62,9 @@ struct Prepared {
     method: Method,
     path: String,
     query: Option<String>,
+    /// The app's own path and query, when normalising left the path as it
+    /// was: the upstream URI can then reuse it instead of parsing a new one.
+    unchanged: Option<PathAndQuery>,
     headers: HeaderMap,
 }
 
@@ -77,7 +85,9 @@ async fn forward(
     }
     let norm =
         path::normalize(parts.uri.path()).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
-    outcome.path = norm.path.clone();
+    if route.access_log {
+        outcome.path.clone_from(&norm.path);
+    }
     if norm.ambiguous_separator && !cfg.scope.is_open() {
         return Err(ProxyError::BadRequest(
             "encoded `/` or `\\` in the path is refused on a scoped route: the upstream could read a different path than the one checked".into(),
@@ -94,10 +104,15 @@ async fn forward(
 
     let mut h = parts.headers;
     headers::strip_hop_by_hop(&mut h);
+    let unchanged = match parts.uri.path() == norm.path {
+        true => parts.uri.path_and_query().cloned(),
+        false => None,
+    };
     let prepared = Prepared {
         method: parts.method,
         path: norm.path,
         query: parts.uri.query().map(str::to_owned),
+        unchanged,
         headers: h,
     };
 
@@ -205,7 +220,12 @@ async fn send(
 
     match &route.target {
         Target::StandIn => {
-            let req = build(p, headers, &query, body, "http", "stand-in", "")?;
+            let base = Base {
+                scheme: &Scheme::HTTP,
+                authority: &Authority::from_static("stand-in"),
+                path: "",
+            };
+            let req = build(p, headers, &query, body, &base)?;
             Ok(standin::answer(
                 &req,
                 snap,
@@ -222,15 +242,12 @@ async fn send(
             base_path,
         } => {
             headers.insert(http::header::HOST, host.clone());
-            let req = build(
-                p,
-                headers,
-                &query,
-                body,
-                scheme.as_str(),
-                authority.as_str(),
-                base_path,
-            )?;
+            let base = Base {
+                scheme,
+                authority,
+                path: base_path,
+            };
+            let req = build(p, headers, &query, body, &base)?;
             let started = Instant::now();
             let timeout = route.config.timeout;
             let result = tokio::time::timeout(timeout, client.request(req)).await;
@@ -245,33 +262,48 @@ async fn send(
     }
 }
 
+/// Where the upstream URI starts: scheme, authority and base path, built at start-up.
+struct Base<'a> {
+    scheme: &'a Scheme,
+    authority: &'a Authority,
+    path: &'a str,
+}
+
 fn build(
     p: &Prepared,
     headers: HeaderMap,
     query: &Option<String>,
     body: ProxyBody,
-    scheme: &str,
-    authority: &str,
-    base_path: &str,
+    base: &Base<'_>,
 ) -> Result<Request<ProxyBody>, ProxyError> {
-    let mut uri =
-        String::with_capacity(scheme.len() + authority.len() + base_path.len() + p.path.len() + 16);
-    uri.push_str(scheme);
-    uri.push_str("://");
-    uri.push_str(authority);
-    uri.push_str(base_path);
-    uri.push_str(&p.path);
-    if let Some(q) = query {
-        uri.push('?');
-        uri.push_str(q);
-    }
-    let uri = Uri::try_from(uri)
-        .map_err(|_| ProxyError::BadRequest("the request target is not a valid URI".into()))?;
+    let path_and_query = match &p.unchanged {
+        // The common case: nothing to render, nothing to parse.
+        Some(pq) if base.path.is_empty() && pq.query() == query.as_deref() => pq.clone(),
+        _ => {
+            let mut pq = String::with_capacity(base.path.len() + p.path.len() + 16);
+            pq.push_str(base.path);
+            pq.push_str(&p.path);
+            if let Some(q) = query {
+                pq.push('?');
+                pq.push_str(q);
+            }
+            PathAndQuery::try_from(pq).map_err(|_| invalid_target())?
+        }
+    };
+    let mut parts = uri::Parts::default();
+    parts.scheme = Some(base.scheme.clone());
+    parts.authority = Some(base.authority.clone());
+    parts.path_and_query = Some(path_and_query);
+    let uri = Uri::from_parts(parts).map_err(|_| invalid_target())?;
     let mut req = Request::new(body);
     *req.method_mut() = p.method.clone();
     *req.uri_mut() = uri;
     *req.headers_mut() = headers;
     Ok(req)
+}
+
+fn invalid_target() -> ProxyError {
+    ProxyError::BadRequest("the request target is not a valid URI".into())
 }
 
 /// Explains a client failure without echoing anything the request carried.
