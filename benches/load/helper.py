@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Small measuring helpers for run.sh (standard library only).
 
-  wait-ready URL T0_NS            print ms from T0_NS (CLOCK_REALTIME ns) until URL answers 200
+  launch-ready URL LOG CMD...     start CMD (output to LOG), print "MS PID": ms from exec until URL answers 200
   idle-conns PORT N PID...        print RSS growth (KiB per 1000) of PIDs while N keep-alive connections sit idle
   rotation-latency PORT FILE N    N times: atomically replace FILE, time until /echo through PORT shows the new value
   rotate FILE EVERY_S SECONDS T.. replace FILE with the next token every EVERY_S seconds, for SECONDS
@@ -54,6 +54,16 @@ def replace(path, value):
     os.rename(tmp, path)
 
 
+def launch_ready(url, log, cmd):
+    """Starts cmd and times it to ready; this helper's own start-up is not counted."""
+    import subprocess
+    out = open(log, "w")
+    t0 = time.time_ns()
+    child = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    ms = wait_ready(url, t0)
+    print(ms, child.pid)
+
+
 def wait_ready(url, t0_ns):
     host_port, _, path = url.removeprefix("http://").partition("/")
     port = int(host_port.rsplit(":", 1)[1])
@@ -64,12 +74,11 @@ def wait_ready(url, t0_ns):
             status, _ = request(s, "/" + path)
             s.close()
             if status == 200:
-                print(f"{(time.time_ns() - t0_ns) / 1e6:.1f}")
-                return
+                return f"{(time.time_ns() - t0_ns) / 1e6:.1f}"
         except OSError:
             pass
         time.sleep(0.001)
-    print("timeout")
+    return "timeout"
 
 
 def idle_conns(port, n, pids):
@@ -179,7 +188,9 @@ def report(path):
         return f"{v:.2f}"
 
     def ratio(a, b):
-        return "–" if a is None or b in (None, 0) else f"{a / b:.2f}×"
+        # A ratio of added latencies means nothing when the baseline's was
+        # not smaller (noise at 1 connection).
+        return "–" if a is None or b is None or b <= 0 else f"{a / b:.2f}×"
 
     base50, base99 = med("none", "c1", "p50"), med("none", "c1", "p99")
     added = lambda c, k: None if c == "none" else med(c, "c1", k) - (base50 if k == "p50" else base99)
@@ -247,8 +258,8 @@ def report(path):
 
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
-    if cmd == "wait-ready":
-        wait_ready(args[0], int(args[1]))
+    if cmd == "launch-ready":
+        launch_ready(args[0], args[1], args[2:])
     elif cmd == "idle-conns":
         idle_conns(int(args[0]), int(args[1]), args[2:])
     elif cmd == "rotation-latency":

@@ -91,11 +91,10 @@ PIDS+=($NGINX_MASTER)
 taskset -c "$PROXY_CPU" haproxy -db -f "$DIR/haproxy.cfg" >"$DIR/haproxy.log" 2>&1 &
 HAPROXY_PID=$!
 PIDS+=($HAPROXY_PID)
-t0=$(date +%s%N)
-taskset -c "$PROXY_CPU" "$SIDEKEY_BIN" run -c "$DIR/sidekey.toml" >"$DIR/sidekey.log" 2>&1 &
-SIDEKEY_PID=$!
+# sidekey is started by the helper, so its start-up to ready is timed from the exec.
+read -r STARTUP_MS SIDEKEY_PID < <(python3 "$HERE/helper.py" launch-ready "http://127.0.0.1:$ADMIN_PORT/readyz" \
+    "$DIR/sidekey.log" taskset -c "$PROXY_CPU" "$SIDEKEY_BIN" run -c "$DIR/sidekey.toml")
 PIDS+=($SIDEKEY_PID)
-STARTUP_MS=$(python3 "$HERE/helper.py" wait-ready "http://127.0.0.1:$ADMIN_PORT/readyz" "$t0")
 for p in $UPSTREAM_PORT $NGINX_PORT $HAPROXY_PORT $SIDEKEY_PORT; do wait_port "$p"; done
 sleep 0.3
 NGINX_PIDS="$NGINX_MASTER $(pgrep -P "$NGINX_MASTER" | tr '\n' ' ')"
