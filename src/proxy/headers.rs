@@ -34,16 +34,18 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         return;
     }
     if present & 1 != 0
-        && let Some(conn) = headers.get(header::CONNECTION)
+        && let Some(conn) = headers.get(header::CONNECTION).cloned()
     {
-        let named: Vec<HeaderName> = conn
-            .to_str()
-            .unwrap_or("")
-            .split(',')
-            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-            .collect();
-        for n in named {
-            headers.remove(n);
+        for token in conn.to_str().unwrap_or("").split(',').map(str::trim) {
+            // `keep-alive` and the like are in the list: removed below.
+            if !HOP_BY_HOP
+                .iter()
+                .any(|h| token.eq_ignore_ascii_case(h.as_str()))
+            {
+                if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                    headers.remove(name);
+                }
+            }
         }
     }
     for (i, h) in HOP_BY_HOP.iter().enumerate() {
