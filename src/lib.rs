@@ -15,4 +15,5 @@ pub mod inject;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;
+pub mod runtime;
 pub mod secret;

@@ -8,10 +8,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match sidekey::runtime::build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sidekey: cannot start the runtime: {e}");

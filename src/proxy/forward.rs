@@ -9,6 +9,7 @@ use crate::audit;
 use crate::credential::{Snapshot, Unusable};
 use crate::inject::Outbound;
 use bytes::Bytes;
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Body, Incoming};
@@ -27,7 +28,11 @@ pub async fn serve(route: Arc<Route>, req: Request<Incoming>) -> Response<ProxyB
     let started = Instant::now();
     let method = req.method().clone();
     let mut outcome = Outcome {
-        path: req.uri().path().to_owned(),
+        // Only the access log reads it: no copy when it is off.
+        path: match route.access_log {
+            true => req.uri().path().to_owned(),
+            false => String::new(),
+        },
         fingerprint: None,
         replayed: false,
     };
@@ -58,9 +63,23 @@ struct Prepared {
     method: Method,
     path: String,
     query: Option<String>,
+    /// The app's own path and query, when normalising left the path as it
+    /// was: the upstream URI can then reuse it instead of parsing a new one.
+    unchanged: Option<PathAndQuery>,
     headers: HeaderMap,
     /// SigV4 with a signed payload: the body's SHA-256 (hex).
     payload_sha256: Option<String>,
+}
+
+impl Prepared {
+    /// What to send, with `query` as the injector left it.
+    fn target<'a>(&'a self, query: &'a Option<String>) -> request::Target<'a> {
+        request::Target {
+            path: &self.path,
+            query: query.as_deref(),
+            unchanged: self.unchanged.as_ref(),
+        }
+    }
 }
 
 async fn forward(
@@ -80,7 +99,9 @@ async fn forward(
     }
     let norm =
         path::normalize(parts.uri.path()).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
-    outcome.path = norm.path.clone();
+    if route.access_log {
+        outcome.path.clone_from(&norm.path);
+    }
     if norm.ambiguous_separator && !cfg.scope.is_open() {
         return Err(ProxyError::BadRequest(
             "encoded `/` or `\\` in the path is refused on a scoped route: the upstream could read a different path than the one checked".into(),
@@ -97,10 +118,15 @@ async fn forward(
 
     let mut h = parts.headers;
     headers::strip_hop_by_hop(&mut h);
+    let unchanged = match parts.uri.path() == norm.path {
+        true => parts.uri.path_and_query().cloned(),
+        false => None,
+    };
     let mut prepared = Prepared {
         method: parts.method,
         path: norm.path,
         query: parts.uri.query().map(str::to_owned),
+        unchanged,
         headers: h,
         payload_sha256: None,
     };
@@ -236,11 +262,11 @@ async fn send(
     match &route.target {
         Target::StandIn => {
             let to = Endpoint {
-                scheme: "http",
-                authority: "stand-in",
+                scheme: &Scheme::HTTP,
+                authority: &Authority::from_static("stand-in"),
                 base_path: "",
             };
-            let req = request::build(to, &p.method, &p.path, query.as_deref(), headers, body)?;
+            let req = request::build(to, &p.method, p.target(&query), headers, body)?;
             Ok(standin::answer(
                 &req,
                 snap,
@@ -258,11 +284,11 @@ async fn send(
         } => {
             headers.insert(http::header::HOST, host.clone());
             let to = Endpoint {
-                scheme: scheme.as_str(),
-                authority: authority.as_str(),
+                scheme,
+                authority,
                 base_path,
             };
-            let mut req = request::build(to, &p.method, &p.path, query.as_deref(), headers, body)?;
+            let mut req = request::build(to, &p.method, p.target(&query), headers, body)?;
             if let Some(signer) = snap.rendered[route.slot].signer() {
                 signer
                     .sign(&mut req, p.payload_sha256.as_deref())

@@ -4,8 +4,9 @@ use http::HeaderMap;
 use http::header::{self, HeaderName};
 
 /// RFC 9110 §7.6.1 connection-specific fields, plus the proxy credentials
-/// the app must never pass through.
-const HOP_BY_HOP: [HeaderName; 8] = [
+/// the app must never pass through, and `Transfer-Encoding`, which hyper
+/// frames itself. `Connection` must stay first (see [`strip_hop_by_hop`]).
+static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -14,26 +15,44 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TE,
     header::TRAILER,
     header::UPGRADE,
+    header::TRANSFER_ENCODING,
 ];
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
-/// `Transfer-Encoding` is left to hyper, which frames the body itself.
+/// `Transfer-Encoding` is removed too: hyper frames the body itself.
+///
+/// One pass over the names finds which are present, so a message that has
+/// none (most requests) costs no hashed lookup at all.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if let Some(conn) = headers.get(header::CONNECTION) {
-        let named: Vec<HeaderName> = conn
-            .to_str()
-            .unwrap_or("")
-            .split(',')
-            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-            .collect();
-        for n in named {
-            headers.remove(n);
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present |= 1 << i;
         }
     }
-    for h in &HOP_BY_HOP {
-        headers.remove(h);
+    if present == 0 {
+        return;
     }
-    headers.remove(header::TRANSFER_ENCODING);
+    if present & 1 != 0
+        && let Some(conn) = headers.get(header::CONNECTION).cloned()
+    {
+        for token in conn.to_str().unwrap_or("").split(',').map(str::trim) {
+            // `keep-alive` and the like are in the list: removed below.
+            if !HOP_BY_HOP
+                .iter()
+                .any(|h| token.eq_ignore_ascii_case(h.as_str()))
+            {
+                if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                    headers.remove(name);
+                }
+            }
+        }
+    }
+    for (i, h) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(h);
+        }
+    }
 }
 
 /// Bytes the header block takes, as counted against `max_header_bytes`.
@@ -59,5 +78,20 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert_eq!(h["x-keep"], "yes");
+    }
+
+    #[test]
+    fn strips_transfer_encoding_and_leaves_clean_maps_alone() {
+        let mut h = HeaderMap::new();
+        h.insert("transfer-encoding", "chunked".parse().unwrap());
+        h.insert("te", "trailers".parse().unwrap());
+        h.insert("x-keep", "yes".parse().unwrap());
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        let mut clean = HeaderMap::new();
+        clean.insert("accept", "*/*".parse().unwrap());
+        clean.append("accept", "text/plain".parse().unwrap());
+        strip_hop_by_hop(&mut clean);
+        assert_eq!(clean.len(), 2);
     }
 }

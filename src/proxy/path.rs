@@ -26,6 +26,12 @@ pub fn normalize(raw: &str) -> Result<Normalized, PathError> {
     if !raw.starts_with('/') {
         return Err(PathError::NotOriginForm);
     }
+    if is_normal(raw) {
+        return Ok(Normalized {
+            path: raw.to_owned(),
+            ambiguous_separator: false,
+        });
+    }
     let mut ambiguous = raw.contains('\\');
     let mut out: Vec<String> = Vec::new();
     let trailing = raw.len() > 1 && raw.ends_with('/');
@@ -52,6 +58,14 @@ pub fn normalize(raw: &str) -> Result<Normalized, PathError> {
         path,
         ambiguous_separator: ambiguous,
     })
+}
+
+/// The path is already normal: no escapes, no `\\`, no empty or dot segments.
+/// Most paths are; they skip the per-segment work.
+fn is_normal(raw: &str) -> bool {
+    !raw.contains(['%', '\\'])
+        && !raw.contains("//")
+        && raw[1..].split('/').all(|seg| seg != "." && seg != "..")
 }
 
 /// Decodes escapes of unreserved characters; keeps (upper-cased) the rest.
@@ -105,6 +119,23 @@ mod tests {
         assert_eq!(n("/../../etc"), "/etc");
         assert_eq!(n("/"), "/");
         assert_eq!(n("/a//b/"), "/a/b/");
+        assert_eq!(n("//"), "/");
+        assert_eq!(n("/a/."), "/a");
+        assert_eq!(n("/a/b/.."), "/a");
+    }
+
+    #[test]
+    fn normal_paths_come_back_unchanged() {
+        for p in [
+            "/",
+            "/v1",
+            "/v1/charges/",
+            "/v1/ch_1/refunds",
+            "/a.b/..c/.d",
+        ] {
+            assert!(is_normal(p), "{p}");
+            assert_eq!(n(p), p);
+        }
     }
 
     #[test]

@@ -118,12 +118,17 @@ pub async fn probe(
         query: &mut query,
     });
     let to = Endpoint {
-        scheme: scheme.as_str(),
-        authority: authority.as_str(),
+        scheme,
+        authority,
         base_path,
     };
-    let req = request::build(to, &check.method, path, query.as_deref(), headers, empty())
-        .map_err(|e| e.to_string())?;
+    let target = request::Target {
+        path,
+        query: query.as_deref(),
+        unchanged: None,
+    };
+    let req =
+        request::build(to, &check.method, target, headers, empty()).map_err(|e| e.to_string())?;
     let resp = tokio::time::timeout(route.config.timeout, client.request(req))
         .await
         .map_err(|_| "the upstream did not answer in time".to_string())?

@@ -1,0 +1,57 @@
+//! Criterion bench of the credential step: one wait-free snapshot load plus the pre-rendered header insert.
+
+mod common;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{HeaderMap, HeaderValue, header};
+use sidekey::inject::Outbound;
+
+fn app_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (n, v) in [
+        ("host", "127.0.0.1:8081"),
+        ("user-agent", "bench/1.0"),
+        ("accept", "application/json"),
+        ("content-type", "application/json"),
+        ("x-request-id", "0f8fad5b-d9cb-469f-a165-70867728950e"),
+    ] {
+        h.insert(n, HeaderValue::from_static(v));
+    }
+    h
+}
+
+fn snapshot_and_inject(c: &mut Criterion) {
+    let rt = common::runtime();
+    let running = rt.block_on(async {
+        let up = common::upstream().await;
+        common::sidekey(up, "").await
+    });
+    let cred = running.app.credential("bench").expect("credential");
+    let base = app_headers();
+
+    let mut g = c.benchmark_group("credential");
+    g.bench_function("snapshot_load", |b| b.iter(|| cred.current().is_ok()));
+    g.bench_function("snapshot_load_and_header_insert", |b| {
+        b.iter_batched_ref(
+            || (base.clone(), None::<String>),
+            |(headers, query)| {
+                let snap = cred.current().expect("usable");
+                snap.rendered[0].apply(&mut Outbound { headers, query });
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("record_use", |b| b.iter(|| cred.record_use()));
+    g.finish();
+
+    let mut h = base.clone();
+    cred.current().expect("usable").rendered[0].apply(&mut Outbound {
+        headers: &mut h,
+        query: &mut None,
+    });
+    assert_eq!(h[header::AUTHORIZATION], common::EXPECTED);
+    rt.block_on(running.app.shutdown());
+}
+
+criterion_group!(benches, snapshot_and_inject);
+criterion_main!(benches);

@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# Load benchmark: no proxy, nginx, HAProxy and sidekey injecting the same
+# header in front of the same upstream. See README.md next to this file.
+#
+#   benches/load/run.sh                 # about 4 minutes
+#   ROUNDS=5 DURATION=5 benches/load/run.sh
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+DURATION=${DURATION:-4}        # seconds per wrk run
+ROUNDS=${ROUNDS:-3}            # interleaved rounds over all contestants
+CONNS=${CONNS:-32}             # the "many connections" case
+QUOTA=${QUOTA:-50}             # % of one CPU for the proxy-bound run
+IDLE_CONNS=${IDLE_CONNS:-1000} # keep-alive connections for the RSS-per-connection figure
+NPROC=$(nproc)
+PROXY_CPU=${PROXY_CPU:-$((NPROC - 1))}
+LOAD_CPU=${LOAD_CPU:-0}
+OUT=${OUT:-$ROOT/target/bench-load}
+SIDEKEY_BIN=${SIDEKEY_BIN:-}
+
+say() { printf '[bench] %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+# --- tools -----------------------------------------------------------------
+need=()
+command -v nginx >/dev/null || need+=(nginx)
+command -v haproxy >/dev/null || need+=(haproxy)
+command -v wrk >/dev/null || need+=(wrk)
+command -v python3 >/dev/null || need+=(python3)
+command -v taskset >/dev/null || need+=(util-linux)
+if ((${#need[@]})); then
+    say "installing ${need[*]} from Debian packages"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if [[ -z $SIDEKEY_BIN ]]; then
+    say "building sidekey (release)"
+    (cd "$ROOT" && cargo build --release --quiet --bin sidekey)
+    SIDEKEY_BIN=$ROOT/target/release/sidekey
+fi
+[[ $PROXY_CPU != "$LOAD_CPU" ]] || die "needs 2 CPUs: the proxy on one, load generator and upstream on the other"
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+# --- setup -----------------------------------------------------------------
+rm -rf "$OUT" && mkdir -p "$OUT"
+DIR=$OUT
+read -r UPSTREAM_PORT NGINX_PORT HAPROXY_PORT SIDEKEY_PORT ADMIN_PORT < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(5)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
+TOKEN=skb-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+ROT_TOKENS=()
+for i in $(seq 1 20); do ROT_TOKENS+=("$TOKEN-r$i"); done
+for t in "$TOKEN" "${ROT_TOKENS[@]}"; do printf '"Bearer %s" 1;\n' "$t"; done >"$DIR/tokens.map"
+printf '%s' "$TOKEN" >"$DIR/token"
+
+render() {
+    sed -e "s|@DIR@|$DIR|g" -e "s|@TOKEN@|$TOKEN|g" \
+        -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" -e "s|@NGINX_PORT@|$NGINX_PORT|g" \
+        -e "s|@HAPROXY_PORT@|$HAPROXY_PORT|g" -e "s|@SIDEKEY_PORT@|$SIDEKEY_PORT|g" \
+        -e "s|@ADMIN_PORT@|$ADMIN_PORT|g" "$HERE/$1" >"$DIR/$2"
+}
+render upstream.nginx.conf.in upstream.conf
+render proxy.nginx.conf.in nginx.conf
+render proxy.haproxy.cfg.in haproxy.cfg
+render sidekey.toml.in sidekey.toml
+
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    for c in "${CGROUPS[@]:-}"; do [[ -n $c ]] && rmdir "$c" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+wait_port() {
+    for _ in $(seq 1 500); do
+        (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.01
+    done
+    die "nothing listens on port $1"
+}
+
+taskset -c "$LOAD_CPU" nginx -p "$DIR" -e "$DIR/upstream.error.log" -c "$DIR/upstream.conf" &
+PIDS+=($!)
+taskset -c "$PROXY_CPU" nginx -p "$DIR" -e "$DIR/nginx.error.log" -c "$DIR/nginx.conf" &
+NGINX_MASTER=$!
+PIDS+=($NGINX_MASTER)
+taskset -c "$PROXY_CPU" haproxy -db -f "$DIR/haproxy.cfg" >"$DIR/haproxy.log" 2>&1 &
+HAPROXY_PID=$!
+PIDS+=($HAPROXY_PID)
+# sidekey is started by the helper, so its start-up to ready is timed from the exec.
+read -r STARTUP_MS SIDEKEY_PID < <(python3 "$HERE/helper.py" launch-ready "http://127.0.0.1:$ADMIN_PORT/readyz" \
+    "$DIR/sidekey.log" taskset -c "$PROXY_CPU" "$SIDEKEY_BIN" run -c "$DIR/sidekey.toml")
+PIDS+=($SIDEKEY_PID)
+for p in $UPSTREAM_PORT $NGINX_PORT $HAPROXY_PORT $SIDEKEY_PORT; do wait_port "$p"; done
+sleep 0.3
+NGINX_PIDS="$NGINX_MASTER $(pgrep -P "$NGINX_MASTER" | tr '\n' ' ')"
+
+declare -A PORT=([none]=$UPSTREAM_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [sidekey]=$SIDEKEY_PORT)
+declare -A PROCS=([none]="" [nginx]=$NGINX_PIDS [haproxy]=$HAPROXY_PID [sidekey]=$SIDEKEY_PID)
+CONTESTANTS=(none nginx haproxy sidekey)
+
+for c in nginx haproxy sidekey; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$c]}/")
+    [[ $code == 200 ]] || die "$c answered $code, not 200: the header is not injected right"
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$UPSTREAM_PORT/")
+[[ $code == 401 ]] || die "the upstream answered $code without the header, not 401"
+
+rss() { # field of /proc/PID/status (KiB), largest over the PIDs
+    local max=0 v
+    for p in $2; do
+        v=$(awk -v f="$1:" '$1 == f { print $2 }' "/proc/$p/status")
+        ((v > max)) && max=$v
+    done
+    echo "$max"
+}
+ticks() { # utime + stime of the PIDs, in clock ticks
+    local sum=0 p
+    for p in $1; do
+        sum=$((sum + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+    done
+    echo "$sum"
+}
+IDLE_RSS=$(rss VmRSS "$SIDEKEY_PID")
+
+# --- CPU quota: one cgroup per proxy, limited only during the quota run ----
+CGROUPS=()
+declare -A CG=()
+CG_KIND=none
+if [[ -f /sys/fs/cgroup/cgroup.controllers ]] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers \
+    && mkdir -p /sys/fs/cgroup/skbench-probe 2>/dev/null && rmdir /sys/fs/cgroup/skbench-probe; then
+    echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+    CG_KIND=v2 CG_BASE=/sys/fs/cgroup
+elif [[ -d /sys/fs/cgroup/cpu ]] && mkdir -p /sys/fs/cgroup/cpu/skbench-probe 2>/dev/null \
+    && rmdir /sys/fs/cgroup/cpu/skbench-probe; then
+    CG_KIND=v1 CG_BASE=/sys/fs/cgroup/cpu
+fi
+quota() { # quota NAME on|off
+    local d=${CG[$1]:-}
+    [[ -n $d ]] || return 0
+    if [[ $CG_KIND == v2 ]]; then
+        if [[ $2 == on ]]; then echo "$((QUOTA * 1000)) 100000" >"$d/cpu.max"; else echo "max 100000" >"$d/cpu.max"; fi
+    else
+        echo 100000 >"$d/cpu.cfs_period_us"
+        if [[ $2 == on ]]; then echo $((QUOTA * 1000)) >"$d/cpu.cfs_quota_us"; else echo -1 >"$d/cpu.cfs_quota_us"; fi
+    fi
+}
+if [[ $CG_KIND != none ]]; then
+    for c in nginx haproxy sidekey; do
+        d=$CG_BASE/skbench-$c-$$
+        if mkdir "$d" 2>/dev/null; then
+            CGROUPS+=("$d")
+            ok=1
+            for p in ${PROCS[$c]}; do echo "$p" >"$d/cgroup.procs" 2>/dev/null || ok=0; done
+            if ((ok)); then CG[$c]=$d; quota "$c" off; else say "cannot move $c into a cgroup"; fi
+        fi
+    done
+fi
+((${#CG[@]} == 3)) || { say "no usable cgroup CPU controller: skipping the quota run"; CG_KIND=none; }
+say "cgroup CPU quota: $CG_KIND"
+
+# --- runs ------------------------------------------------------------------
+RESULTS=$DIR/results.tsv
+: >"$RESULTS"
+CLK_TCK=$(getconf CLK_TCK)
+
+run_wrk() { # run_wrk NAME LABEL CONNS SECONDS
+    local name=$1 label=$2 conns=$3 secs=$4 before after out
+    before=$(ticks "${PROCS[$name]}")
+    out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:${PORT[$name]}/")
+    after=$(ticks "${PROCS[$name]}")
+    echo "$out" >>"$DIR/wrk.log"
+    python3 "$HERE/helper.py" parse-wrk "$name" "$label" "$ROUND" "$((after - before))" "$CLK_TCK" <<<"$out" >>"$RESULTS"
+}
+
+say "ports: upstream $UPSTREAM_PORT nginx $NGINX_PORT haproxy $HAPROXY_PORT sidekey $SIDEKEY_PORT; proxy CPU $PROXY_CPU, load CPU $LOAD_CPU"
+ROUND=warmup
+for c in "${CONTESTANTS[@]}"; do run_wrk "$c" warm "$CONNS" 1 >/dev/null; done
+: >"$RESULTS"
+for ROUND in $(seq 1 "$ROUNDS"); do
+    # rotate the order each round so no contestant always runs first
+    order=("${CONTESTANTS[@]:$(((ROUND - 1) % 4))}" "${CONTESTANTS[@]:0:$(((ROUND - 1) % 4))}")
+    say "round $ROUND/$ROUNDS: ${order[*]}"
+    for c in "${order[@]}"; do
+        run_wrk "$c" c1 1 "$DURATION"
+        run_wrk "$c" "c$CONNS" "$CONNS" "$DURATION"
+        if [[ $c != none && $CG_KIND != none ]]; then
+            quota "$c" on
+            run_wrk "$c" quota "$CONNS" "$DURATION"
+            quota "$c" off
+        fi
+    done
+done
+for c in nginx haproxy sidekey; do
+    echo -e "rss\t$c\t$(rss VmHWM "${PROCS[$c]}")" >>"$RESULTS"
+done
+
+say "sidekey with its credential file rotated every 100 ms under load"
+ROUND=rot
+python3 "$HERE/helper.py" rotate "$DIR/token" 0.1 $((DURATION * 2)) "${ROT_TOKENS[@]}" >"$DIR/rotations" &
+run_wrk sidekey rotating "$CONNS" $((DURATION * 2))
+wait $!
+ROTATIONS=$(cat "$DIR/rotations")
+
+say "file rotation to first request with the new value"
+ROT_LAT=$(python3 "$HERE/helper.py" rotation-latency "$SIDEKEY_PORT" "$DIR/token" 20)
+
+say "RSS per $IDLE_CONNS idle keep-alive connections"
+declare -A PER_CONN=()
+for c in nginx haproxy sidekey; do
+    PER_CONN[$c]=$(python3 "$HERE/helper.py" idle-conns "${PORT[$c]}" "$IDLE_CONNS" ${PROCS[$c]})
+done
+
+{
+    echo -e "extra\tstartup_ms\t$STARTUP_MS"
+    echo -e "extra\tidle_rss_kib\t$IDLE_RSS"
+    echo -e "extra\trotations\t$ROTATIONS"
+    echo -e "extra\trotation_latency_ms\t$ROT_LAT"
+    for c in nginx haproxy sidekey; do echo -e "extra\tper_1000_conns_kib_$c\t${PER_CONN[$c]}"; done
+    echo -e "extra\tquota\t$CG_KIND $QUOTA"
+    echo -e "extra\tsetup\t$ROUNDS rounds x ${DURATION}s, $CONNS connections, proxy CPU $PROXY_CPU"
+} >>"$RESULTS"
+
+python3 "$HERE/helper.py" report "$RESULTS" | tee "$DIR/report.md"
