@@ -104,7 +104,7 @@ inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
     }
     assert!(cred.current().is_ok(), "the file credential never loaded");
     let addr = match app.route_addr("bench").expect("route") {
-        ListenAddr::Tcp(a) => *a,
+        ListenAddr::Tcp(a) => a,
         ListenAddr::Unix(_) => unreachable!("the bench route listens on TCP"),
     };
     Running {
