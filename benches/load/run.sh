@@ -71,6 +71,9 @@ PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    # sidekey is not this shell's child (the helper started it): wait for it
+    # to go, or its cgroup cannot be removed.
+    for _ in $(seq 1 200); do kill -0 "${SIDEKEY_PID:-0}" 2>/dev/null || break; sleep 0.01; done
     for c in "${CGROUPS[@]:-}"; do [[ -n $c ]] && rmdir "$c" 2>/dev/null || true; done
 }
 trap cleanup EXIT
