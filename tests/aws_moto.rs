@@ -15,24 +15,12 @@ async fn sidekey_for(moto: &Moto, id: &str, secret: &str, route_extra: &str) -> 
     std::fs::write(dir.path().join("secret"), secret).unwrap();
     let sk = Sidekey::start_in(
         dir,
-        &format!(
-            r#"
-[admin]
-listen = "127.0.0.1:0"
-[credentials.aws]
-source = "aws"
-access_key_id = {{ file = "{{dir}}/id" }}
-secret_access_key = {{ file = "{{dir}}/secret" }}
-[[routes]]
-name = "s3"
-listen = "127.0.0.1:0"
-upstream = "{}"
-credential = "aws"
-refresh_on_403 = true
-inject = {{ aws_sigv4 = {{ service = "s3", region = "us-east-1" }} }}
-{route_extra}
-"#,
-            moto.url
+        &aws::s3_config(
+            "aws",
+            r#"access_key_id = { file = "{dir}/id" }
+secret_access_key = { file = "{dir}/secret" }"#,
+            &moto.url,
+            &format!("refresh_on_403 = true\n{route_extra}"),
         ),
     )
     .await;
@@ -149,31 +137,16 @@ async fn web_identity_credentials_sign_with_their_session_token() {
     // moto checks signatures even on AssumeRoleWithWebIdentity, which AWS
     // takes unsigned: open exactly one unsigned slot for sidekey's call.
     moto.allow_unsigned(1).await;
-    let sk = Sidekey::start_in(
-        dir,
-        &format!(
-            r#"
-[admin]
-listen = "127.0.0.1:0"
-[credentials.wi]
-source = "aws"
-web_identity_token_file = "{{dir}}/token"
+    let keys = format!(
+        r#"web_identity_token_file = "{{dir}}/token"
 role_arn = "{role}"
 role_session_name = "sidekey-test"
 sts_endpoint = "{url}"
 region = "us-east-1"
-duration = "1h"
-[[routes]]
-name = "s3"
-listen = "127.0.0.1:0"
-upstream = "{url}"
-credential = "wi"
-inject = {{ aws_sigv4 = {{ service = "s3", region = "us-east-1" }} }}
-"#,
-            url = moto.url
-        ),
-    )
-    .await;
+duration = "1h""#,
+        url = moto.url
+    );
+    let sk = Sidekey::start_in(dir, &aws::s3_config("wi", &keys, &moto.url, "")).await;
     sk.wait_ready(10).await;
     let record = aws::inventory(&sk, "wi").await;
     assert_eq!(record["source"], "aws", "{record}");
@@ -238,24 +211,13 @@ async fn key_rotation_under_traffic() {
     aws::swap_secret_volume(&keys, &[("id", &old.id), ("secret", &old.secret)]);
     let sk = Sidekey::start_in(
         dir,
-        &format!(
-            r#"
-[admin]
-listen = "127.0.0.1:0"
-[credentials.aws]
-source = "aws"
-access_key_id = {{ file = "{{dir}}/keys/id" }}
-secret_access_key = {{ file = "{{dir}}/keys/secret" }}
-poll_interval = "1s"
-[[routes]]
-name = "s3"
-listen = "127.0.0.1:0"
-upstream = "{}"
-credential = "aws"
-refresh_on_403 = true
-inject = {{ aws_sigv4 = {{ service = "s3", region = "us-east-1" }} }}
-"#,
-            moto.url
+        &aws::s3_config(
+            "aws",
+            r#"access_key_id = { file = "{dir}/keys/id" }
+secret_access_key = { file = "{dir}/keys/secret" }
+poll_interval = "1s""#,
+            &moto.url,
+            "refresh_on_403 = true",
         ),
     )
     .await;

@@ -163,30 +163,15 @@ async fn assume_role_from_static_keys_at_moto() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("id"), &moto.admin.id).unwrap();
     std::fs::write(dir.path().join("secret"), &moto.admin.secret).unwrap();
-    let sk = Sidekey::start_in(
-        dir,
-        &format!(
-            r#"
-[admin]
-listen = "127.0.0.1:0"
-[credentials.role]
-source = "aws"
-access_key_id = {{ file = "{{dir}}/id" }}
+    let keys = format!(
+        r#"access_key_id = {{ file = "{{dir}}/id" }}
 secret_access_key = {{ file = "{{dir}}/secret" }}
 role_arn = "{role}"
 sts_endpoint = "{url}"
-region = "us-east-1"
-[[routes]]
-name = "s3"
-listen = "127.0.0.1:0"
-upstream = "{url}"
-credential = "role"
-inject = {{ aws_sigv4 = {{ service = "s3", region = "us-east-1" }} }}
-"#,
-            url = moto.url
-        ),
-    )
-    .await;
+region = "us-east-1""#,
+        url = moto.url
+    );
+    let sk = Sidekey::start_in(dir, &aws::s3_config("role", &keys, &moto.url, "")).await;
     sk.wait_ready(10).await;
     let snap = sk.app.credential("role").unwrap().peek().unwrap();
     let keys = snap.material.aws().unwrap();

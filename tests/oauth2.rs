@@ -34,6 +34,29 @@ fn secret_client(peer: &OidcPeer, id: &str, file: &str, method: &str, scopes: &s
     )
 }
 
+/// Starts an upstream and a sidekey with one credential and route `name`:
+/// `peer`'s client `id`, authenticating with `method` and `secret` (written
+/// to a file), asking for `scopes`; `extra` adds keys to the credential.
+async fn start_secret_client(
+    peer: &OidcPeer,
+    name: &str,
+    id: &str,
+    secret: &str,
+    method: &str,
+    scopes: &str,
+    extra: &str,
+) -> (Upstream, Sidekey) {
+    let up = Upstream::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("client-secret"), format!("{secret}\n")).unwrap();
+    let body = format!(
+        "{}{extra}",
+        secret_client(peer, id, "client-secret", method, scopes)
+    );
+    let sk = Sidekey::start_in(dir, &config(&up, &[(name, body)])).await;
+    (up, sk)
+}
+
 /// The bearer token the upstream saw on request `i`.
 fn bearer(up: &Upstream, i: usize) -> String {
     let seen = up.seen();
@@ -104,23 +127,16 @@ async fn injected_token_is_active_for_the_client_and_its_scopes() {
         json!({ "keys": [] }),
     )
     .await;
-    let up = Upstream::ok().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("client-secret"), format!("{secret}\n")).unwrap();
-    let cfg = config(
-        &up,
-        &[(
-            "payments",
-            secret_client(
-                &peer,
-                "payments",
-                "client-secret",
-                "client_secret_basic",
-                "\"payments:write\"",
-            ),
-        )],
-    );
-    let sk = Sidekey::start_in(dir, &cfg).await;
+    let (up, sk) = start_secret_client(
+        &peer,
+        "payments",
+        "payments",
+        &secret,
+        "client_secret_basic",
+        "\"payments:write\"",
+        "",
+    )
+    .await;
     sk.wait_ready(20).await;
 
     let (status, _) = get_route(&sk, "payments").await;
@@ -253,23 +269,16 @@ async fn tokens_rotate_before_expiry_under_continuous_traffic() {
         json!({ "keys": [] }),
     )
     .await;
-    let up = Upstream::ok().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("s"), &secret).unwrap();
-    let cfg = config(
-        &up,
-        &[(
-            "rot",
-            secret_client(
-                &peer,
-                "rotator",
-                "s",
-                "client_secret_basic",
-                "\"payments:read\"",
-            ),
-        )],
-    );
-    let sk = Sidekey::start_in(dir, &cfg).await;
+    let (up, sk) = start_secret_client(
+        &peer,
+        "rot",
+        "rotator",
+        &secret,
+        "client_secret_basic",
+        "\"payments:read\"",
+        "",
+    )
+    .await;
     sk.wait_ready(20).await;
 
     let start = Instant::now();
@@ -334,23 +343,16 @@ async fn wrong_secret_is_invalid_client_and_nothing_is_forwarded() {
         json!({ "keys": [] }),
     )
     .await;
-    let up = Upstream::ok().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("s"), &wrong).unwrap();
-    let cfg = config(
-        &up,
-        &[(
-            "payments",
-            secret_client(
-                &peer,
-                "payments",
-                "s",
-                "client_secret_post",
-                "\"payments:read\"",
-            ),
-        )],
-    );
-    let sk = Sidekey::start_in(dir, &cfg).await;
+    let (up, sk) = start_secret_client(
+        &peer,
+        "payments",
+        "payments",
+        &wrong,
+        "client_secret_post",
+        "\"payments:read\"",
+        "",
+    )
+    .await;
     let r = wait_record(&sk, "payments", 20, |r| r["last_error"].is_string()).await;
     let err = r["last_error"].as_str().unwrap();
     assert!(err.contains("invalid_client"), "last_error: {err}");
@@ -370,7 +372,7 @@ async fn wrong_secret_is_invalid_client_and_nothing_is_forwarded() {
     );
 
     // The operator fixes the secret file: the next refresh works.
-    std::fs::write(sk.path("s"), &right).unwrap();
+    std::fs::write(sk.path("client-secret"), &right).unwrap();
     let (status, answer) = admin_post(&sk, "/v1/credentials/payments/refresh").await;
     assert_eq!(status, 200, "{answer}");
     let (status, _) = get_route(&sk, "payments").await;
@@ -395,23 +397,16 @@ async fn authorization_server_outage_serves_until_expiry_then_recovers() {
         json!({ "keys": [] }),
     )
     .await;
-    let up = Upstream::ok().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("s"), &secret).unwrap();
-    let cfg = config(
-        &up,
-        &[(
-            "payments",
-            secret_client(
-                &peer,
-                "payments",
-                "s",
-                "client_secret_basic",
-                "\"payments:read\"",
-            ),
-        )],
-    );
-    let sk = Sidekey::start_in(dir, &cfg).await;
+    let (up, sk) = start_secret_client(
+        &peer,
+        "payments",
+        "payments",
+        &secret,
+        "client_secret_basic",
+        "\"payments:read\"",
+        "",
+    )
+    .await;
     sk.wait_ready(20).await;
     let (status, _) = get_route(&sk, "payments").await;
     assert_eq!(status, 200);
@@ -496,21 +491,17 @@ async fn revoke_makes_the_old_token_inactive_and_fetches_a_new_one() {
         json!({ "keys": [] }),
     )
     .await;
-    let up = Upstream::ok().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("s"), &secret).unwrap();
-    let body = format!(
-        "{}revocation_url = \"{}\"\n",
-        secret_client(
-            &peer,
-            "payments",
-            "s",
-            "client_secret_basic",
-            "\"payments:read\""
-        ),
-        peer.revocation_url()
-    );
-    let sk = Sidekey::start_in(dir, &config(&up, &[("payments", body)])).await;
+    let extra = format!("revocation_url = \"{}\"\n", peer.revocation_url());
+    let (up, sk) = start_secret_client(
+        &peer,
+        "payments",
+        "payments",
+        &secret,
+        "client_secret_basic",
+        "\"payments:read\"",
+        &extra,
+    )
+    .await;
     sk.wait_ready(20).await;
     let (status, _) = get_route(&sk, "payments").await;
     assert_eq!(status, 200);

@@ -177,3 +177,25 @@ pub fn swap_secret_volume(dir: &Path, files: &[(&str, &str)]) {
         }
     }
 }
+
+/// Config text: one `source = "aws"` credential `name` with the keys `keys`,
+/// and a route `s3` to `upstream` signing S3 (us-east-1) requests with it;
+/// `route_extra` adds keys to the route.
+pub fn s3_config(name: &str, keys: &str, upstream: &str, route_extra: &str) -> String {
+    format!(
+        r#"
+[admin]
+listen = "127.0.0.1:0"
+[credentials.{name}]
+source = "aws"
+{keys}
+[[routes]]
+name = "s3"
+listen = "127.0.0.1:0"
+upstream = "{upstream}"
+credential = "{name}"
+inject = {{ aws_sigv4 = {{ service = "s3", region = "us-east-1" }} }}
+{route_extra}
+"#
+    )
+}
