@@ -151,7 +151,9 @@ def parse_wrk(name, label, rnd, ticks, clk_tck):
     print("wrk", name, label, rnd, f"{rps:.1f}", f"{p50:.1f}", f"{p99:.1f}", reqs, non2xx, errors, f"{cpu:.2f}", sep="\t")
 
 
-NAMES = {"none": "no proxy", "nginx": "nginx", "haproxy": "HAProxy", "sidekey": "sidekey"}
+NAMES = {"none": "no proxy", "nginx": "nginx", "haproxy": "HAProxy",
+         "hyper": "bare hyper (floor)", "sidekey": "sidekey"}
+PROXIES = [c for c in NAMES if c != "none"]
 
 
 def report(path):
@@ -198,7 +200,7 @@ def report(path):
     w = out.append
     w(f"| contestant | req/s, 1 conn | p50 / p99, 1 conn | added p50 / p99 | req/s, {conns[1:]} conns | p50 / p99, {conns[1:]} conns | req/s, proxy at {extra['quota'].split()[1]} % CPU | proxy CPU per request | non-2xx + errors | peak RSS |")
     w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for c in ["none", "nginx", "haproxy", "sidekey"]:
+    for c in NAMES:
         bad = sum(r["non2xx"] + r["errors"] for (n, _), rs in runs.items() if n == c for r in rs)
         total = sum(r["reqs"] for (n, _), rs in runs.items() if n == c for r in rs)
         w("| " + " | ".join([
@@ -214,11 +216,11 @@ def report(path):
             f"{rss[c] / 1024:.1f} MB" if c in rss else "–",
         ]) + " |")
     w("")
-    w("Ratios (sidekey and HAProxy against nginx and against no proxy; for req/s higher is better, for the rest lower is better):")
+    w("Ratios (each proxy against nginx and against no proxy; for req/s higher is better, for the rest lower is better):")
     w("")
     w(f"| contestant | req/s 1 conn vs nginx / vs none | req/s {conns[1:]} conns vs nginx / vs none | proxy-bound req/s vs nginx | CPU per request vs nginx | added p50 / p99 vs nginx | peak RSS vs nginx |")
     w("|---|---:|---:|---:|---:|---:|---:|")
-    for c in ["haproxy", "sidekey"]:
+    for c in PROXIES[1:]:
         w("| " + " | ".join([
             NAMES[c],
             f"{ratio(med(c, 'c1', 'rps'), med('nginx', 'c1', 'rps'))} / {ratio(med(c, 'c1', 'rps'), med('none', 'c1', 'rps'))}",
@@ -230,7 +232,7 @@ def report(path):
         ]) + " |")
     w("")
     noise = []
-    for c in ["none", "nginx", "haproxy", "sidekey"]:
+    for c in NAMES:
         for label in ["c1", conns, "quota"]:
             s = spread(c, label, "rps")
             if s is not None:
@@ -246,7 +248,7 @@ def report(path):
     w(f"- start-up to ready (`/readyz` 200): {extra.get('startup_ms')} ms")
     w(f"- idle RSS: {int(extra.get('idle_rss_kib', 0)) / 1024:.1f} MB")
     w("- RSS per 1,000 idle keep-alive connections: " + ", ".join(
-        f"{NAMES[c]} {int(extra.get('per_1000_conns_kib_' + c, 0)) / 1024:.1f} MB" for c in ["nginx", "haproxy", "sidekey"]))
+        f"{NAMES[c]} {int(extra.get('per_1000_conns_kib_' + c, 0)) / 1024:.1f} MB" for c in PROXIES))
     w(f"- file rotation to first request with the new value: median {lat[0]} ms, p90 {lat[1]} ms, max {lat[2]} ms (20 rotations)")
     if rot:
         w(f"- credential file rotated every 100 ms under {conns[1:]}-connection load ({extra.get('rotations')} rotations): "

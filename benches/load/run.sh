@@ -39,15 +39,19 @@ if [[ -z $SIDEKEY_BIN ]]; then
     (cd "$ROOT" && cargo build --release --quiet --bin sidekey)
     SIDEKEY_BIN=$ROOT/target/release/sidekey
 fi
+# The floor: a bare hyper proxy with sidekey's stack and nothing else (bare_hyper.rs).
+say "building the bare hyper proxy (release)"
+(cd "$ROOT" && cargo build --release --quiet --example bare_hyper)
+HYPER_BIN=$ROOT/target/release/examples/bare_hyper
 [[ $PROXY_CPU != "$LOAD_CPU" ]] || die "needs 2 CPUs: the proxy on one, load generator and upstream on the other"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # --- setup -----------------------------------------------------------------
 rm -rf "$OUT" && mkdir -p "$OUT"
 DIR=$OUT
-read -r UPSTREAM_PORT NGINX_PORT HAPROXY_PORT SIDEKEY_PORT ADMIN_PORT < <(python3 -c '
+read -r UPSTREAM_PORT NGINX_PORT HAPROXY_PORT SIDEKEY_PORT ADMIN_PORT HYPER_PORT < <(python3 -c '
 import socket
-ss = [socket.socket() for _ in range(5)]
+ss = [socket.socket() for _ in range(6)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in ss])')
 TOKEN=skb-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
@@ -94,19 +98,23 @@ PIDS+=($NGINX_MASTER)
 taskset -c "$PROXY_CPU" haproxy -db -f "$DIR/haproxy.cfg" >"$DIR/haproxy.log" 2>&1 &
 HAPROXY_PID=$!
 PIDS+=($HAPROXY_PID)
+taskset -c "$PROXY_CPU" "$HYPER_BIN" "127.0.0.1:$HYPER_PORT" "127.0.0.1:$UPSTREAM_PORT" "Bearer $TOKEN" &
+HYPER_PID=$!
+PIDS+=($HYPER_PID)
 # sidekey is started by the helper, so its start-up to ready is timed from the exec.
 read -r STARTUP_MS SIDEKEY_PID < <(python3 "$HERE/helper.py" launch-ready "http://127.0.0.1:$ADMIN_PORT/readyz" \
     "$DIR/sidekey.log" taskset -c "$PROXY_CPU" "$SIDEKEY_BIN" run -c "$DIR/sidekey.toml")
 PIDS+=($SIDEKEY_PID)
-for p in $UPSTREAM_PORT $NGINX_PORT $HAPROXY_PORT $SIDEKEY_PORT; do wait_port "$p"; done
+for p in $UPSTREAM_PORT $NGINX_PORT $HAPROXY_PORT $HYPER_PORT $SIDEKEY_PORT; do wait_port "$p"; done
 sleep 0.3
 NGINX_PIDS="$NGINX_MASTER $(pgrep -P "$NGINX_MASTER" | tr '\n' ' ')"
 
-declare -A PORT=([none]=$UPSTREAM_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [sidekey]=$SIDEKEY_PORT)
-declare -A PROCS=([none]="" [nginx]=$NGINX_PIDS [haproxy]=$HAPROXY_PID [sidekey]=$SIDEKEY_PID)
-CONTESTANTS=(none nginx haproxy sidekey)
+declare -A PORT=([none]=$UPSTREAM_PORT [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [hyper]=$HYPER_PORT [sidekey]=$SIDEKEY_PORT)
+declare -A PROCS=([none]="" [nginx]=$NGINX_PIDS [haproxy]=$HAPROXY_PID [hyper]=$HYPER_PID [sidekey]=$SIDEKEY_PID)
+CONTESTANTS=(none nginx haproxy hyper sidekey)
+PROXIES=(nginx haproxy hyper sidekey)
 
-for c in nginx haproxy sidekey; do
+for c in "${PROXIES[@]}"; do
     code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$c]}/")
     [[ $code == 200 ]] || die "$c answered $code, not 200: the header is not injected right"
 done
@@ -153,7 +161,7 @@ quota() { # quota NAME on|off
     fi
 }
 if [[ $CG_KIND != none ]]; then
-    for c in nginx haproxy sidekey; do
+    for c in "${PROXIES[@]}"; do
         d=$CG_BASE/skbench-$c-$$
         if mkdir "$d" 2>/dev/null; then
             CGROUPS+=("$d")
@@ -163,7 +171,7 @@ if [[ $CG_KIND != none ]]; then
         fi
     done
 fi
-((${#CG[@]} == 3)) || { say "no usable cgroup CPU controller: skipping the quota run"; CG_KIND=none; }
+((${#CG[@]} == ${#PROXIES[@]})) || { say "no usable cgroup CPU controller: skipping the quota run"; CG_KIND=none; }
 say "cgroup CPU quota: $CG_KIND"
 
 # --- runs ------------------------------------------------------------------
@@ -186,7 +194,7 @@ for c in "${CONTESTANTS[@]}"; do run_wrk "$c" warm "$CONNS" 1 >/dev/null; done
 : >"$RESULTS"
 for ROUND in $(seq 1 "$ROUNDS"); do
     # rotate the order each round so no contestant always runs first
-    order=("${CONTESTANTS[@]:$(((ROUND - 1) % 4))}" "${CONTESTANTS[@]:0:$(((ROUND - 1) % 4))}")
+    order=("${CONTESTANTS[@]:$(((ROUND - 1) % ${#CONTESTANTS[@]}))}" "${CONTESTANTS[@]:0:$(((ROUND - 1) % ${#CONTESTANTS[@]}))}")
     say "round $ROUND/$ROUNDS: ${order[*]}"
     for c in "${order[@]}"; do
         run_wrk "$c" c1 1 "$DURATION"
@@ -198,7 +206,7 @@ for ROUND in $(seq 1 "$ROUNDS"); do
         fi
     done
 done
-for c in nginx haproxy sidekey; do
+for c in "${PROXIES[@]}"; do
     echo -e "rss\t$c\t$(rss VmHWM "${PROCS[$c]}")" >>"$RESULTS"
 done
 
@@ -214,7 +222,7 @@ ROT_LAT=$(python3 "$HERE/helper.py" rotation-latency "$SIDEKEY_PORT" "$DIR/token
 
 say "RSS per $IDLE_CONNS idle keep-alive connections"
 declare -A PER_CONN=()
-for c in nginx haproxy sidekey; do
+for c in "${PROXIES[@]}"; do
     PER_CONN[$c]=$(python3 "$HERE/helper.py" idle-conns "${PORT[$c]}" "$IDLE_CONNS" ${PROCS[$c]})
 done
 
@@ -223,7 +231,7 @@ done
     echo -e "extra\tidle_rss_kib\t$IDLE_RSS"
     echo -e "extra\trotations\t$ROTATIONS"
     echo -e "extra\trotation_latency_ms\t$ROT_LAT"
-    for c in nginx haproxy sidekey; do echo -e "extra\tper_1000_conns_kib_$c\t${PER_CONN[$c]}"; done
+    for c in "${PROXIES[@]}"; do echo -e "extra\tper_1000_conns_kib_$c\t${PER_CONN[$c]}"; done
     echo -e "extra\tquota\t$CG_KIND $QUOTA"
     echo -e "extra\tsetup\t$ROUNDS rounds x ${DURATION}s, $CONNS connections, proxy CPU $PROXY_CPU"
 } >>"$RESULTS"

@@ -1,8 +1,12 @@
-//! The pooled upstream client: hyper-util over rustls (ring), HTTP/1.1 or HTTP/2 by ALPN.
+//! Upstream clients: hyper-util's pool over rustls (ring) with HTTP/1.1 or HTTP/2 by ALPN for
+//! HTTPS, a short idle list of our own for plain HTTP, and how their failures read.
 
 use super::body::ProxyBody;
+use super::body::Streamed;
+use super::direct::Direct;
+use http::{Request, Response};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::Client as Pool;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::RootCertStore;
@@ -12,7 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, ProxyBody>;
+pub type UpstreamClient = Pool<HttpsConnector<HttpConnector>, ProxyBody>;
 
 /// How long an idle upstream connection is kept for reuse.
 const POOL_IDLE: Duration = Duration::from_secs(90);
@@ -57,9 +61,57 @@ pub fn build(tls: rustls::ClientConfig, connect_timeout: Duration) -> UpstreamCl
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
+    Pool::builder(TokioExecutor::new())
         .pool_idle_timeout(POOL_IDLE)
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())
         .build(https)
+}
+
+/// How a route reaches its upstream.
+#[derive(Clone)]
+pub enum Client {
+    /// `https://`: the shared pool (TLS, HTTP/2 multiplexing).
+    Pooled(Box<UpstreamClient>),
+    /// `http://`: connections of our own (see `direct`).
+    Direct(Arc<Direct>),
+}
+
+impl Client {
+    /// Whether requests carry the origin-form target (`/path?query`):
+    /// a connection of our own is written to as is, the pool wants the full URI.
+    pub fn origin_form(&self) -> bool {
+        matches!(self, Client::Direct(_))
+    }
+
+    /// Sends `req`. Failures are described without anything the request carried.
+    pub async fn send(&self, req: Request<ProxyBody>) -> Result<Response<ProxyBody>, String> {
+        match self {
+            Client::Pooled(c) => match c.request(req).await {
+                Ok(resp) => Ok(resp.map(Streamed::new)),
+                Err(e) => Err({
+                    let head = match e.is_connect() {
+                        true => "connection failed",
+                        false => "the connection failed mid-request",
+                    };
+                    describe(head, &e)
+                }),
+            },
+            Client::Direct(d) => d.send(req).await.map_err(|e| describe(&e.to_string(), &e)),
+        }
+    }
+}
+
+/// `head: cause: cause ...` from an error's source chain, capped in length.
+pub fn describe(head: &str, e: &dyn std::error::Error) -> String {
+    let mut text = head.to_owned();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+        if text.len() > 300 {
+            break;
+        }
+    }
+    text
 }

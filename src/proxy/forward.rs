@@ -1,6 +1,6 @@
 //! The request path: scope check, credential snapshot, injection, forwarding, rejection handling and replay.
 
-use super::body::{ProxyBody, empty};
+use super::body::{ProxyBody, Streamed, empty};
 use super::error::ProxyError;
 use super::request::{self, Endpoint};
 use super::route::{Route, Target};
@@ -118,6 +118,9 @@ async fn forward(
 
     let mut h = parts.headers;
     headers::strip_hop_by_hop(&mut h);
+    if let Target::Remote { host, .. } = &route.target {
+        h.insert(http::header::HOST, host.clone());
+    }
     let unchanged = match parts.uri.path() == norm.path {
         true => parts.uri.path_and_query().cloned(),
         false => None,
@@ -148,7 +151,7 @@ async fn forward(
         Either::Right(bytes) => Some(bytes.clone()),
         Either::Left(_) => None,
     };
-    let first = send(route, &prepared, &snap, into_body(body)).await?;
+    let first = send(route, &mut prepared, &snap, into_body(body)).await?;
 
     if !is_rejection(route, first.status()) {
         route.credential.record_use();
@@ -183,7 +186,13 @@ async fn forward(
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     outcome.replayed = true;
     outcome.fingerprint = Some(newer.fingerprint);
-    let second = send(route, &prepared, &newer, Either::Right(Full::new(bytes))).await?;
+    let second = send(
+        route,
+        &mut prepared,
+        &newer,
+        Either::Right(Full::new(bytes)),
+    )
+    .await?;
     route.credential.record_use();
     Ok(second)
 }
@@ -239,7 +248,7 @@ async fn collect_signed(body: Incoming, limit: u64) -> Result<Bytes, ProxyError>
 
 fn into_body(b: Either<Incoming, Bytes>) -> ProxyBody {
     match b {
-        Either::Left(stream) => Either::Left(stream),
+        Either::Left(stream) => Streamed::new(stream),
         Either::Right(bytes) if bytes.is_empty() => empty(),
         Either::Right(bytes) => Either::Right(Full::new(bytes)),
     }
@@ -248,16 +257,19 @@ fn into_body(b: Either<Incoming, Bytes>) -> ProxyBody {
 /// Builds the upstream request with `snap`'s credential and sends it.
 async fn send(
     route: &Route,
-    p: &Prepared,
+    p: &mut Prepared,
     snap: &Snapshot,
     body: ProxyBody,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let mut headers = p.headers.clone();
+    // The credential goes into the kept headers (a replay replaces it in
+    // place), then the request gets a copy: cloned after the insert, the
+    // copy never has to grow.
     let mut query = p.query.clone();
     snap.rendered[route.slot].apply(&mut Outbound {
-        headers: &mut headers,
+        headers: &mut p.headers,
         query: &mut query,
     });
+    let headers = p.headers.clone();
 
     match &route.target {
         Target::StandIn => {
@@ -265,6 +277,7 @@ async fn send(
                 scheme: &Scheme::HTTP,
                 authority: &Authority::from_static("stand-in"),
                 base_path: "",
+                origin_form: false,
             };
             let req = request::build(to, &p.method, p.target(&query), headers, body)?;
             Ok(standin::answer(
@@ -279,14 +292,14 @@ async fn send(
             client,
             scheme,
             authority,
-            host,
             base_path,
+            ..
         } => {
-            headers.insert(http::header::HOST, host.clone());
             let to = Endpoint {
                 scheme,
                 authority,
                 base_path,
+                origin_form: client.origin_form(),
             };
             let mut req = request::build(to, &p.method, p.target(&query), headers, body)?;
             if let Some(signer) = snap.rendered[route.slot].signer() {
@@ -296,32 +309,14 @@ async fn send(
             }
             let started = Instant::now();
             let timeout = route.config.timeout;
-            let result = tokio::time::timeout(timeout, client.request(req)).await;
+            let result = tokio::time::timeout(timeout, client.send(req)).await;
             route.stats.observe_upstream(started.elapsed());
             let resp = result
                 .map_err(|_| ProxyError::UpstreamTimeout(timeout))?
-                .map_err(|e| unreachable(&e))?;
-            let (mut parts, body) = resp.into_parts();
-            headers::strip_hop_by_hop(&mut parts.headers);
-            Ok(Response::from_parts(parts, Either::Left(body)))
+                .map_err(ProxyError::UpstreamUnreachable)?;
+            let mut resp = resp;
+            headers::strip_hop_by_hop(resp.headers_mut());
+            Ok(resp)
         }
     }
-}
-
-/// Explains a client failure without echoing anything the request carried.
-fn unreachable(e: &hyper_util::client::legacy::Error) -> ProxyError {
-    let mut detail = if e.is_connect() {
-        "connection failed".to_string()
-    } else {
-        "the connection failed mid-request".to_string()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        detail = format!("{detail}: {s}");
-        source = s.source();
-        if detail.len() > 300 {
-            break;
-        }
-    }
-    ProxyError::UpstreamUnreachable(detail)
 }

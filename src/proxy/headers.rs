@@ -26,26 +26,30 @@ static HOP_BY_HOP: [HeaderName; 9] = [
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let mut present = 0u16;
     for name in headers.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+        if let Some(i) = hop_index(name.as_str()) {
             present |= 1 << i;
         }
     }
     if present == 0 {
         return;
     }
-    if present & 1 != 0
-        && let Some(conn) = headers.get(header::CONNECTION).cloned()
-    {
-        for token in conn.to_str().unwrap_or("").split(',').map(str::trim) {
-            // `keep-alive` and the like are in the list: removed below.
-            if !HOP_BY_HOP
-                .iter()
-                .any(|h| token.eq_ignore_ascii_case(h.as_str()))
-            {
-                if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
-                    headers.remove(name);
-                }
-            }
+    if present & 1 != 0 {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter(|v| !is_usual_connection_value(v.as_bytes()))
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| {
+                !t.is_empty()
+                    && !t.eq_ignore_ascii_case("close")
+                    && hop_index(&t.to_ascii_lowercase()).is_none()
+            })
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
         }
     }
     for (i, h) in HOP_BY_HOP.iter().enumerate() {
@@ -53,6 +57,27 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(h);
         }
     }
+}
+
+/// Position in [`HOP_BY_HOP`] of a (lower-case) header name.
+fn hop_index(name: &str) -> Option<usize> {
+    Some(match name {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-connection" => 2,
+        "proxy-authenticate" => 3,
+        "proxy-authorization" => 4,
+        "te" => 5,
+        "trailer" => 6,
+        "upgrade" => 7,
+        "transfer-encoding" => 8,
+        _ => return None,
+    })
+}
+
+/// `Connection: keep-alive` or `close`, which name no other header.
+fn is_usual_connection_value(v: &[u8]) -> bool {
+    v.eq_ignore_ascii_case(b"keep-alive") || v.eq_ignore_ascii_case(b"close")
 }
 
 /// Bytes the header block takes, as counted against `max_header_bytes`.
@@ -68,9 +93,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn hop_index_matches_the_list() {
+        for (i, h) in HOP_BY_HOP.iter().enumerate() {
+            assert_eq!(hop_index(h.as_str()), Some(i));
+        }
+        assert_eq!(hop_index("x-keep"), None);
+    }
+
+    #[test]
     fn strips_listed_and_named() {
         let mut h = HeaderMap::new();
         h.insert("connection", "close, x-secret-hop".parse().unwrap());
+        h.append("connection", "x-second-hop".parse().unwrap());
+        h.insert("x-second-hop", "1".parse().unwrap());
         h.insert("x-secret-hop", "1".parse().unwrap());
         h.insert("proxy-authorization", "Basic abc".parse().unwrap());
         h.insert("keep-alive", "timeout=5".parse().unwrap());

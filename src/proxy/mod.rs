@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod client;
+pub mod direct;
 pub mod error;
 pub mod forward;
 pub mod headers;

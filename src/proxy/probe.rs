@@ -121,6 +121,7 @@ pub async fn probe(
         scheme,
         authority,
         base_path,
+        origin_form: client.origin_form(),
     };
     let target = request::Target {
         path,
@@ -129,7 +130,7 @@ pub async fn probe(
     };
     let req =
         request::build(to, &check.method, target, headers, empty()).map_err(|e| e.to_string())?;
-    let resp = tokio::time::timeout(route.config.timeout, client.request(req))
+    let resp = tokio::time::timeout(route.config.timeout, client.send(req))
         .await
         .map_err(|_| "the upstream did not answer in time".to_string())?
         .map_err(|e| format!("cannot reach the upstream: {e}"))?;

@@ -11,6 +11,8 @@ pub struct Endpoint<'a> {
     pub scheme: &'a Scheme,
     pub authority: &'a Authority,
     pub base_path: &'a str,
+    /// Send only `/path?query` (a connection of our own), not the full URI.
+    pub origin_form: bool,
 }
 
 /// The path and query to send.
@@ -22,7 +24,7 @@ pub struct Target<'a> {
     pub unchanged: Option<&'a PathAndQuery>,
 }
 
-/// `scheme://authority{base_path}{path}?{query}` with `method`, `headers` and `body`.
+/// `scheme://authority{base_path}{path}?{query}` (or its origin form) with `method`, `headers` and `body`.
 pub fn build(
     to: Endpoint<'_>,
     method: &Method,
@@ -43,11 +45,16 @@ pub fn build(
             PathAndQuery::try_from(pq).map_err(|_| invalid_target())?
         }
     };
-    let mut parts = uri::Parts::default();
-    parts.scheme = Some(to.scheme.clone());
-    parts.authority = Some(to.authority.clone());
-    parts.path_and_query = Some(path_and_query);
-    let uri = Uri::from_parts(parts).map_err(|_| invalid_target())?;
+    let uri = match to.origin_form {
+        true => Uri::from(path_and_query),
+        false => {
+            let mut parts = uri::Parts::default();
+            parts.scheme = Some(to.scheme.clone());
+            parts.authority = Some(to.authority.clone());
+            parts.path_and_query = Some(path_and_query);
+            Uri::from_parts(parts).map_err(|_| invalid_target())?
+        }
+    };
     let mut req = Request::new(body);
     *req.method_mut() = method.clone();
     *req.uri_mut() = uri;

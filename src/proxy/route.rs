@@ -1,10 +1,12 @@
 //! A route as the request path uses it: its config, credential slot, upstream target and counters, all built at start-up.
 
-use super::client::{self, UpstreamClient};
+use super::client::{self, Client, UpstreamClient};
+use super::direct::Direct;
 use crate::config::{RouteConfig, Upstream};
 use crate::credential::{Credential, RouteUse};
 use crate::metrics::RouteStats;
 use http::HeaderValue;
+use http::uri::{Authority, Scheme};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use std::time::Duration;
 #[allow(clippy::large_enum_variant)]
 pub enum Target {
     Remote {
-        client: UpstreamClient,
+        client: Client,
         scheme: http::uri::Scheme,
         authority: http::uri::Authority,
         /// `Host` as the upstream expects it, built once.
@@ -35,26 +37,32 @@ pub struct Route {
     pub access_log: bool,
 }
 
-/// Upstream clients shared by routes with the same TLS and connect settings.
+/// Pooled HTTPS clients shared by routes with the same TLS and connect
+/// settings; each plain-HTTP route gets connections of its own.
 #[derive(Default)]
 pub struct Clients {
     by_key: HashMap<(Option<PathBuf>, Duration), UpstreamClient>,
 }
 
 impl Clients {
-    pub fn get(
-        &mut self,
-        ca_file: Option<&PathBuf>,
-        connect_timeout: Duration,
-    ) -> Result<UpstreamClient, String> {
-        let key = (ca_file.cloned(), connect_timeout);
-        if let Some(c) = self.by_key.get(&key) {
-            return Ok(c.clone());
+    pub fn get(&mut self, config: &RouteConfig, to: &Authority) -> Result<Client, String> {
+        let Upstream::Url { scheme, .. } = &config.upstream else {
+            return Err("the stand-in needs no client".into());
+        };
+        if *scheme == Scheme::HTTP {
+            return Ok(Client::Direct(Arc::new(Direct::new(
+                to,
+                config.connect_timeout,
+            )?)));
         }
-        let tls = client::tls_config(ca_file.map(PathBuf::as_path))?;
-        let c = client::build(tls, connect_timeout);
+        let key = (config.ca_file.clone(), config.connect_timeout);
+        if let Some(c) = self.by_key.get(&key) {
+            return Ok(Client::Pooled(Box::new(c.clone())));
+        }
+        let tls = client::tls_config(config.ca_file.as_deref())?;
+        let c = client::build(tls, config.connect_timeout);
         self.by_key.insert(key, c.clone());
-        Ok(c)
+        Ok(Client::Pooled(Box::new(c)))
     }
 }
 
@@ -80,7 +88,7 @@ impl Route {
                 authority,
                 base_path,
             } => Target::Remote {
-                client: clients.get(config.ca_file.as_ref(), config.connect_timeout)?,
+                client: clients.get(&config, authority)?,
                 scheme: scheme.clone(),
                 authority: authority.clone(),
                 host: HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?,

@@ -61,15 +61,9 @@ impl Http {
 }
 
 fn describe(e: &hyper_util::client::legacy::Error) -> String {
-    let mut text = if e.is_connect() {
-        "connection failed".to_string()
-    } else {
-        "the request failed".to_string()
+    let head = match e.is_connect() {
+        true => "connection failed",
+        false => "the request failed",
     };
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
+    client::describe(head, e)
 }
