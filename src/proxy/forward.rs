@@ -262,14 +262,17 @@ async fn send(
     body: ProxyBody,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     // The credential goes into the kept headers (a replay replaces it in
-    // place), then the request gets a copy: cloned after the insert, the
-    // copy never has to grow.
+    // place). The request then takes the app's own map and a copy stays for
+    // a replay: hyper reuses a sent map for parsing the answer, and the
+    // app's has room for the answer's headers where an exact copy would
+    // have to grow.
     let mut query = p.query.clone();
     snap.rendered[route.slot].apply(&mut Outbound {
         headers: &mut p.headers,
         query: &mut query,
     });
-    let headers = p.headers.clone();
+    let kept = p.headers.clone();
+    let headers = std::mem::replace(&mut p.headers, kept);
 
     match &route.target {
         Target::StandIn => {
