@@ -1,5 +1,5 @@
-//! The binary end to end: JSON logs, SIGTERM drains requests in flight then exits 0, a unix-socket route,
-//! and nothing secret on stderr at trace level.
+//! The binary end to end: JSON and text logs, SIGTERM drains requests in flight then exits 0, a unix-socket
+//! route, and nothing secret on stderr at trace level.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -40,6 +40,20 @@ impl Running {
             child,
             lines,
             log: Vec::new(),
+        }
+    }
+
+    /// Reads log lines until one satisfies `f`; returns it.
+    fn wait_for_line(&mut self, f: impl Fn(&str) -> bool) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(10))
+                .expect("log line");
+            self.log.push(line.clone());
+            if f(&line) {
+                return line;
+            }
         }
     }
 
@@ -162,6 +176,64 @@ inject = {{ header = "X-Key" }}
         all.contains("sidekey::access"),
         "access log lines are there"
     );
+    assert!(
+        !all.contains(SECRET),
+        "the secret reached stderr at trace level"
+    );
+    use base64::Engine;
+    assert!(!all.contains(&base64::engine::general_purpose::STANDARD.encode(SECRET)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_carry_the_access_line_and_never_the_secret() {
+    let up = Upstream::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), SECRET).unwrap();
+    let cfg = format!(
+        r#"
+[admin]
+listen = "127.0.0.1:0"
+[log]
+format = "text"
+[credentials.k]
+source = "file"
+path = "{{dir}}/key"
+[[routes]]
+name = "r"
+listen = "127.0.0.1:0"
+upstream = "{}"
+credential = "k"
+inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
+"#,
+        up.url()
+    );
+    let mut sk = Running::start(dir.path(), &cfg);
+    let listening = sk.wait_for_line(|l| l.contains("route listening") && l.contains("route=r "));
+    let addr = listening
+        .split_once("listen=")
+        .map(|(_, rest)| rest.split(' ').next().unwrap().trim_matches('"').to_owned())
+        .expect("the listen address is logged");
+    sk.wait_for_line(|l| l.contains("event=\"issued\""));
+    let (status, _, _) = support::get(&format!("http://{addr}/v1/charges?limit=3")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        up.seen()[0].header("authorization"),
+        Some(format!("Bearer {SECRET}").as_str())
+    );
+    let access = sk.wait_for_line(|l| l.contains("sidekey::access"));
+    assert!(
+        access.contains(r#"route="r" method="GET" path="/v1/charges" status=200 duration_us="#),
+        "{access}"
+    );
+    assert!(access.contains("fingerprint=\""), "{access}");
+    assert!(
+        !access.contains("limit=3"),
+        "the query is never logged: {access}"
+    );
+    signal(&sk.child, "-TERM");
+    let (code, log) = sk.finish();
+    assert_eq!(code, 0);
+    let all = log.join("\n");
     assert!(
         !all.contains(SECRET),
         "the secret reached stderr at trace level"
