@@ -7,9 +7,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 mod support;
-use support::{Reply, Upstream};
+use support::{Reply, Upstream, one_route};
 
 const SECRET: &str = "bin_secret_value_3141592";
+const BEARER: &str = r#"{ header = "Authorization", format = "Bearer {secret}" }"#;
 
 struct Running {
     child: Child,
@@ -57,20 +58,11 @@ impl Running {
         }
     }
 
-    /// Reads log lines until one satisfies `f`.
+    /// Reads log lines until a JSON one satisfies `f`.
     fn wait_for(&mut self, f: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(10))
-                .expect("log line");
-            self.log.push(line.clone());
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if f(&v) {
-                    return v;
-                }
-            }
-        }
+        let json = |l: &str| serde_json::from_str::<serde_json::Value>(l).ok();
+        let line = self.wait_for_line(|l| json(l).is_some_and(|v| f(&v)));
+        json(&line).expect("a JSON line")
     }
 
     fn finish(mut self) -> (i32, Vec<String>) {
@@ -98,21 +90,10 @@ async fn sigterm_drains_in_flight_requests_then_exits() {
         Upstream::start(|_| Reply::ok("slow but fine").delayed(Duration::from_millis(1500))).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("key"), SECRET).unwrap();
-    let cfg = format!(
+    let unix_route = format!(
         r#"
-[admin]
-listen = "127.0.0.1:0"
 [log]
 format = "json"
-[credentials.k]
-source = "file"
-path = "{{dir}}/key"
-[[routes]]
-name = "r"
-listen = "127.0.0.1:0"
-upstream = "{}"
-credential = "k"
-inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
 [[routes]]
 name = "u"
 listen = "unix:{{dir}}/app.sock"
@@ -120,9 +101,9 @@ upstream = "{}"
 credential = "k"
 inject = {{ header = "X-Key" }}
 "#,
-        up.url(),
         up.url()
     );
+    let cfg = one_route(&up.url(), BEARER, &unix_route);
     let mut sk = Running::start(dir.path(), &cfg);
     let listening = sk.wait_for(|v| {
         v["fields"]["message"] == "route listening" && v["fields"]["route"] == "r"
@@ -189,24 +170,7 @@ async fn text_logs_carry_the_access_line_and_never_the_secret() {
     let up = Upstream::ok().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("key"), SECRET).unwrap();
-    let cfg = format!(
-        r#"
-[admin]
-listen = "127.0.0.1:0"
-[log]
-format = "text"
-[credentials.k]
-source = "file"
-path = "{{dir}}/key"
-[[routes]]
-name = "r"
-listen = "127.0.0.1:0"
-upstream = "{}"
-credential = "k"
-inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
-"#,
-        up.url()
-    );
+    let cfg = one_route(&up.url(), BEARER, "[log]\nformat = \"text\"");
     let mut sk = Running::start(dir.path(), &cfg);
     let listening = sk.wait_for_line(|l| l.contains("route listening") && l.contains("route=r "));
     let addr = listening
