@@ -1,9 +1,10 @@
 //! HTTP/1.1 connections to a plain-`http://` upstream: a short idle list per route, no shared pool machinery.
 //!
 //! A request takes the most recently used idle connection (or dials a new
-//! one), and its answer's body gives the connection back when it ends. The
-//! list is a `Vec` behind a mutex held for a push or a pop: no key hashing,
-//! no per-checkout allocation, no background task. hyper-util's pooled
+//! one), and its answer's body gives the connection back when it ends. Each
+//! runtime thread keeps its own list (as each nginx worker keeps its own
+//! `keepalive` pool), so the request path takes no lock: no key hashing, no
+//! per-checkout allocation, no background task either. hyper-util's pooled
 //! client, used before, cost about 8.7k instructions per request on the
 //! load benchmark; this path about 2k. HTTPS upstreams keep the pooled
 //! client, where HTTP/2 multiplexing and TLS session reuse matter more.
@@ -13,22 +14,25 @@ use http::uri::Authority;
 use http::{Request, Response, Uri};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::client::legacy::connect::HttpConnector;
-use std::sync::{Arc, Mutex};
+use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::Duration;
+use thread_local::ThreadLocal;
 use tokio::time::Instant;
 use tower_service::Service;
 
-/// Idle connections kept per upstream (as nginx's `keepalive 64`).
+/// Idle connections kept per upstream and thread (as nginx's `keepalive 64`).
 const MAX_IDLE: usize = 64;
 /// How long an idle connection is kept for reuse.
 const IDLE_FOR: Duration = Duration::from_secs(90);
 
-/// A route's plain-HTTP upstream: how to connect, and the idle list.
+/// A route's plain-HTTP upstream: how to connect, and the idle lists.
 pub struct Direct {
     connector: HttpConnector,
     /// `http://authority/`, what the connector resolves and dials.
     dial: Uri,
-    idle: Mutex<Vec<Idle>>,
+    /// Idle connections, one list per runtime thread, newest last.
+    idle: ThreadLocal<RefCell<Vec<Idle>>>,
 }
 
 struct Idle {
@@ -75,7 +79,7 @@ impl Direct {
         Ok(Direct {
             connector,
             dial,
-            idle: Mutex::new(Vec::new()),
+            idle: ThreadLocal::new(),
         })
     }
 
@@ -132,12 +136,18 @@ impl Direct {
         Ok(sender)
     }
 
+    fn idle(&self) -> &RefCell<Vec<Idle>> {
+        self.idle.get_or_default()
+    }
+
     fn take_idle(&self) -> Option<SendRequest<ProxyBody>> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stale = Vec::new(); // dropped after the borrow ends
+        let mut idle = self.idle().borrow_mut();
         while let Some(entry) = idle.pop() {
             if !entry.sender.is_closed() && entry.since.elapsed() < IDLE_FOR {
                 return Some(entry.sender);
             }
+            stale.push(entry);
         }
         None
     }
@@ -148,20 +158,22 @@ impl Direct {
         if sender.is_closed() {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = self.idle().borrow_mut();
         // The oldest entry is at the bottom: drop it once it is stale.
-        if idle
-            .first()
-            .is_some_and(|e| e.sender.is_closed() || e.since.elapsed() >= IDLE_FOR)
-        {
-            idle.remove(0);
-        }
+        let stale = match idle.first() {
+            Some(e) if e.sender.is_closed() || e.since.elapsed() >= IDLE_FOR => {
+                Some(idle.remove(0))
+            }
+            _ => None,
+        };
         if idle.len() < MAX_IDLE {
             idle.push(Idle {
                 sender,
                 since: Instant::now(),
             });
         }
+        drop(idle);
+        drop(stale);
     }
 }
 
