@@ -44,8 +44,13 @@ impl Running {
         }
     }
 
-    /// Reads log lines until one satisfies `f`; returns it.
+    /// The first log line, read so far or from now on, that satisfies `f`.
+    /// (Start-up lines come in no fixed order: the credential may be issued
+    /// before or after the routes listen.)
     fn wait_for_line(&mut self, f: impl Fn(&str) -> bool) -> String {
+        if let Some(seen) = self.log.iter().find(|l| f(l)) {
+            return seen.clone();
+        }
         loop {
             let line = self
                 .lines
@@ -70,7 +75,15 @@ impl Running {
         while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
             self.log.push(l);
         }
-        (status.code().unwrap_or(-1), self.log)
+        (status.code().unwrap_or(-1), std::mem::take(&mut self.log))
+    }
+}
+
+impl Drop for Running {
+    /// A failed test must not leave its sidekey running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -315,10 +315,9 @@ async fn send(
             let timeout = route.config.timeout;
             let result = tokio::time::timeout(timeout, client.send(req)).await;
             route.stats.observe_upstream(started.elapsed());
-            let resp = result
+            let mut resp = result
                 .map_err(|_| ProxyError::UpstreamTimeout(timeout))?
                 .map_err(ProxyError::UpstreamUnreachable)?;
-            let mut resp = resp;
             headers::strip_hop_by_hop(resp.headers_mut());
             Ok(resp)
         }
