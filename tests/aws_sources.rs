@@ -47,11 +47,15 @@ inject = {{ aws_sigv4 = {{ service = "sqs", region = "eu-north-1"{inject_extra} 
     sk
 }
 
-/// Sends one request through sidekey and returns what the upstream saw.
-async fn signed_request(sk: &Sidekey, up: &Upstream) -> support::Seen {
+/// Sends one request through sidekey and checks the upstream saw it signed
+/// with `key_id` and carrying the session `token`.
+async fn assert_signed_with(sk: &Sidekey, up: &Upstream, key_id: &str, token: &str) {
     let (status, _, _) = support::get(&format!("{}/?Action=ListQueues", sk.url("api"))).await;
     assert_eq!(status, 200);
-    up.seen().pop().unwrap()
+    let seen = up.seen().pop().unwrap();
+    let auth = seen.header("authorization").unwrap();
+    assert!(auth.contains(&format!("Credential={key_id}/")), "{auth}");
+    assert_eq!(seen.header("x-amz-security-token"), Some(token));
 }
 
 #[tokio::test]
@@ -84,13 +88,7 @@ async fn container_endpoint_with_token_file() {
         "",
     )
     .await;
-    let seen = signed_request(&sk, &up).await;
-    assert!(
-        seen.header("authorization")
-            .unwrap()
-            .contains("Credential=ASIACONTAINER0001/")
-    );
-    assert_eq!(seen.header("x-amz-security-token"), Some(token.as_str()));
+    assert_signed_with(&sk, &up, "ASIACONTAINER0001", &token).await;
     let record = aws::inventory(&sk, "aws").await;
     assert!(record["expires_at"].is_string(), "{record}");
     assert_eq!(endpoint.count(), 1);
@@ -133,13 +131,7 @@ async fn ec2_imdsv2() {
         "",
     )
     .await;
-    let seen = signed_request(&sk, &up).await;
-    assert!(
-        seen.header("authorization")
-            .unwrap()
-            .contains("Credential=ASIAIMDS00000001/")
-    );
-    assert_eq!(seen.header("x-amz-security-token"), Some(token.as_str()));
+    assert_signed_with(&sk, &up, "ASIAIMDS00000001", &token).await;
     let steps: Vec<String> = imds
         .seen()
         .iter()
@@ -317,13 +309,7 @@ async fn web_identity_token_is_read_again_and_sts_errors_hide_it() {
         "",
     )
     .await;
-    let seen = signed_request(&sk, &up).await;
-    assert!(
-        seen.header("authorization")
-            .unwrap()
-            .contains("Credential=ASIASTS000000001/")
-    );
-    assert_eq!(seen.header("x-amz-security-token"), Some(session.as_str()));
+    assert_signed_with(&sk, &up, "ASIASTS000000001", &session).await;
 
     // The token file changes; the next refresh sends the new token (which
     // this STS refuses, echoing it): last_error says so without the token.

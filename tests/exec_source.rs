@@ -17,18 +17,8 @@ fn script(name: &str) -> String {
 
 fn config(up: &Upstream, cred: &str) -> String {
     format!(
-        r#"
-[admin]
-listen = "127.0.0.1:0"
-{cred}
-[[routes]]
-name = "r"
-listen = "127.0.0.1:0"
-upstream = "{}"
-credential = "x"
-inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
-"#,
-        up.url()
+        "[admin]\nlisten = \"127.0.0.1:0\"\n{cred}\n{}",
+        support::route("r", &up.url(), "x", support::BEARER, "")
     )
 }
 

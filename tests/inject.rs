@@ -5,21 +5,13 @@ mod support;
 
 use http::Method;
 use support::tls::TestCa;
-use support::{Upstream, logs, one_route, send, with_key};
+use support::{BEARER, Upstream, logs, one_route, send, with_key};
 
 #[tokio::test]
 async fn bearer_header_replaces_the_apps_own() {
     let up = Upstream::ok().await;
     let key = logs::secret("tok_bearer_5a1b2c3d");
-    let sk = with_key(
-        &key,
-        &one_route(
-            &up.url(),
-            r#"{ header = "Authorization", format = "Bearer {secret}" }"#,
-            "",
-        ),
-    )
-    .await;
+    let sk = with_key(&key, &one_route(&up.url(), BEARER, "")).await;
     let (status, _, _) = send(
         Method::POST,
         &format!("{}/v1/charges", sk.url("r")),
@@ -156,11 +148,7 @@ async fn tls_upstream_with_private_ca_speaks_http2() {
     ca.write(&dir.path().join("ca.pem"));
     let key = logs::secret("tls_token_c0ffee");
     std::fs::write(dir.path().join("key"), &key).unwrap();
-    let cfg = one_route(
-        &up.https_url(),
-        r#"{ header = "Authorization", format = "Bearer {secret}" }"#,
-        "ca_file = \"{dir}/ca.pem\"",
-    );
+    let cfg = one_route(&up.https_url(), BEARER, "ca_file = \"{dir}/ca.pem\"");
     let sk = support::Sidekey::start_in(dir, &cfg).await;
     sk.wait_ready(5).await;
     let (status, _, body) = send(Method::GET, &format!("{}/v1/x", sk.url("r")), &[], "").await;

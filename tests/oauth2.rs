@@ -34,26 +34,37 @@ fn secret_client(peer: &OidcPeer, id: &str, file: &str, method: &str, scopes: &s
     )
 }
 
-/// Starts an upstream and a sidekey with one credential and route `name`:
-/// `peer`'s client `id`, authenticating with `method` and `secret` (written
-/// to a file), asking for `scopes`; `extra` adds keys to the credential.
+/// An authorization server with one client `id`, authenticating with
+/// `method` and `secret`, allowed `scope`; tokens live `ttl` seconds.
+async fn peer_with_client(ttl: u64, id: &str, method: &str, secret: &str, scope: &str) -> OidcPeer {
+    OidcPeer::start(
+        ttl,
+        vec![client(id, method, Some(secret), scope, &[])],
+        json!({ "keys": [] }),
+    )
+    .await
+}
+
+/// Starts an upstream and a sidekey with one credential and route named
+/// like `peer`'s client `id`, authenticating with `method` and `secret`
+/// (written to a file), asking for `scope`; `extra` adds keys to the credential.
 async fn start_secret_client(
     peer: &OidcPeer,
-    name: &str,
     id: &str,
     secret: &str,
     method: &str,
-    scopes: &str,
+    scope: &str,
     extra: &str,
 ) -> (Upstream, Sidekey) {
     let up = Upstream::ok().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("client-secret"), format!("{secret}\n")).unwrap();
+    let scopes = format!("\"{scope}\"");
     let body = format!(
         "{}{extra}",
-        secret_client(peer, id, "client-secret", method, scopes)
+        secret_client(peer, id, "client-secret", method, &scopes)
     );
-    let sk = Sidekey::start_in(dir, &config(&up, &[(name, body)])).await;
+    let sk = Sidekey::start_in(dir, &config(&up, &[(id, body)])).await;
     (up, sk)
 }
 
@@ -115,25 +126,20 @@ async fn wait_record(sk: &Sidekey, name: &str, secs: u64, cond: impl Fn(&Value) 
 #[tokio::test]
 async fn injected_token_is_active_for_the_client_and_its_scopes() {
     let secret = logs::secret("basic-secret-0b6f4e2a91");
-    let peer = OidcPeer::start(
+    let peer = peer_with_client(
         60,
-        vec![client(
-            "payments",
-            "client_secret_basic",
-            Some(&secret),
-            "payments:write payments:read",
-            &[],
-        )],
-        json!({ "keys": [] }),
+        "payments",
+        "client_secret_basic",
+        &secret,
+        "payments:write payments:read",
     )
     .await;
     let (up, sk) = start_secret_client(
         &peer,
         "payments",
-        "payments",
         &secret,
         "client_secret_basic",
-        "\"payments:write\"",
+        "payments:write",
         "",
     )
     .await;
@@ -257,25 +263,20 @@ async fn each_client_authentication_method_obtains_a_token() {
 async fn tokens_rotate_before_expiry_under_continuous_traffic() {
     const TTL: u64 = 6;
     let secret = logs::secret("rotate-secret-c4f1e7d02b");
-    let peer = OidcPeer::start(
+    let peer = peer_with_client(
         TTL,
-        vec![client(
-            "rotator",
-            "client_secret_basic",
-            Some(&secret),
-            "payments:read",
-            &[],
-        )],
-        json!({ "keys": [] }),
+        "rotator",
+        "client_secret_basic",
+        &secret,
+        "payments:read",
     )
     .await;
     let (up, sk) = start_secret_client(
         &peer,
-        "rot",
         "rotator",
         &secret,
         "client_secret_basic",
-        "\"payments:read\"",
+        "payments:read",
         "",
     )
     .await;
@@ -284,7 +285,7 @@ async fn tokens_rotate_before_expiry_under_continuous_traffic() {
     let start = Instant::now();
     let mut sent = 0;
     while start.elapsed() < Duration::from_secs(3 * TTL + 2) {
-        let (status, body) = get_route(&sk, "rot").await;
+        let (status, body) = get_route(&sk, "rotator").await;
         assert_eq!(
             status,
             200,
@@ -316,11 +317,11 @@ async fn tokens_rotate_before_expiry_under_continuous_traffic() {
     for w in order.windows(2) {
         assert!(w[0].1 < w[1].0, "tokens interleave: {order:?}");
     }
-    let r = inventory(&sk, "rot").await;
+    let r = inventory(&sk, "rotator").await;
     assert!(r["rotations"].as_u64().unwrap() >= 2, "{r}");
     assert!(r["last_error"].is_null(), "{r}");
     // The token in use now is one the server still accepts.
-    let (status, _) = get_route(&sk, "rot").await;
+    let (status, _) = get_route(&sk, "rotator").await;
     assert_eq!(status, 200);
     let now = bearer(&up, up.count() - 1);
     assert_eq!(peer.introspect(&now).await["active"], true);
@@ -331,25 +332,20 @@ async fn tokens_rotate_before_expiry_under_continuous_traffic() {
 async fn wrong_secret_is_invalid_client_and_nothing_is_forwarded() {
     let right = logs::secret("right-secret-91aa3e7c0f");
     let wrong = logs::secret("wrong-secret-5b0d2c8e44");
-    let peer = OidcPeer::start(
+    let peer = peer_with_client(
         60,
-        vec![client(
-            "payments",
-            "client_secret_post",
-            Some(&right),
-            "payments:read",
-            &[],
-        )],
-        json!({ "keys": [] }),
+        "payments",
+        "client_secret_post",
+        &right,
+        "payments:read",
     )
     .await;
     let (up, sk) = start_secret_client(
         &peer,
         "payments",
-        "payments",
         &wrong,
         "client_secret_post",
-        "\"payments:read\"",
+        "payments:read",
         "",
     )
     .await;
@@ -385,25 +381,20 @@ async fn wrong_secret_is_invalid_client_and_nothing_is_forwarded() {
 async fn authorization_server_outage_serves_until_expiry_then_recovers() {
     const TTL: u64 = 6;
     let secret = logs::secret("outage-secret-2f8b6a1d93");
-    let mut peer = OidcPeer::start(
+    let mut peer = peer_with_client(
         TTL,
-        vec![client(
-            "payments",
-            "client_secret_basic",
-            Some(&secret),
-            "payments:read",
-            &[],
-        )],
-        json!({ "keys": [] }),
+        "payments",
+        "client_secret_basic",
+        &secret,
+        "payments:read",
     )
     .await;
     let (up, sk) = start_secret_client(
         &peer,
         "payments",
-        "payments",
         &secret,
         "client_secret_basic",
-        "\"payments:read\"",
+        "payments:read",
         "",
     )
     .await;
@@ -479,26 +470,21 @@ async fn authorization_server_outage_serves_until_expiry_then_recovers() {
 #[tokio::test]
 async fn revoke_makes_the_old_token_inactive_and_fetches_a_new_one() {
     let secret = logs::secret("revoke-secret-8e3c5f0b17");
-    let peer = OidcPeer::start(
+    let peer = peer_with_client(
         60,
-        vec![client(
-            "payments",
-            "client_secret_basic",
-            Some(&secret),
-            "payments:read",
-            &[],
-        )],
-        json!({ "keys": [] }),
+        "payments",
+        "client_secret_basic",
+        &secret,
+        "payments:read",
     )
     .await;
     let extra = format!("revocation_url = \"{}\"\n", peer.revocation_url());
     let (up, sk) = start_secret_client(
         &peer,
         "payments",
-        "payments",
         &secret,
         "client_secret_basic",
-        "\"payments:read\"",
+        "payments:read",
         &extra,
     )
     .await;

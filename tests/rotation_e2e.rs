@@ -18,18 +18,7 @@ fn script(name: &str) -> String {
 }
 
 fn route(up: &Upstream, extra: &str) -> String {
-    format!(
-        r#"
-[[routes]]
-name = "r"
-listen = "127.0.0.1:0"
-upstream = "{}"
-credential = "x"
-inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
-{extra}
-"#,
-        up.url()
-    )
+    support::route("r", &up.url(), "x", support::BEARER, extra)
 }
 
 /// An upstream that accepts only the value in `valid` (401 otherwise, after `delay`).

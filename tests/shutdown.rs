@@ -7,10 +7,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 mod support;
-use support::{Reply, Upstream, one_route};
+use support::{BEARER, Reply, Upstream, one_route};
 
 const SECRET: &str = "bin_secret_value_3141592";
-const BEARER: &str = r#"{ header = "Authorization", format = "Bearer {secret}" }"#;
 
 struct Running {
     child: Child,

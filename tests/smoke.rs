@@ -2,35 +2,13 @@
 
 mod support;
 
-use support::{Sidekey, Upstream, logs};
+use support::{BEARER, Sidekey, Upstream, logs, one_route, with_key};
 
 #[tokio::test]
 async fn header_reaches_upstream_and_app_header_is_replaced() {
     let up = Upstream::ok().await;
     let key = logs::secret("sk_smoke_8f3a9c2d");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("key"), format!("{key}\n")).unwrap();
-    let sk = Sidekey::start_in(
-        dir,
-        &format!(
-            r#"
-[admin]
-listen = "127.0.0.1:0"
-[credentials.k]
-source = "file"
-path = "{{dir}}/key"
-[[routes]]
-name = "r"
-listen = "127.0.0.1:0"
-upstream = "{}"
-credential = "k"
-inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
-"#,
-            up.url()
-        ),
-    )
-    .await;
-    sk.wait_ready(5).await;
+    let sk = with_key(&key, &one_route(&up.url(), BEARER, "")).await;
     let (status, _, _) = support::send(
         http::Method::GET,
         &format!("{}/v1/x?y=1", sk.url("r")),

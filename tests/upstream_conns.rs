@@ -3,16 +3,14 @@
 mod support;
 
 use std::time::Duration;
-use support::{Reply, Upstream, client, get, get_with, one_route, with_key};
+use support::{BEARER, Reply, Upstream, client, get, get_with, one_route, with_key};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-const INJECT: &str = r#"{ header = "Authorization", format = "Bearer {secret}" }"#;
 
 #[tokio::test]
 async fn requests_one_after_another_share_one_upstream_connection() {
     let up = Upstream::ok().await;
-    let sk = with_key("k-1", &one_route(&up.url(), INJECT, "")).await;
+    let sk = with_key("k-1", &one_route(&up.url(), BEARER, "")).await;
     let app = client(); // one keep-alive connection, requests one after another
     for _ in 0..30 {
         let (status, body) = get_with(&app, &sk.url("r")).await;
@@ -36,7 +34,7 @@ async fn requests_one_after_another_share_one_upstream_connection() {
 #[tokio::test]
 async fn upstream_connections_outlive_the_app_connection_that_opened_them() {
     let up = Upstream::ok().await;
-    let sk = with_key("k-1", &one_route(&up.url(), INJECT, "")).await;
+    let sk = with_key("k-1", &one_route(&up.url(), BEARER, "")).await;
     for _ in 0..10 {
         // A new app connection each time (a new client), closed after it.
         let (status, _, _) = get(&sk.url("r")).await;
@@ -58,7 +56,7 @@ async fn a_busy_upstream_connection_is_not_shared() {
         _ => Reply::ok("fast"),
     })
     .await;
-    let sk = with_key("k-1", &one_route(&up.url(), INJECT, "")).await;
+    let sk = with_key("k-1", &one_route(&up.url(), BEARER, "")).await;
     // Warm one upstream connection, then hold it with a slow answer.
     assert_eq!(get(&sk.url("r")).await.0, 200);
     let slow_url = format!("{}/slow", sk.url("r"));
@@ -111,7 +109,7 @@ async fn short_keepalive_upstream(idle: Duration) -> (String, tokio::task::JoinH
 #[tokio::test]
 async fn a_connection_the_upstream_closed_is_replaced_without_an_error() {
     let (url, upstream) = short_keepalive_upstream(Duration::from_millis(100)).await;
-    let sk = with_key("k-1", &one_route(&url, INJECT, "")).await;
+    let sk = with_key("k-1", &one_route(&url, BEARER, "")).await;
     let app = client();
     for i in 0..8 {
         let (status, body) = get_with(&app, &sk.url("r")).await;

@@ -18,8 +18,17 @@ use std::time::Duration;
 
 pub type UpstreamClient = Pool<HttpsConnector<HttpConnector>, ProxyBody>;
 
-/// How long an idle upstream connection is kept for reuse.
-const POOL_IDLE: Duration = Duration::from_secs(90);
+/// How long an idle upstream connection is kept for reuse (pooled or direct).
+pub const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// The TCP connector every upstream client dials with.
+pub fn connector(connect_timeout: Duration) -> HttpConnector {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    http
+}
 
 /// A rustls client configuration with the webpki roots plus an optional private CA file.
 pub fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
@@ -50,11 +59,8 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String
 
 /// A pooled client for upstreams reached with this TLS configuration.
 pub fn build(tls: rustls::ClientConfig, connect_timeout: Duration) -> UpstreamClient {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_connect_timeout(Some(connect_timeout));
-    http.set_keepalive(Some(Duration::from_secs(60)));
+    let mut http = connector(connect_timeout);
+    http.enforce_http(false); // the TLS layer above takes https:// too
     let https = HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()

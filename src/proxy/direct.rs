@@ -10,6 +10,7 @@
 //! client, where HTTP/2 multiplexing and TLS session reuse matter more.
 
 use super::body::{ProxyBody, Streamed};
+use super::client;
 use http::uri::Authority;
 use http::{Request, Response, Uri};
 use hyper::client::conn::http1::{self, SendRequest};
@@ -24,7 +25,7 @@ use tower_service::Service;
 /// Idle connections kept per upstream and thread (as nginx's `keepalive 64`).
 const MAX_IDLE: usize = 64;
 /// How long an idle connection is kept for reuse.
-const IDLE_FOR: Duration = Duration::from_secs(90);
+const IDLE_FOR: Duration = client::POOL_IDLE;
 
 /// A route's plain-HTTP upstream: how to connect, and the idle lists.
 pub struct Direct {
@@ -66,10 +67,7 @@ pub enum SendError {
 
 impl Direct {
     pub fn new(authority: &Authority, connect_timeout: Duration) -> Result<Direct, String> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(connect_timeout));
-        connector.set_keepalive(Some(Duration::from_secs(60)));
+        let connector = client::connector(connect_timeout);
         let dial = Uri::builder()
             .scheme("http")
             .authority(authority.clone())

@@ -146,6 +146,26 @@ pub fn error_code(body: &[u8]) -> String {
     v["error"]["code"].as_str().expect("error.code").to_owned()
 }
 
+/// The usual injection: the credential as a bearer token.
+#[allow(dead_code)] // not every test binary uses every helper
+pub const BEARER: &str = r#"{ header = "Authorization", format = "Bearer {secret}" }"#;
+
+/// A `[[routes]]` table: route `name` on a free loopback port to `upstream`,
+/// credential `credential` attached by `inject`, then any `extra` route keys.
+pub fn route(name: &str, upstream: &str, credential: &str, inject: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[routes]]
+name = "{name}"
+listen = "127.0.0.1:0"
+upstream = "{upstream}"
+credential = "{credential}"
+inject = {inject}
+{extra}
+"#
+    )
+}
+
 /// A one-route config: credential `k` from `{dir}/key`, route `r` to `upstream`
 /// with the given `inject` inline table, then any `extra` route keys.
 pub fn one_route(upstream: &str, inject: &str, extra: &str) -> String {
@@ -157,15 +177,8 @@ listen = "127.0.0.1:0"
 [credentials.k]
 source = "file"
 path = "{{dir}}/key"
-
-[[routes]]
-name = "r"
-listen = "127.0.0.1:0"
-upstream = "{upstream}"
-credential = "k"
-inject = {inject}
-{extra}
-"#
+{}"#,
+        route("r", upstream, "k", inject, extra)
     )
 }
 

@@ -365,6 +365,18 @@ mod tests {
         parse_client_credentials(table(text), &cx())
     }
 
+    /// A valid client-credentials table (secret from the environment).
+    const VALID: &str = r#"token_url = "https://a.example/t"
+        client_id = "c"
+        client_secret = { env = "S" }"#;
+
+    /// The field named by the error for `VALID` plus `extra`.
+    fn refused_field(extra: &str) -> String {
+        let e = cc(&format!("{VALID}\n{extra}")).unwrap_err();
+        e.field
+            .unwrap_or_else(|| panic!("{extra}: no field in {}", e.message))
+    }
+
     #[test]
     fn client_credentials_defaults() {
         let s = cc(r#"
@@ -439,22 +451,15 @@ mod tests {
                 audience: None
             }
         );
-        let e = cc(r#"token_url = "https://a.example/t"
-            client_id = "c"
-            client_secret = { env = "S" }
-            kid = "key-1""#)
-        .unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("kid"));
+        assert_eq!(refused_field(r#"kid = "key-1""#), "kid");
         let e = cc(r#"token_url = "https://a.example/t"
             client_secret = { env = "S" }"#)
         .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("client_id"));
-        let e = cc(r#"token_url = "https://a.example/t"
-            client_id = "c"
-            client_secret = { env = "S" }
-            auth_method = "client_secret_jwt""#)
-        .unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("auth_method"));
+        assert_eq!(
+            refused_field(r#"auth_method = "client_secret_jwt""#),
+            "auth_method"
+        );
     }
 
     #[test]
@@ -469,30 +474,14 @@ mod tests {
         assert_eq!(s.request.audience, ["https://api.example.com"]);
         assert_eq!(s.request.resource.len(), 2);
         assert_eq!(s.request.params, [("tenant".to_string(), "t1".to_string())]);
-        let e = cc(r#"token_url = "https://a.example/t"
-            client_id = "c"
-            client_secret = { env = "S" }
-            params = { grant_type = "password" }"#)
-        .unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("params"));
-        let e = cc(r#"token_url = "https://a.example/t"
-            client_id = "c"
-            client_secret = { env = "S" }
-            scopes = ["a b"]"#)
-        .unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("scopes"));
-        let e = cc(r#"token_url = "https://a.example/t"
-            client_id = "c"
-            client_secret = { env = "S" }
-            subject_token_file = "/t""#)
-        .unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("subject_token_file"));
-        let e = cc(r#"token_url = "https://a.example/t"
-            client_id = "c"
-            client_secret = { env = "S" }
-            refresh_token = "x""#)
-        .unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("refresh_token"));
+        for (extra, field) in [
+            (r#"params = { grant_type = "password" }"#, "params"),
+            (r#"scopes = ["a b"]"#, "scopes"),
+            (r#"subject_token_file = "/t""#, "subject_token_file"),
+            (r#"refresh_token = "x""#, "refresh_token"),
+        ] {
+            assert_eq!(refused_field(extra), field, "{extra}");
+        }
     }
 
     #[test]
