@@ -23,26 +23,13 @@ fn creds_json(id: &str, secret: &str, token: &str) -> String {
 
 /// Starts sidekey with credential table `cred` and an sqs-signing route to `up`.
 async fn start(dir: tempfile::TempDir, cred: &str, up: &Upstream, inject_extra: &str) -> Sidekey {
-    let sk = Sidekey::start_in(
-        dir,
-        &format!(
-            r#"
-[admin]
-listen = "127.0.0.1:0"
-[credentials.aws]
-source = "aws"
-{cred}
-[[routes]]
-name = "api"
-listen = "127.0.0.1:0"
-upstream = "{}"
-credential = "aws"
-inject = {{ aws_sigv4 = {{ service = "sqs", region = "eu-north-1"{inject_extra} }} }}
-"#,
-            up.url()
-        ),
-    )
-    .await;
+    let inject =
+        format!(r#"{{ aws_sigv4 = {{ service = "sqs", region = "eu-north-1"{inject_extra} }} }}"#);
+    let config = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[credentials.aws]\nsource = \"aws\"\n{cred}\n{}",
+        support::route("api", &up.url(), "aws", &inject, "")
+    );
+    let sk = Sidekey::start_in(dir, &config).await;
     sk.wait_ready(10).await;
     sk
 }

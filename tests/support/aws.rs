@@ -182,20 +182,9 @@ pub fn swap_secret_volume(dir: &Path, files: &[(&str, &str)]) {
 /// and a route `s3` to `upstream` signing S3 (us-east-1) requests with it;
 /// `route_extra` adds keys to the route.
 pub fn s3_config(name: &str, keys: &str, upstream: &str, route_extra: &str) -> String {
+    let inject = r#"{ aws_sigv4 = { service = "s3", region = "us-east-1" } }"#;
     format!(
-        r#"
-[admin]
-listen = "127.0.0.1:0"
-[credentials.{name}]
-source = "aws"
-{keys}
-[[routes]]
-name = "s3"
-listen = "127.0.0.1:0"
-upstream = "{upstream}"
-credential = "{name}"
-inject = {{ aws_sigv4 = {{ service = "s3", region = "us-east-1" }} }}
-{route_extra}
-"#
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[credentials.{name}]\nsource = \"aws\"\n{keys}\n{}",
+        super::route("s3", upstream, name, inject, route_extra)
     )
 }
