@@ -4,7 +4,13 @@ mod common;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, header};
-use sidekey::inject::Outbound;
+use sidekey::transport::body::{ProxyBody, empty};
+
+fn request(headers: HeaderMap) -> http::Request<ProxyBody> {
+    let mut req = http::Request::new(empty());
+    *req.headers_mut() = headers;
+    req
+}
 
 fn app_headers() -> HeaderMap {
     let mut h = HeaderMap::new();
@@ -33,10 +39,10 @@ fn snapshot_and_inject(c: &mut Criterion) {
     g.bench_function("snapshot_load", |b| b.iter(|| cred.current().is_ok()));
     g.bench_function("snapshot_load_and_header_insert", |b| {
         b.iter_batched_ref(
-            || (base.clone(), None::<String>),
-            |(headers, query)| {
+            || request(base.clone()),
+            |req| {
                 let snap = cred.current().expect("usable");
-                snap.rendered[0].apply(&mut Outbound { headers, query });
+                snap.rendered[0].attach(req, None).expect("attached");
             },
             criterion::BatchSize::SmallInput,
         )
@@ -44,12 +50,11 @@ fn snapshot_and_inject(c: &mut Criterion) {
     g.bench_function("record_use", |b| b.iter(|| cred.record_use()));
     g.finish();
 
-    let mut h = base.clone();
-    cred.current().expect("usable").rendered[0].apply(&mut Outbound {
-        headers: &mut h,
-        query: &mut None,
-    });
-    assert_eq!(h[header::AUTHORIZATION], common::EXPECTED);
+    let mut req = request(base.clone());
+    cred.current().expect("usable").rendered[0]
+        .attach(&mut req, None)
+        .expect("attached");
+    assert_eq!(req.headers()[header::AUTHORIZATION], common::EXPECTED);
     rt.block_on(running.app.shutdown());
 }
 

@@ -2,7 +2,8 @@
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use http::Method;
-use sidekey::proxy::{path, scope::Scope};
+use sidekey::proxy::path;
+use sidekey::scope::Scope;
 
 fn rules(n: usize) -> Scope {
     let mut s = Scope::default();

@@ -6,14 +6,22 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod any_eq;
 pub mod app;
 pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod credential;
+pub mod duration;
 pub mod inject;
 pub mod logging;
+pub mod material;
 pub mod metrics;
+pub mod parse;
 pub mod proxy;
 pub mod runtime;
+pub mod scope;
 pub mod secret;
+pub mod secret_ref;
+pub mod shutdown;
+pub mod transport;

@@ -4,8 +4,8 @@ mod support;
 
 use sidekey::credential::env::EnvSpec;
 use sidekey::credential::{
-    BoxFuture, Credential, CredentialConfig, Issued, Material, Source, SourceError, SourceSpec,
-    State, Unusable, engine,
+    BoxFuture, Credential, CredentialConfig, Issued, Lease, Material, Source, SourceError,
+    SourceSpec, State, Unusable, engine,
 };
 use sidekey::secret::Secret;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,6 +21,10 @@ struct TestSource {
     /// How long before "now" each value was issued (for max_age).
     issued_ago: Duration,
     failing: AtomicBool,
+    /// Fail with a permanent error (the origin refuses what it is sent).
+    refusing: AtomicBool,
+    /// The lease of the previous value each fetch was handed (`None`: no previous value).
+    previous_leases: Mutex<Vec<Option<Option<u64>>>>,
     fetch_takes: Duration,
     /// Hand out the same token again instead of a new one.
     same_value: AtomicBool,
@@ -34,6 +38,8 @@ impl TestSource {
             lifetime,
             issued_ago: Duration::ZERO,
             failing: AtomicBool::new(false),
+            refusing: AtomicBool::new(false),
+            previous_leases: Mutex::new(Vec::new()),
             fetch_takes: Duration::ZERO,
             same_value: AtomicBool::new(false),
             count: AtomicU64::new(0),
@@ -50,15 +56,27 @@ impl TestSource {
 }
 
 impl Source for TestSource {
-    fn fetch(&self) -> BoxFuture<'_, Result<Issued, SourceError>> {
+    fn fetch<'a>(
+        &'a self,
+        previous: Option<&'a Issued>,
+    ) -> BoxFuture<'a, Result<Issued, SourceError>> {
         Box::pin(async move {
             self.starts.lock().unwrap().push(Instant::now());
+            self.previous_leases
+                .lock()
+                .unwrap()
+                .push(previous.map(|p| p.lease.as_ref().and_then(|l| l.get::<u64>().copied())));
             let n = self.count.fetch_add(1, Ordering::SeqCst) + 1;
             if !self.fetch_takes.is_zero() {
                 tokio::time::sleep(self.fetch_takes).await;
             }
             if self.failing.load(Ordering::SeqCst) {
                 return Err(SourceError::new(format!("test source down (fetch {n})")));
+            }
+            if self.refusing.load(Ordering::SeqCst) {
+                return Err(SourceError::permanent(format!(
+                    "test source refuses (fetch {n})"
+                )));
             }
             let n = if self.same_value.load(Ordering::SeqCst) {
                 0
@@ -70,6 +88,7 @@ impl Source for TestSource {
                 material: Material::Token(Secret::new(format!("clock-token-{n}")).unwrap()),
                 issued_at: now - self.issued_ago,
                 expires_at: self.lifetime.map(|l| now + l),
+                lease: Some(Lease::new(n)),
             })
         })
     }
@@ -79,7 +98,7 @@ fn credential(name: &str, max_age: Option<Duration>, enforce: bool) -> Arc<Crede
     logs::init();
     Credential::new(CredentialConfig {
         name: name.into(),
-        source: SourceSpec::Env(EnvSpec {
+        source: SourceSpec::new(EnvSpec {
             var: "UNUSED".into(),
         }),
         max_age,
@@ -295,5 +314,41 @@ async fn the_same_value_with_a_new_lifetime_is_not_a_rotation() {
     assert!(cred.previous().is_none(), "no previous value to probe");
     assert_eq!(cred.status().rotations, 0);
     assert_eq!(cred.current().unwrap().generation, 1);
+    task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_fetch_is_handed_the_previous_issue_with_its_lease() {
+    let src = TestSource::new(Some(Duration::from_secs(30)));
+    let cred = credential("clock-previous", None, false);
+    let task = engine::spawn(cred.clone(), src.clone());
+    first_value(&cred).await;
+    tokio::time::sleep(Duration::from_secs(30 * 3)).await;
+    let seen = src.previous_leases.lock().unwrap().clone();
+    assert!(seen.len() >= 4, "{seen:?}");
+    // The first fetch has nothing before it; each later one gets the lease
+    // the source put on the value it issued just before.
+    assert_eq!(seen[0], None);
+    for (i, lease) in seen.iter().enumerate().skip(1) {
+        assert_eq!(*lease, Some(Some(i as u64)), "fetch {}: {seen:?}", i + 1);
+    }
+    task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permanent_error_is_retried_at_the_slowest_pace() {
+    let src = TestSource::new(None);
+    src.refusing.store(true, Ordering::SeqCst);
+    let cred = credential("clock-permanent", None, false);
+    let task = engine::spawn(cred.clone(), src.clone());
+    tokio::time::sleep(Duration::from_secs(3 * 300 + 1)).await;
+    let gaps = src.gaps();
+    assert!(!gaps.is_empty(), "no retry at all");
+    // A transient failure would be retried after about 1 s, 2 s, 4 s ...
+    assert!(
+        gaps.iter().all(|g| *g >= Duration::from_secs(240)),
+        "{gaps:?}"
+    );
+    assert_eq!(cred.state(), State::Failed);
     task.abort();
 }

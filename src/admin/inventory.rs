@@ -1,9 +1,9 @@
 //! The credential inventory: one record per credential (never the secret), and the refresh/revoke actions.
 
+use super::Shared;
 use super::{error, json};
-use crate::app::Shared;
 use crate::credential::{Credential, PreviousStillValid, RouteUse, State};
-use crate::proxy::body::ProxyBody;
+use crate::transport::body::ProxyBody;
 use http::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
 use std::time::SystemTime;
@@ -86,7 +86,7 @@ pub fn record(c: &Credential) -> Record {
 
 pub fn all(shared: &Shared) -> Vec<Record> {
     shared
-        .registry
+        .table
         .load()
         .credentials
         .values()
@@ -95,16 +95,11 @@ pub fn all(shared: &Shared) -> Vec<Record> {
 }
 
 pub fn one(shared: &Shared, name: &str) -> Option<Record> {
-    shared
-        .registry
-        .load()
-        .credentials
-        .get(name)
-        .map(|c| record(c))
+    shared.table.load().credentials.get(name).map(|c| record(c))
 }
 
 pub async fn act(shared: &Shared, name: &str, action: &str) -> Response<ProxyBody> {
-    let Some(cred) = shared.registry.load().credentials.get(name).cloned() else {
+    let Some(cred) = shared.table.load().credentials.get(name).cloned() else {
         return error(
             StatusCode::NOT_FOUND,
             "not_found",

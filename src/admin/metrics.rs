@@ -1,8 +1,8 @@
 //! `GET /metrics`: Prometheus text exposition (format 0.0.4), every name prefixed `sidekey_`.
 
-use crate::app::Shared;
+use super::Shared;
 use crate::credential::State;
-use crate::proxy::body::{ProxyBody, full};
+use crate::transport::body::{ProxyBody, full};
 use http::{HeaderValue, Response};
 use std::fmt::Write;
 use std::time::SystemTime;
@@ -34,7 +34,7 @@ fn esc(v: &str) -> String {
 }
 
 pub fn text(shared: &Shared) -> String {
-    let reg = shared.registry.load();
+    let reg = shared.table.load();
     let mut o = String::with_capacity(4096);
 
     let _ = writeln!(
@@ -42,7 +42,7 @@ pub fn text(shared: &Shared) -> String {
         "# HELP sidekey_requests_total Requests answered, by route and HTTP status."
     );
     let _ = writeln!(o, "# TYPE sidekey_requests_total counter");
-    for (route, s) in &reg.stats {
+    for (route, s) in reg.stats() {
         for (status, n) in s.statuses() {
             let _ = writeln!(
                 o,
@@ -57,7 +57,7 @@ pub fn text(shared: &Shared) -> String {
         "# HELP sidekey_upstream_duration_seconds Time from sending a request upstream to its response headers."
     );
     let _ = writeln!(o, "# TYPE sidekey_upstream_duration_seconds histogram");
-    for (route, s) in &reg.stats {
+    for (route, s) in reg.stats() {
         let (buckets, count, sum) = s.latency();
         let r = esc(route);
         for (le, n) in buckets {
@@ -85,7 +85,7 @@ pub fn text(shared: &Shared) -> String {
         "# HELP sidekey_replays_total Requests replayed once with a refreshed credential after a 401/403."
     );
     let _ = writeln!(o, "# TYPE sidekey_replays_total counter");
-    for (route, s) in &reg.stats {
+    for (route, s) in reg.stats() {
         let n = s.replays.load(std::sync::atomic::Ordering::Relaxed);
         let _ = writeln!(o, "sidekey_replays_total{{route=\"{}\"}} {n}", esc(route));
     }

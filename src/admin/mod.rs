@@ -8,10 +8,10 @@
 pub mod client;
 mod inventory;
 mod metrics;
+mod state;
 
-use crate::app::Shared;
-use crate::proxy::body::{ProxyBody, full};
 use crate::proxy::listener::Bound;
+use crate::transport::body::{ProxyBody, full};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -22,6 +22,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 pub use inventory::Record;
+pub use state::{ReloadStats, Shared};
 
 /// Serves the admin API until `stop` turns true.
 pub async fn serve(bound: Bound, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
@@ -32,7 +33,7 @@ pub async fn serve(bound: Bound, shared: Arc<Shared>, mut stop: watch::Receiver<
             async move { Ok::<_, Infallible>(handle(&shared, req).await) }
         });
         tokio::select! {
-            _ = stopped(&mut stop) => return,
+            _ = crate::shutdown::stopped(&mut stop) => return,
             accepted = accept(&bound) => match accepted {
                 Ok(Accepted::Tcp(s)) => { tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(s), service)); }
                 Ok(Accepted::Unix(s)) => { tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(s), service)); }
@@ -43,11 +44,6 @@ pub async fn serve(bound: Bound, shared: Arc<Shared>, mut stop: watch::Receiver<
             },
         }
     }
-}
-
-/// Resolves once `stop` turns true (or its sender is gone).
-pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
 }
 
 enum Accepted {
@@ -97,7 +93,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody> 
 }
 
 fn readyz(shared: &Shared) -> Response<ProxyBody> {
-    let reg = shared.registry.load();
+    let reg = shared.table.load();
     let not_ready: Vec<serde_json::Value> = reg
         .credentials
         .values()

@@ -5,50 +5,24 @@
 
 pub mod reload;
 
-use crate::admin;
+use crate::admin::{self, ReloadStats, Shared};
 use crate::config::{Config, ListenAddr};
 use crate::credential::{Credential, engine};
 use crate::metrics::RouteStats;
 use crate::proxy::listener::{self, Bound};
 use crate::proxy::probe;
 use crate::proxy::route::{Clients, Route};
-use crate::secret::Secret;
+use crate::proxy::router::ByListener;
+use crate::proxy::table::RouteTable;
 use arc_swap::ArcSwap;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// How long in-flight requests may run after a stop signal.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(15);
-
-/// What the admin API reads: everything running, swappable as a whole.
-pub struct Registry {
-    pub credentials: BTreeMap<String, Arc<Credential>>,
-    pub routes: BTreeMap<String, Arc<ArcSwap<Route>>>,
-    pub stats: BTreeMap<String, Arc<RouteStats>>,
-}
-
-/// State shared by the admin API and the running proxy.
-pub struct Shared {
-    pub registry: ArcSwap<Registry>,
-    pub admin_token: Option<Secret>,
-    /// Why the last config reload was refused, if it was.
-    pub reload_error: Mutex<Option<String>>,
-    /// When reloads were tried and applied (for `GET /v1/config/status`).
-    pub reload_stats: Mutex<ReloadStats>,
-    pub config: ArcSwap<Config>,
-}
-
-/// Counters of config reloads.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct ReloadStats {
-    pub attempts: u64,
-    pub applied: u64,
-    pub last_attempt_at: Option<SystemTime>,
-    pub last_applied_at: Option<SystemTime>,
-}
 
 struct Listener {
     addr: ListenAddr,
@@ -106,12 +80,19 @@ async fn bind_route(route: &Route) -> Result<Bound, StartError> {
         })
 }
 
-/// Starts serving a bound route.
-fn serve_route(b: Bound, swap: Arc<ArcSwap<Route>>) -> Listener {
+/// Starts serving a route's bound listener: the router picks the route
+/// named like the listener from whatever table is current.
+fn serve_route(b: Bound, route: &Route, table: &Arc<ArcSwap<RouteTable>>) -> Listener {
     let addr = b.local_addr();
     let (stop, rx) = watch::channel(false);
-    tracing::info!(route = %swap.load().name(), listen = %addr, "route listening");
-    let task = tokio::spawn(listener::serve(b, swap, rx, DEFAULT_GRACE));
+    tracing::info!(route = %route.name(), listen = %addr, "route listening");
+    let serving = listener::Serving {
+        name: Arc::from(route.name()),
+        table: table.clone(),
+        router: Arc::new(ByListener),
+        max_header_bytes: route.config.max_header_bytes,
+    };
+    let task = tokio::spawn(listener::serve(b, serving, rx, DEFAULT_GRACE));
     Listener { addr, stop, task }
 }
 
@@ -134,14 +115,12 @@ impl App {
         }
         let mut clients = Clients::default();
         let mut built = Vec::new();
-        let mut stats = BTreeMap::new();
         for rc in &config.routes {
             let cred = credentials[&rc.credential].clone();
             let s = Arc::new(RouteStats::default());
-            stats.insert(rc.name.clone(), s.clone());
             let route = Route::build(rc.clone(), cred, &mut clients, s, config.log.access_log)
                 .map_err(StartError::Build)?;
-            built.push(route);
+            built.push(Arc::new(route));
         }
         // Bind every listener before serving any, so a port in use fails the start cleanly.
         let mut bound = Vec::new();
@@ -166,28 +145,28 @@ impl App {
             );
         }
 
-        let mut routes = BTreeMap::new();
+        let table = Arc::new(ArcSwap::from_pointee(RouteTable {
+            routes: bound
+                .iter()
+                .map(|(r, _)| (r.name().to_owned(), r.clone()))
+                .collect(),
+            credentials,
+        }));
         let mut listeners = BTreeMap::new();
         let mut addrs = BTreeMap::new();
         let mut probes = BTreeMap::new();
         for (route, b) in bound {
             let name = route.name().to_owned();
-            let swap = Arc::new(ArcSwap::from_pointee(route));
-            routes.insert(name.clone(), swap.clone());
-            if let Some(p) = probe::spawn(swap.clone()) {
+            if let Some(p) = probe::spawn(route.clone()) {
                 probes.insert(name.clone(), p);
             }
-            let l = serve_route(b, swap);
+            let l = serve_route(b, &route, &table);
             addrs.insert(name.clone(), l.addr.clone());
             listeners.insert(name, l);
         }
 
         let shared = Arc::new(Shared {
-            registry: ArcSwap::from_pointee(Registry {
-                credentials,
-                routes,
-                stats,
-            }),
+            table,
             admin_token,
             reload_error: Mutex::new(None),
             reload_stats: Mutex::new(ReloadStats::default()),
@@ -230,7 +209,7 @@ impl App {
     }
 
     pub fn credential(&self, name: &str) -> Option<Arc<Credential>> {
-        self.shared.registry.load().credentials.get(name).cloned()
+        self.shared.table.load().credentials.get(name).cloned()
     }
 
     /// Reads the config file again and applies it if it is valid (see [`reload`]).

@@ -4,13 +4,13 @@
 //! unchanged credentials keep their value and refresher). If not, the running
 //! config stays and the reason is logged and shown at `GET /v1/config/status`.
 
-use super::{Control, Listener, Registry, bind_route, serve_route};
+use super::{Control, Listener, bind_route, serve_route};
 use crate::config::{self, Config};
 use crate::credential::{Credential, RouteUse, engine};
 use crate::metrics::RouteStats;
 use crate::proxy::probe;
 use crate::proxy::route::{Clients, Route};
-use arc_swap::ArcSwap;
+use crate::proxy::table::RouteTable;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -105,11 +105,11 @@ pub async fn reload(control: &Control, force: bool) -> Result<Summary, String> {
 /// A route of the new config and what becomes of it.
 enum Plan {
     /// Same config, same credential: left alone.
-    Keep,
+    Keep(Arc<Route>),
     /// Same listener, new route behind it.
-    Swap(Route),
+    Swap(Arc<Route>),
     /// A listener to start (a new route, or one whose address changed).
-    Add(Route, crate::proxy::listener::Bound),
+    Add(Arc<Route>, crate::proxy::listener::Bound),
 }
 
 /// Builds everything the new config needs, then swaps it in. Nothing
@@ -121,7 +121,7 @@ async fn apply(
 ) -> Result<Summary, String> {
     let shared = &control.shared;
     let old_cfg = shared.config.load_full();
-    let old = shared.registry.load_full();
+    let old = shared.table.load_full();
     if old_cfg.admin != config.admin || old_cfg.log.format != config.log.format {
         tracing::warn!("changes to [admin] and [log] format take effect at the next restart");
     }
@@ -178,29 +178,22 @@ async fn apply(
 
     // Everything is built and bound: commit.
     let mut routes = BTreeMap::new();
-    let mut stats = BTreeMap::new();
-    let mut started: Vec<(String, Listener)> = Vec::new();
+    let mut to_start = Vec::new();
     let mut kept: Vec<String> = Vec::new();
     for (rc, plan) in config.routes.iter().zip(plans) {
         let name = rc.name.clone();
         match plan {
-            Plan::Keep => {
+            Plan::Keep(route) => {
                 kept.push(name.clone());
-                routes.insert(name.clone(), old.routes[&name].clone());
-                stats.insert(name.clone(), old.stats[&name].clone());
+                routes.insert(name, route);
             }
             Plan::Swap(route) => {
-                let swap = old.routes[&name].clone();
-                stats.insert(name.clone(), route.stats.clone());
-                swap.store(Arc::new(route));
-                routes.insert(name.clone(), swap);
+                routes.insert(name.clone(), route);
                 summary.routes_changed.push(name);
             }
             Plan::Add(route, bound) => {
-                stats.insert(name.clone(), route.stats.clone());
-                let swap = Arc::new(ArcSwap::from_pointee(route));
-                routes.insert(name.clone(), swap.clone());
-                started.push((name.clone(), serve_route(bound, swap)));
+                routes.insert(name.clone(), route.clone());
+                to_start.push((route, bound));
                 if old.routes.contains_key(&name) {
                     summary.routes_changed.push(name);
                 } else {
@@ -209,12 +202,19 @@ async fn apply(
             }
         }
     }
-    shared.registry.store(Arc::new(Registry {
-        credentials: credentials.clone(),
+    // One store: every listener sees the whole new generation at once.
+    shared.table.store(Arc::new(RouteTable {
         routes: routes.clone(),
-        stats,
+        credentials: credentials.clone(),
     }));
     shared.config.store(Arc::new(config));
+    let started: Vec<(String, Listener)> = to_start
+        .into_iter()
+        .map(|(route, bound)| {
+            let l = serve_route(bound, &route, &shared.table);
+            (route.name().to_owned(), l)
+        })
+        .collect();
 
     // Listeners: stop those of removed routes (and those being replaced), start the new.
     let replaced: Vec<String> = started.iter().map(|(n, _)| n.clone()).collect();
@@ -289,9 +289,9 @@ async fn apply(
         }
         keep
     });
-    for (name, swap) in &routes {
+    for (name, route) in &routes {
         if !running.probes.contains_key(name) {
-            if let Some(p) = probe::spawn(swap.clone()) {
+            if let Some(p) = probe::spawn(route.clone()) {
                 running.probes.insert(name.clone(), p);
             }
         }
@@ -302,7 +302,7 @@ async fn apply(
 /// Builds (and binds, where needed) every route of the new config.
 async fn plan_routes(
     config: &Config,
-    old: &Registry,
+    old: &RouteTable,
     old_cfg: &Config,
     credentials: &BTreeMap<String, Arc<Credential>>,
 ) -> Result<Vec<Plan>, String> {
@@ -310,7 +310,7 @@ async fn plan_routes(
     let mut plans = Vec::new();
     for rc in &config.routes {
         let cred = credentials[&rc.credential].clone();
-        let existing = old.routes.get(&rc.name).map(|s| s.load_full());
+        let existing = old.routes.get(&rc.name).cloned();
         let same_listener = old_cfg
             .routes
             .iter()
@@ -321,16 +321,22 @@ async fn plan_routes(
                 && Arc::ptr_eq(&e.credential, &cred)
                 && e.access_log == config.log.access_log
             {
-                plans.push(Plan::Keep);
+                plans.push(Plan::Keep(e.clone()));
                 continue;
             }
         }
-        let stats = old
-            .stats
-            .get(&rc.name)
-            .cloned()
+        // Counters carry over to the route's new build.
+        let stats = existing
+            .as_ref()
+            .map(|e| e.stats.clone())
             .unwrap_or_else(|| Arc::new(RouteStats::default()));
-        let route = Route::build(rc.clone(), cred, &mut clients, stats, config.log.access_log)?;
+        let route = Arc::new(Route::build(
+            rc.clone(),
+            cred,
+            &mut clients,
+            stats,
+            config.log.access_log,
+        )?);
         if existing.is_some() && same_listener {
             plans.push(Plan::Swap(route));
         } else {

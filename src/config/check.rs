@@ -1,12 +1,13 @@
 //! Stage two of loading: turns the file form into a checked `Config`, locating every problem.
 
 use super::error::{ConfigErrors, Reporter};
-use super::file_form::{FileConfig, InjectFile, RouteFile};
+use super::file_form::{FileConfig, RouteFile};
 use super::model::*;
-use crate::credential::spec::{FieldError, ParseContext, SourceSpec};
+use crate::credential::registry;
 use crate::credential::{CredentialConfig, secret_ref::SecretRef};
-use crate::inject::InjectSpec;
-use crate::proxy::scope::Scope;
+use crate::material::MaterialKind;
+use crate::parse::{FieldError, ParseContext};
+use crate::scope::Scope;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::ops::Range;
@@ -108,7 +109,7 @@ fn admin(r: &mut Reporter<'_>, cx: &ParseContext<'_>, form: &FileConfig) -> Admi
         None => ListenAddr::Tcp(DEFAULT_ADMIN.parse().expect("valid default")),
     };
     let token = admin.and_then(|a| a.token.as_ref()).and_then(|t| {
-        let form = crate::credential::spec::SecretRefForm {
+        let form = crate::parse::SecretRefForm {
             file: t.get_ref().file.clone(),
             env: t.get_ref().env.clone(),
         };
@@ -186,7 +187,7 @@ fn credential(
             table_span,
             format!(
                 "credential `{name}` has no `source` (one of {})",
-                crate::credential::spec::KINDS.join(", ")
+                registry::names()
             ),
         );
         return None;
@@ -202,7 +203,7 @@ fn credential(
         let span = value.span();
         match (key.as_str(), value.into_inner()) {
             ("source", _) => {}
-            ("max_age", toml::Value::String(s)) => match super::duration::parse(&s) {
+            ("max_age", toml::Value::String(s)) => match crate::duration::parse(&s) {
                 Ok(d) => max_age = Some(d),
                 Err(m) => r.at(span, format!("credential `{name}`: max_age: {m}")),
             },
@@ -222,7 +223,7 @@ fn credential(
             format!("credential `{name}`: enforce_max_age needs a max_age"),
         );
     }
-    match SourceSpec::parse(&kind, rest, cx) {
+    match registry::parse(&kind, rest, cx) {
         Ok(source) => Some(CredentialConfig {
             name,
             source,
@@ -249,7 +250,7 @@ fn route(
     let name = rf.name.get_ref().clone();
     let listen = listen_addr(r, &rf.listen, allow_non_loopback);
     let upstream = upstream(r, &rf.upstream);
-    let inject = inject(r, rf.inject.get_ref())
+    let inject = crate::inject::registry::parse(rf.inject.get_ref().clone())
         .map_err(|m| r.at(rf.inject.span(), format!("route `{name}`: inject: {m}")))
         .ok();
     let mut scope = Scope::default();
@@ -261,7 +262,7 @@ fn route(
     }
     let dur = |r: &mut Reporter<'_>, v: &Option<Spanned<String>>, default| match v {
         None => default,
-        Some(s) => super::duration::parse(s.get_ref()).unwrap_or_else(|m| {
+        Some(s) => crate::duration::parse(s.get_ref()).unwrap_or_else(|m| {
             r.at(s.span(), format!("route `{name}`: {m}"));
             default
         }),
@@ -281,7 +282,7 @@ fn route(
     let revocation_check = rf.revocation_check.as_ref().and_then(|rc| {
         let c = rc.get_ref();
         let method = http::Method::from_bytes(c.method.to_ascii_uppercase().as_bytes());
-        let after = c.after.as_deref().map(super::duration::parse).transpose();
+        let after = c.after.as_deref().map(crate::duration::parse).transpose();
         match (method, after) {
             (Ok(method), Ok(after)) if c.path.starts_with('/') && !c.expect_status.is_empty() => Some(RevocationCheck {
                 method,
@@ -317,66 +318,26 @@ fn route(
     })
 }
 
-fn inject(_r: &mut Reporter<'_>, i: &InjectFile) -> Result<InjectSpec, String> {
-    let forms = [
-        i.header.is_some(),
-        i.basic.is_some(),
-        i.query.is_some(),
-        i.aws_sigv4.is_some(),
-    ];
-    if forms.iter().filter(|f| **f).count() != 1 {
-        return Err("write exactly one of { header, format }, { basic = { username } }, { query = \"param\" }, { aws_sigv4 = { service, region } }".into());
-    }
-    if i.format.is_some() && i.header.is_none() {
-        return Err("`format` goes with `header`".into());
-    }
-    if let Some(h) = &i.header {
-        return InjectSpec::header(h, i.format.as_deref());
-    }
-    if let Some(b) = &i.basic {
-        if b.username.contains(':') {
-            return Err("a basic-auth username cannot contain `:`".into());
-        }
-        return Ok(InjectSpec::Basic {
-            username: b.username.clone(),
-        });
-    }
-    if let Some(q) = &i.query {
-        if q.is_empty() {
-            return Err("the query parameter name is empty".into());
-        }
-        return Ok(InjectSpec::Query { param: q.clone() });
-    }
-    match &i.aws_sigv4 {
-        Some(v) => crate::inject::SigV4Spec::new(
-            &v.service,
-            &v.region,
-            v.payload.as_deref(),
-            v.max_signed_body,
-        )
-        .map(InjectSpec::SigV4),
-        None => Err("no injection form given".into()),
-    }
-}
-
-/// SigV4 signs with AWS keys, which only `source = "aws"` issues; the other forms need a single token.
+/// An injection form can only use the shape of value its credential's source issues.
 fn inject_mismatch(route: &RouteConfig, credentials: &[CredentialConfig]) -> Option<String> {
     let c = credentials.iter().find(|c| c.name == route.credential)?;
-    let sigv4 = matches!(route.inject, InjectSpec::SigV4(_));
-    let aws = c.source.kind() == "aws";
-    match (sigv4, aws) {
-        (true, false) => Some(format!(
-            "route `{}`: aws_sigv4 signs with AWS keys, but credential `{}` has source \"{}\"; use source = \"aws\"",
+    let (needs, issues) = (route.inject.material(), c.source.material());
+    (needs != issues).then(|| match needs {
+        MaterialKind::AwsKeys => format!(
+            "route `{}`: {} signs with AWS keys, but credential `{}` has source \"{}\"; use source = \"aws\"",
             route.name,
+            route.inject.name(),
             c.name,
             c.source.kind()
-        )),
-        (false, true) => Some(format!(
-            "route `{}`: credential `{}` holds AWS keys, which only inject = {{ aws_sigv4 = {{ service, region }} }} can use",
-            route.name, c.name
-        )),
-        _ => None,
-    }
+        ),
+        MaterialKind::Token => format!(
+            "route `{}`: credential `{}` holds {}, which inject = {{ {} }} cannot use",
+            route.name,
+            c.name,
+            issues.describe(),
+            route.inject.name()
+        ),
+    })
 }
 
 fn listen_addr(

@@ -48,7 +48,8 @@ pub struct RouteFile {
     pub listen: Spanned<String>,
     pub upstream: Spanned<String>,
     pub credential: Spanned<String>,
-    pub inject: Spanned<InjectFile>,
+    /// Parsed by the injection forms' registry (`inject::registry`).
+    pub inject: Spanned<toml::Table>,
     #[serde(default)]
     pub allow: Vec<Spanned<AllowFile>>,
     pub ca_file: Option<Spanned<String>>,
@@ -59,33 +60,6 @@ pub struct RouteFile {
     #[serde(default)]
     pub refresh_on_403: bool,
     pub revocation_check: Option<Spanned<RevocationCheckFile>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InjectFile {
-    pub header: Option<String>,
-    pub format: Option<String>,
-    pub basic: Option<BasicFile>,
-    pub query: Option<String>,
-    pub aws_sigv4: Option<SigV4File>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BasicFile {
-    pub username: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SigV4File {
-    pub service: String,
-    pub region: String,
-    /// "signed" or "unsigned"; the default depends on the service.
-    pub payload: Option<String>,
-    /// Largest body hashed for a signed payload.
-    pub max_signed_body: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,7 +3,7 @@
 use crate::credential::CredentialConfig;
 use crate::credential::secret_ref::SecretRef;
 use crate::inject::InjectSpec;
-use crate::proxy::scope::Scope;
+use crate::scope::Scope;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;

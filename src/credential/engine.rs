@@ -7,7 +7,7 @@
 //! flight per credential).
 
 use super::schedule::{backoff, refresh_after, unit};
-use super::{Command, Credential, Snapshot, Source, SourceError};
+use super::{Command, Credential, ErrorKind, Snapshot, Source, SourceError};
 use crate::audit;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -132,7 +132,8 @@ impl Refresher {
         rx: &mut mpsc::UnboundedReceiver<Command>,
     ) {
         self.cred.update_status(|s| s.in_flight = true);
-        let outcome = match self.source.fetch().await {
+        let previous = self.cred.peek().map(|s| s.issued());
+        let outcome = match self.source.fetch(previous.as_ref()).await {
             Ok(issued) => self.accept(issued),
             Err(e) => Err(e),
         };
@@ -231,7 +232,11 @@ impl Refresher {
             }
             Err(e) => {
                 self.failures += 1;
-                let retry = backoff(self.failures, unit());
+                let retry = match e.kind {
+                    ErrorKind::Transient => backoff(self.failures, unit()),
+                    // Asking again soon cannot help: retry at the slowest pace.
+                    ErrorKind::Permanent => backoff(u32::MAX, unit()),
+                };
                 self.retry_in = Some(retry);
                 audit::refresh_failed(
                     self.cred.name(),

@@ -1,7 +1,9 @@
 //! `source = "exec"`: a value printed by a helper command (argv, no shell), as a
 //! raw secret, `{"token", "expires_at"}` JSON, or a Kubernetes `ExecCredential`.
 
+use super::spec::SourceSettings;
 use super::{BoxFuture, Issued, Material, Source, SourceError};
+use crate::parse::{FieldError, ParseContext, typed};
 use crate::secret::Secret;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -42,7 +44,10 @@ impl ExecSource {
 }
 
 impl Source for ExecSource {
-    fn fetch(&self) -> BoxFuture<'_, Result<Issued, SourceError>> {
+    fn fetch<'a>(
+        &'a self,
+        _previous: Option<&'a Issued>,
+    ) -> BoxFuture<'a, Result<Issued, SourceError>> {
         Box::pin(async move {
             let stdout = run(&self.spec).await?;
             parse_output(&stdout)
@@ -171,6 +176,7 @@ pub fn parse_output(stdout: &[u8]) -> Result<Issued, SourceError> {
         material: Material::Token(secret),
         issued_at: SystemTime::now(),
         expires_at,
+        lease: None,
     })
 }
 
@@ -300,5 +306,66 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-03-05T09:30:20-08:00"), Some(utc));
         assert_eq!(parse_rfc3339("2026-03-05T17:30:20.000Z"), Some(utc));
         assert_eq!(parse_rfc3339("2026-03-05T17:30:20"), None);
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExecForm {
+    command: Vec<String>,
+    timeout: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    interval: Option<String>,
+}
+
+/// Parses `source = "exec"`'s keys. A program named with a `/` is relative to the config's folder.
+pub fn parse(table: toml::Table, cx: &ParseContext<'_>) -> Result<ExecSpec, FieldError> {
+    let f: ExecForm = typed(table)?;
+    let Some(program) = f.command.first() else {
+        return Err(FieldError::on(
+            "command",
+            "give the program and its arguments, e.g. [\"/usr/local/bin/get-token\", \"--audience\", \"api\"]",
+        ));
+    };
+    let mut command = f.command.clone();
+    if program.contains('/') {
+        command[0] = cx.path(program).to_string_lossy().into_owned();
+    }
+    Ok(ExecSpec {
+        command,
+        timeout: cx
+            .duration("timeout", f.timeout.as_deref())?
+            .unwrap_or(DEFAULT_TIMEOUT),
+        env: f.env,
+        interval: cx
+            .duration("interval", f.interval.as_deref())?
+            .unwrap_or(DEFAULT_INTERVAL),
+        dir: cx.base_dir.to_owned(),
+    })
+}
+
+impl SourceSettings for ExecSpec {
+    fn kind(&self) -> &'static str {
+        "exec"
+    }
+
+    fn build(&self) -> std::sync::Arc<dyn Source> {
+        std::sync::Arc::new(ExecSource::new(self.clone()))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "exec {} (timeout {})",
+            self.command.join(" "),
+            humantime::format_duration(self.timeout)
+        )
+    }
+
+    /// Running the command would be a fetch: `check` only looks for the program.
+    fn probe(&self) -> Result<(), FieldError> {
+        find_program(&self.command[0])
+            .map(|_| ())
+            .map_err(|m| FieldError::on("command", m))
     }
 }

@@ -1,7 +1,9 @@
 //! `source = "file"`: a value read from a mounted file, re-read when it changes
 //! (including the Kubernetes Secret-volume `..data` symlink swap).
 
+use super::spec::SourceSettings;
 use super::{BoxFuture, Command, Credential, Issued, Material, Source, SourceError};
+use crate::parse::{FieldError, ParseContext, typed};
 use crate::secret::Secret;
 use notify::{RecursiveMode, Watcher};
 use std::ffi::{OsStr, OsString};
@@ -30,7 +32,10 @@ impl FileSource {
 }
 
 impl Source for FileSource {
-    fn fetch(&self) -> BoxFuture<'_, Result<Issued, SourceError>> {
+    fn fetch<'a>(
+        &'a self,
+        _previous: Option<&'a Issued>,
+    ) -> BoxFuture<'a, Result<Issued, SourceError>> {
         Box::pin(async move { read_file_value(&self.spec.path).await })
     }
 
@@ -60,6 +65,7 @@ pub async fn read_file_value(path: &Path) -> Result<Issued, SourceError> {
         material: Material::Token(secret),
         issued_at: modified.unwrap_or_else(SystemTime::now),
         expires_at: None,
+        lease: None,
     })
 }
 
@@ -144,5 +150,52 @@ mod tests {
             &ev(EventKind::Create(CreateKind::Any), "/s/..data"),
             key
         ));
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileForm {
+    path: String,
+    poll_interval: Option<String>,
+}
+
+/// Parses `source = "file"`'s keys.
+pub fn parse(table: toml::Table, cx: &ParseContext<'_>) -> Result<FileSpec, FieldError> {
+    let f: FileForm = typed(table)?;
+    let poll = cx
+        .duration("poll_interval", f.poll_interval.as_deref())?
+        .unwrap_or(DEFAULT_POLL);
+    Ok(FileSpec {
+        path: cx.path(&f.path),
+        poll_interval: poll,
+    })
+}
+
+impl SourceSettings for FileSpec {
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+
+    fn build(&self) -> Arc<dyn Source> {
+        Arc::new(FileSource::new(self.clone()))
+    }
+
+    fn describe(&self) -> String {
+        format!("file {}", self.path.display())
+    }
+
+    fn probe(&self) -> Result<(), FieldError> {
+        match std::fs::read(&self.path) {
+            Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Err(FieldError::on(
+                "path",
+                format!("{} is empty", self.path.display()),
+            )),
+            Ok(_) => Ok(()),
+            Err(e) => Err(FieldError::on(
+                "path",
+                format!("cannot read {}: {e}", self.path.display()),
+            )),
+        }
     }
 }

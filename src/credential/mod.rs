@@ -9,19 +9,20 @@ pub mod engine;
 pub mod env;
 pub mod exec;
 pub mod file;
-mod material;
 pub mod oauth2;
+pub mod registry;
 pub mod schedule;
-pub mod secret_ref;
+/// Kept under the name the sources use.
+pub use crate::secret_ref;
 mod snapshot;
 mod source;
 pub mod spec;
 mod status;
 
-pub use material::{AwsKeys, Material};
+pub use crate::material::{AwsKeys, Material};
 pub use snapshot::Snapshot;
-pub use source::{BoxFuture, Issued, Revocation, Source, SourceError};
-pub use spec::{CredentialConfig, SourceSpec};
+pub use source::{BoxFuture, ErrorKind, Issued, Lease, Revocation, Source, SourceError};
+pub use spec::{CredentialConfig, SourceSettings, SourceSpec};
 pub use status::{PreviousStillValid, State, Status};
 
 use crate::inject::InjectSpec;
@@ -365,6 +366,7 @@ mod tests {
             material: Material::Token(Secret::new(v).unwrap()),
             issued_at: SystemTime::now(),
             expires_at: None,
+            lease: None,
         }
     }
 
@@ -372,7 +374,7 @@ mod tests {
     async fn a_form_added_while_a_value_is_being_built_is_rendered_at_publication() {
         let cred = Credential::new(CredentialConfig {
             name: "c".into(),
-            source: SourceSpec::Env(env::EnvSpec { var: "X".into() }),
+            source: SourceSpec::new(env::EnvSpec { var: "X".into() }),
             max_age: None,
             enforce_max_age: false,
         });

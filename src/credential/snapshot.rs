@@ -15,6 +15,8 @@ pub struct Snapshot {
     pub generation: u64,
     pub issued_at: SystemTime,
     pub expires_at: Option<SystemTime>,
+    /// The source's handle on the value (see [`super::Lease`]).
+    pub lease: Option<super::Lease>,
     /// When requests must stop using this value (expiry, or `max_age` when
     /// enforced), on tokio's clock.
     pub refuse_after: Option<Instant>,
@@ -56,6 +58,7 @@ impl Snapshot {
             generation,
             issued_at: issued.issued_at,
             expires_at: issued.expires_at,
+            lease: issued.lease,
             refuse_after,
             overdue_at,
             rendered: rendered.into_boxed_slice(),
@@ -75,11 +78,22 @@ impl Snapshot {
             generation: self.generation,
             issued_at: self.issued_at,
             expires_at: self.expires_at,
+            lease: self.lease.clone(),
             refuse_after: self.refuse_after,
             overdue_at: self.overdue_at,
             rendered: rendered.into_boxed_slice(),
             published: self.published,
         })
+    }
+
+    /// The value as the source issued it, for the source's next fetch.
+    pub fn issued(&self) -> Issued {
+        Issued {
+            material: self.material.clone(),
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+            lease: self.lease.clone(),
+        }
     }
 
     pub fn is_usable_at(&self, now: Instant) -> bool {

@@ -1,14 +1,17 @@
 //! The `Source` trait every credential source implements, and what a source hands back.
 
 use super::Material;
+use std::any::Any;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A value a source issued, with its lifetime.
+#[derive(Clone)]
 pub struct Issued {
     pub material: Material,
     /// When the value was created at its origin (a file's mtime, a token's
@@ -16,6 +19,31 @@ pub struct Issued {
     pub issued_at: SystemTime,
     /// When the origin says the value stops working. `None`: no expiry known.
     pub expires_at: Option<SystemTime>,
+    /// The origin's handle on this value (a Vault lease, say), for the
+    /// source to renew or revoke it later. Opaque to everything else.
+    pub lease: Option<Lease>,
+}
+
+/// A source's own handle on an issued value. Only the source that made it
+/// looks inside ([`Lease::get`]); it is never logged or shown.
+#[derive(Clone)]
+pub struct Lease(Arc<dyn Any + Send + Sync>);
+
+impl Lease {
+    pub fn new<T: Any + Send + Sync>(handle: T) -> Self {
+        Lease(Arc::new(handle))
+    }
+
+    /// The handle, if it is of the type the caller made it with.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lease(..)")
+    }
 }
 
 /// Why a source could not produce a value. The message is shown in the
@@ -23,14 +51,43 @@ pub struct Issued {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct SourceError {
+    pub kind: ErrorKind,
     pub message: String,
 }
 
+/// Whether trying again soon can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The origin is down, slow or answered 5xx: retry with the usual backoff.
+    Transient,
+    /// The origin refused what sidekey sends (bad client credentials, an
+    /// unknown role, a value that cannot be used): retrying at once changes
+    /// nothing, so the engine retries at its slowest pace until a change or
+    /// an operator's refresh.
+    Permanent,
+}
+
 impl SourceError {
+    /// A transient failure.
     pub fn new(message: impl Into<String>) -> Self {
         SourceError {
+            kind: ErrorKind::Transient,
             message: message.into(),
         }
+    }
+
+    /// A failure that retrying soon cannot mend.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        SourceError {
+            kind: ErrorKind::Permanent,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<crate::secret_ref::ReadError> for SourceError {
+    fn from(e: crate::secret_ref::ReadError) -> Self {
+        SourceError::new(e.0)
     }
 }
 
@@ -46,8 +103,13 @@ pub enum Revocation {
 /// Where a credential comes from. One implementation per source kind;
 /// the rotation engine drives it, the proxy never sees it.
 pub trait Source: Send + Sync + 'static {
-    /// Fetches the current value. Called by one task at a time per credential.
-    fn fetch(&self) -> BoxFuture<'_, Result<Issued, SourceError>>;
+    /// Fetches the current value. Called by one task at a time per
+    /// credential, with the value it issued last (if any is still held), so a
+    /// lease-based source can renew instead of issuing anew.
+    fn fetch<'a>(
+        &'a self,
+        previous: Option<&'a Issued>,
+    ) -> BoxFuture<'a, Result<Issued, SourceError>>;
 
     /// Revokes a value at its origin, where the origin can.
     fn revoke<'a>(

@@ -1,48 +1,89 @@
-//! How a credential is attached to an outbound request: a header, HTTP Basic, a query parameter, AWS SigV4.
+//! How a credential is attached to an outbound request: the [`Injector`] seam and its registry.
 //!
-//! Each form is rendered once per credential value (at rotation time, never per
-//! request) into [`Rendered`] material; applying it to a request is then a
-//! header insert or a string append.
+//! An injection form is rendered once per credential value (at rotation
+//! time, never per request) into an [`Attach`]; attaching it to a request is
+//! then a header insert, a query edit or a signature. Forms: [`header`]
+//! (also HTTP Basic), [`query`], [`sigv4`]; [`registry`] names them.
 
-mod query;
+pub mod basic;
+pub mod header;
+pub mod query;
+pub mod registry;
 pub mod sigv4;
 
-use crate::credential::Material;
-use base64::Engine as _;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use crate::any_eq::AnyEq;
+use crate::material::{Material, MaterialKind};
+use crate::transport::body::ProxyBody;
+use http::{HeaderName, Request};
+use std::fmt;
+use std::sync::Arc;
 
 pub use query::replace_param;
 pub use sigv4::{SigV4Spec, Signer};
 
-/// The configured injection form of a route.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InjectSpec {
-    /// `{ header, format }`: `format` holds `{secret}` once.
-    Header {
-        name: HeaderName,
-        prefix: String,
-        suffix: String,
-    },
-    /// `{ basic = { username } }`: the secret is the password.
-    Basic { username: String },
-    /// `{ query = "param" }`.
-    Query { param: String },
-    /// `{ aws_sigv4 = { service, region, payload, max_signed_body } }`.
-    SigV4(SigV4Spec),
+/// One injection form, as the config describes it. Implemented once per
+/// form (`{ header, format }`, `{ basic }`, `{ query }`, `{ aws_sigv4 }`).
+pub trait Injector: AnyEq + fmt::Debug + Send + Sync {
+    /// The key that names the form in `inject = { ... }`.
+    fn name(&self) -> &'static str;
+
+    /// Renders one credential value into what is attached to each request.
+    /// Runs when the value is published, never on the request path.
+    fn render(&self, material: &Material) -> Result<Rendered, RenderError>;
+
+    /// What this form needs of the request body before it can attach.
+    fn body(&self) -> BodyNeed {
+        BodyNeed::Stream
+    }
+
+    /// The shape of credential value this form can use.
+    fn material(&self) -> MaterialKind {
+        MaterialKind::Token
+    }
+
+    /// The header that carries the credential, if any (redacted by the stand-in).
+    fn header_name(&self) -> Option<HeaderName> {
+        None
+    }
+
+    /// The query parameter that carries the credential, if any.
+    fn query_param(&self) -> Option<&str> {
+        None
+    }
+
+    /// One line for `sidekey check` and the inventory; never a secret.
+    fn describe(&self) -> String;
 }
 
-/// The injection material of one credential value, ready to apply.
-#[derive(Clone)]
-pub enum Rendered {
-    Header {
-        name: HeaderName,
-        value: HeaderValue,
-    },
-    /// `name=value`, both percent-encoded, ready to append to a query.
-    Query { param: String, pair: String },
-    /// The signing identity; each request is signed as it is sent.
-    SigV4(std::sync::Arc<Signer>),
+/// What an injection form needs of the request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyNeed {
+    /// Nothing: the body streams through.
+    Stream,
+    /// The body's SHA-256, so it is read whole first, up to `limit` bytes.
+    Hash { limit: u64 },
 }
+
+/// One credential value rendered for one form, attached to each request.
+pub trait Attach: Send + Sync {
+    /// Attaches the credential to a request that is otherwise complete,
+    /// replacing whatever the app sent in the same place. `body_sha256` is
+    /// given when the form asked for [`BodyNeed::Hash`].
+    fn attach(
+        &self,
+        req: &mut Request<ProxyBody>,
+        body_sha256: Option<&str>,
+    ) -> Result<(), AttachError>;
+
+    /// A client certificate to present to the upstream (mTLS), if this form
+    /// authenticates at the TLS layer.
+    fn client_cert(&self) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        None
+    }
+}
+
+/// A rendered value, shared by every request that uses it.
+pub type Rendered = Arc<dyn Attach>;
 
 /// A value that cannot be sent in the configured form.
 #[derive(Debug, thiserror::Error)]
@@ -55,227 +96,54 @@ pub enum RenderError {
     NeedsAwsKeys,
 }
 
-/// The parts of an outbound request that an injector may change.
-pub struct Outbound<'a> {
-    pub headers: &'a mut HeaderMap,
-    /// The query string without its `?`, if any.
-    pub query: &'a mut Option<String>,
-}
+/// A request the credential cannot be attached to. Never holds a secret.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AttachError(pub String);
+
+/// A route's injection form, of whichever kind.
+#[derive(Clone)]
+pub struct InjectSpec(Arc<dyn Injector>);
 
 impl InjectSpec {
-    /// Parses `format = "Bearer {secret}"` into the parts around the secret.
+    pub fn new(form: impl Injector) -> Self {
+        InjectSpec(Arc::new(form))
+    }
+
+    /// `{ header, format }`: see [`header::HeaderForm::new`].
     pub fn header(name: &str, format: Option<&str>) -> Result<Self, String> {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("`{name}` is not a valid header name"))?;
-        if is_managed_header(&name) {
-            return Err(format!(
-                "sidekey cannot inject into `{name}`: it manages that header itself"
-            ));
-        }
-        let format = format.unwrap_or("{secret}");
-        let (prefix, suffix) = format
-            .split_once("{secret}")
-            .ok_or_else(|| format!("format `{format}` must contain `{{secret}}`"))?;
-        if suffix.contains("{secret}") {
-            return Err("format must contain `{secret}` exactly once".into());
-        }
-        if HeaderValue::from_str(&format.replace("{secret}", "x")).is_err() {
-            return Err(format!(
-                "format `{format}` holds characters a header cannot carry"
-            ));
-        }
-        Ok(InjectSpec::Header {
-            name,
-            prefix: prefix.into(),
-            suffix: suffix.into(),
-        })
+        header::HeaderForm::new(name, format).map(InjectSpec::new)
     }
 
-    /// Renders the material for one credential value.
-    pub fn render(&self, material: &Material) -> Result<Rendered, RenderError> {
-        let token = || {
-            material
-                .token()
-                .map(|s| s.expose())
-                .ok_or(RenderError::NeedsToken)
-        };
-        match self {
-            InjectSpec::Header {
-                name,
-                prefix,
-                suffix,
-            } => {
-                let secret = token()?;
-                let value = sensitive(format!("{prefix}{secret}{suffix}"))?;
-                Ok(Rendered::Header {
-                    name: name.clone(),
-                    value,
-                })
-            }
-            InjectSpec::Basic { username } => {
-                let secret = token()?;
-                let raw = zeroize::Zeroizing::new(format!("{username}:{secret}"));
-                let encoded = base64::engine::general_purpose::STANDARD.encode(raw.as_bytes());
-                let value = sensitive(format!("Basic {encoded}"))?;
-                Ok(Rendered::Header {
-                    name: http::header::AUTHORIZATION,
-                    value,
-                })
-            }
-            InjectSpec::Query { param } => Ok(Rendered::Query {
-                param: param.clone(),
-                pair: format!("{}={}", query::encode(param), query::encode(token()?)),
-            }),
-            InjectSpec::SigV4(spec) => {
-                let keys = material.aws().ok_or(RenderError::NeedsAwsKeys)?;
-                Ok(Rendered::SigV4(std::sync::Arc::new(Signer::new(
-                    spec, keys,
-                ))))
-            }
-        }
-    }
-
-    /// The header this form writes, if any (used to redact it in the stand-in and logs).
-    pub fn header_name(&self) -> Option<HeaderName> {
-        match self {
-            InjectSpec::Header { name, .. } => Some(name.clone()),
-            InjectSpec::Basic { .. } => Some(http::header::AUTHORIZATION),
-            InjectSpec::Query { .. } => None,
-            InjectSpec::SigV4(_) => Some(http::header::AUTHORIZATION),
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        match self {
-            InjectSpec::Header {
-                name,
-                prefix,
-                suffix,
-            } => format!("header {name}: {prefix}{{secret}}{suffix}"),
-            InjectSpec::Basic { username } => format!("basic auth, username {username}"),
-            InjectSpec::Query { param } => format!("query parameter {param}"),
-            InjectSpec::SigV4(s) => s.describe(),
-        }
-    }
-
-    /// For a signed SigV4 payload: the largest body read and hashed before sending.
-    #[inline]
-    pub fn signed_body_limit(&self) -> Option<u64> {
-        match self {
-            InjectSpec::SigV4(s) => s.signed_body_limit(),
-            _ => None,
-        }
+    /// The form as its own type, when it is of type `T`.
+    pub fn downcast<T: Injector>(&self) -> Option<&T> {
+        self.0.as_any().downcast_ref()
     }
 }
 
-impl Rendered {
-    /// Attaches the credential, replacing whatever the app sent in the same place.
-    pub fn apply(&self, out: &mut Outbound<'_>) {
-        match self {
-            Rendered::Header { name, value } => {
-                out.headers.insert(name.clone(), value.clone());
-            }
-            Rendered::Query { param, pair } => {
-                *out.query = Some(replace_param(out.query.as_deref(), param, pair));
-            }
-            // Signed once the request is complete: see `Rendered::signer`.
-            Rendered::SigV4(_) => {}
-        }
-    }
-
-    /// The SigV4 signer, when requests must be signed after they are built.
-    #[inline]
-    pub fn signer(&self) -> Option<&Signer> {
-        match self {
-            Rendered::SigV4(s) => Some(s),
-            _ => None,
-        }
+impl std::ops::Deref for InjectSpec {
+    type Target = dyn Injector;
+    fn deref(&self) -> &Self::Target {
+        &*self.0
     }
 }
 
-fn sensitive(text: String) -> Result<HeaderValue, RenderError> {
-    let text = zeroize::Zeroizing::new(text);
-    let mut value = HeaderValue::from_str(&text).map_err(|_| RenderError::NotHeaderSafe)?;
-    value.set_sensitive(true);
-    Ok(value)
+impl PartialEq for InjectSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_any(other.0.as_any())
+    }
 }
 
-/// Headers the proxy itself sets or strips; a credential may not go there.
-fn is_managed_header(name: &HeaderName) -> bool {
-    use http::header::*;
-    [
-        HOST,
-        CONNECTION,
-        TRANSFER_ENCODING,
-        CONTENT_LENGTH,
-        PROXY_AUTHORIZATION,
-        TE,
-        UPGRADE,
-    ]
-    .contains(name)
+impl fmt::Debug for InjectSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::secret::Secret;
-
-    fn token(v: &str) -> Material {
-        Material::Token(Secret::new(v).unwrap())
-    }
-
-    #[test]
-    fn header_format_wraps_the_secret() {
-        let spec = InjectSpec::header("Authorization", Some("Bearer {secret}")).unwrap();
-        let Rendered::Header { name, value } = spec.render(&token("abc")).unwrap() else {
-            panic!()
-        };
-        assert_eq!(name, "authorization");
-        assert_eq!(value, "Bearer abc");
-        assert!(value.is_sensitive());
-    }
-
-    #[test]
-    fn header_format_must_hold_secret_once() {
-        assert!(InjectSpec::header("X-Key", Some("nothing")).is_err());
-        assert!(InjectSpec::header("X-Key", Some("{secret}{secret}")).is_err());
-        assert!(InjectSpec::header("Host", None).is_err());
-        assert!(InjectSpec::header("bad header", None).is_err());
-    }
-
-    #[test]
-    fn basic_is_rfc7617() {
-        // RFC 7617 section 2: Aladdin / open sesame.
-        let spec = InjectSpec::Basic {
-            username: "Aladdin".into(),
-        };
-        let Rendered::Header { value, .. } = spec.render(&token("open sesame")).unwrap() else {
-            panic!()
-        };
-        assert_eq!(value, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
-    }
-
-    #[test]
-    fn header_unsafe_value_is_refused() {
-        let spec = InjectSpec::header("X-Key", None).unwrap();
-        assert!(matches!(
-            spec.render(&token("a\u{1}b")),
-            Err(RenderError::NotHeaderSafe)
-        ));
-    }
-
-    #[test]
-    fn query_replaces_the_apps_own_value() {
-        let spec = InjectSpec::Query {
-            param: "api_key".into(),
-        };
-        let rendered = spec.render(&token("s3cr=t")).unwrap();
-        let mut headers = HeaderMap::new();
-        let mut query = Some("a=1&api_key=mine&b=2&api_key=again".to_string());
-        rendered.apply(&mut Outbound {
-            headers: &mut headers,
-            query: &mut query,
-        });
-        assert_eq!(query.as_deref(), Some("a=1&b=2&api_key=s3cr%3Dt"));
-    }
+/// The single token a form needs, or why the value cannot be used.
+fn token(material: &Material) -> Result<&str, RenderError> {
+    material
+        .token()
+        .map(|s| s.expose())
+        .ok_or(RenderError::NeedsToken)
 }

@@ -4,7 +4,9 @@
 //! whatever signature material the app sent is removed first, and nothing is
 //! changed after signing.
 
-use crate::credential::AwsKeys;
+use super::{Attach, AttachError, BodyNeed, Injector, RenderError, Rendered};
+use crate::material::{AwsKeys, Material, MaterialKind};
+use crate::transport::body::ProxyBody;
 use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
     UriPathNormalizationMode, sign,
@@ -92,6 +94,47 @@ impl SigV4Spec {
             "AWS SigV4, service {} region {}, {payload}",
             self.service, self.region
         )
+    }
+}
+
+impl Injector for SigV4Spec {
+    fn name(&self) -> &'static str {
+        "aws_sigv4"
+    }
+
+    fn render(&self, material: &Material) -> Result<Rendered, RenderError> {
+        let keys = material.aws().ok_or(RenderError::NeedsAwsKeys)?;
+        Ok(std::sync::Arc::new(Signer::new(self, keys)))
+    }
+
+    fn body(&self) -> BodyNeed {
+        match self.signed_body_limit() {
+            Some(limit) => BodyNeed::Hash { limit },
+            None => BodyNeed::Stream,
+        }
+    }
+
+    fn material(&self) -> MaterialKind {
+        MaterialKind::AwsKeys
+    }
+
+    fn header_name(&self) -> Option<HeaderName> {
+        Some(header::AUTHORIZATION)
+    }
+
+    fn describe(&self) -> String {
+        SigV4Spec::describe(self)
+    }
+}
+
+impl Attach for Signer {
+    fn attach(
+        &self,
+        req: &mut Request<ProxyBody>,
+        body_sha256: Option<&str>,
+    ) -> Result<(), AttachError> {
+        self.sign(req, body_sha256)
+            .map_err(|e| AttachError(e.to_string()))
     }
 }
 

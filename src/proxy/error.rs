@@ -1,6 +1,6 @@
 //! The one place where failures become HTTP answers: DESIGN.md's JSON error body and `sidekey-error` header.
 
-use super::body::{ProxyBody, full};
+use crate::transport::body::{ProxyBody, full};
 use http::{HeaderValue, Response, StatusCode};
 use std::time::Duration;
 

@@ -1,18 +1,18 @@
 //! The request path: scope check, credential snapshot, injection, forwarding, rejection handling and replay.
 
-use super::body::{ProxyBody, Streamed, empty};
 use super::error::ProxyError;
-use super::request::{self, Endpoint};
 use super::route::{Route, Target};
-use super::{headers, path, standin};
+use super::send::{Outgoing, send};
+use super::{headers, path};
 use crate::audit;
 use crate::credential::{Snapshot, Unusable};
-use crate::inject::Outbound;
+use crate::inject::BodyNeed;
+use crate::transport::body::{ProxyBody, Streamed, empty};
 use bytes::Bytes;
-use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Body, Incoming};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -59,30 +59,6 @@ pub async fn serve(route: Arc<Route>, req: Request<Incoming>) -> Response<ProxyB
     resp
 }
 
-/// A request checked and prepared for the upstream, before the credential.
-struct Prepared {
-    method: Method,
-    path: String,
-    query: Option<String>,
-    /// The app's own path and query, when normalising left the path as it
-    /// was: the upstream URI can then reuse it instead of parsing a new one.
-    unchanged: Option<PathAndQuery>,
-    headers: HeaderMap,
-    /// SigV4 with a signed payload: the body's SHA-256 (hex).
-    payload_sha256: Option<String>,
-}
-
-impl Prepared {
-    /// What to send, with `query` as the injector left it.
-    fn target<'a>(&'a self, query: &'a Option<String>) -> request::Target<'a> {
-        request::Target {
-            path: &self.path,
-            query: query.as_deref(),
-            unchanged: self.unchanged.as_ref(),
-        }
-    }
-}
-
 async fn forward(
     route: &Route,
     req: Request<Incoming>,
@@ -126,33 +102,40 @@ async fn forward(
         true => parts.uri.path_and_query().cloned(),
         false => None,
     };
-    let mut prepared = Prepared {
+    let mut out = Outgoing {
         method: parts.method,
         path: norm.path,
         query: parts.uri.query().map(str::to_owned),
         unchanged,
         headers: h,
-        payload_sha256: None,
+        body_sha256: None,
     };
 
     // Keep small bodies so a rejected request can be replayed; stream the rest.
     // A SigV4 signed payload is read whole (up to its limit) to be hashed.
-    let body = match cfg.inject.signed_body_limit() {
-        Some(limit) => {
+    let body = match cfg.inject.body() {
+        BodyNeed::Hash { limit } => {
             let bytes = collect_signed(body, limit).await?;
-            prepared.payload_sha256 = Some(crate::inject::sigv4::payload_sha256(&bytes));
+            out.body_sha256 = Some(hex::encode(Sha256::digest(&bytes)));
             Either::Right(bytes)
         }
-        None if keepable(&body, cfg.max_replay_body) => {
+        BodyNeed::Stream if keepable(&body, cfg.max_replay_body) => {
             Either::Right(collect(body, cfg.max_replay_body).await?)
         }
-        None => Either::Left(body),
+        BodyNeed::Stream => Either::Left(body),
     };
     let replay_body = match &body {
         Either::Right(bytes) => Some(bytes.clone()),
         Either::Left(_) => None,
     };
-    let first = send(route, &mut prepared, &snap, into_body(body)).await?;
+    let first = send(
+        route,
+        &mut out,
+        &snap,
+        &snap.rendered[route.slot],
+        into_body(body),
+    )
+    .await?;
 
     if !is_rejection(route, first.status()) {
         route.credential.record_use();
@@ -189,8 +172,9 @@ async fn forward(
     outcome.fingerprint = Some(newer.fingerprint);
     let second = send(
         route,
-        &mut prepared,
+        &mut out,
         &newer,
+        &newer.rendered[route.slot],
         Either::Right(Full::new(bytes)),
     )
     .await?;
@@ -252,74 +236,5 @@ fn into_body(b: Either<Incoming, Bytes>) -> ProxyBody {
         Either::Left(stream) => Streamed::new(stream),
         Either::Right(bytes) if bytes.is_empty() => empty(),
         Either::Right(bytes) => Either::Right(Full::new(bytes)),
-    }
-}
-
-/// Builds the upstream request with `snap`'s credential and sends it.
-async fn send(
-    route: &Route,
-    p: &mut Prepared,
-    snap: &Snapshot,
-    body: ProxyBody,
-) -> Result<Response<ProxyBody>, ProxyError> {
-    // The credential goes into the kept headers (a replay replaces it in
-    // place). The request then takes the app's own map and a copy stays for
-    // a replay: hyper reuses a sent map for parsing the answer, and the
-    // app's has room for the answer's headers where an exact copy would
-    // have to grow.
-    let mut query = p.query.clone();
-    snap.rendered[route.slot].apply(&mut Outbound {
-        headers: &mut p.headers,
-        query: &mut query,
-    });
-    let kept = p.headers.clone();
-    let headers = std::mem::replace(&mut p.headers, kept);
-
-    match &route.target {
-        Target::StandIn => {
-            let to = Endpoint {
-                scheme: &Scheme::HTTP,
-                authority: &Authority::from_static("stand-in"),
-                base_path: "",
-                origin_form: false,
-            };
-            let req = request::build(to, &p.method, p.target(&query), headers, body)?;
-            Ok(standin::answer(
-                &req,
-                snap,
-                route.slot,
-                route.name(),
-                route.credential.name(),
-            ))
-        }
-        Target::Remote {
-            client,
-            scheme,
-            authority,
-            base_path,
-            ..
-        } => {
-            let to = Endpoint {
-                scheme,
-                authority,
-                base_path,
-                origin_form: client.origin_form(),
-            };
-            let mut req = request::build(to, &p.method, p.target(&query), headers, body)?;
-            if let Some(signer) = snap.rendered[route.slot].signer() {
-                signer
-                    .sign(&mut req, p.payload_sha256.as_deref())
-                    .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
-            }
-            let started = Instant::now();
-            let timeout = route.config.timeout;
-            let result = tokio::time::timeout(timeout, client.send(req)).await;
-            route.stats.observe_upstream(started.elapsed());
-            let mut resp = result
-                .map_err(|_| ProxyError::UpstreamTimeout(timeout))?
-                .map_err(ProxyError::UpstreamUnreachable)?;
-            headers::strip_hop_by_hop(resp.headers_mut());
-            Ok(resp)
-        }
     }
 }

@@ -1,9 +1,11 @@
 //! Listeners (TCP or unix socket) and the HTTP/1.1 server loop that hands each request to the current route.
 
-use super::body::ProxyBody;
+use super::error::ProxyError;
 use super::forward;
-use super::route::Route;
+use super::router::{Connection, Head, Router};
+use super::table::RouteTable;
 use crate::config::ListenAddr;
+use crate::transport::body::ProxyBody;
 use arc_swap::ArcSwap;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -66,36 +68,52 @@ pub fn http1_builder(max_header_bytes: usize) -> http1::Builder {
     b
 }
 
-/// Serves a route's listener until `stop` turns true, then lets requests in
-/// flight finish for up to `grace`.
+/// What a listener serves: the current route table, and how to pick a route from it.
+#[derive(Clone)]
+pub struct Serving {
+    /// The listener's name, which the router sees on each connection.
+    pub name: Arc<str>,
+    pub table: Arc<ArcSwap<RouteTable>>,
+    pub router: Arc<dyn Router>,
+    pub max_header_bytes: usize,
+}
+
+/// Serves a listener until `stop` turns true, then lets requests in flight
+/// finish for up to `grace`.
 pub async fn serve(
     bound: Bound,
-    route: Arc<ArcSwap<Route>>,
+    serving: Serving,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
 ) {
     let graceful = GracefulShutdown::new();
-    let builder = http1_builder(route.load().config.max_header_bytes);
+    let builder = http1_builder(serving.max_header_bytes);
     loop {
         let accepted = tokio::select! {
-            _ = crate::admin::stopped(&mut stop) => break,
+            _ = crate::shutdown::stopped(&mut stop) => break,
             a = accept(&bound) => a,
         };
         let io = match accepted {
             Ok(io) => io,
             Err(e) => {
-                tracing::warn!(route = route.load().name(), error = %e, "accept failed");
+                tracing::warn!(listener = &*serving.name, error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        let route = route.clone();
+        let conn = Arc::new(connection(&serving.name, &io));
+        let (table, router) = (serving.table.clone(), serving.router.clone());
         let service = service_fn(move |req: hyper::Request<Incoming>| {
-            let r = route.load_full();
-            async move { Ok::<_, Infallible>(forward::serve(r, req).await) }
+            let route = router.route(&table.load(), &conn, &Head::of(&req));
+            async move {
+                Ok::<_, Infallible>(match route {
+                    Some(r) => forward::serve(r, req).await,
+                    None => ProxyError::NoRoute.into_response(""),
+                })
+            }
         });
         let conn = match io {
-            Io::Tcp(s) => Either::Tcp(
+            Io::Tcp(s, _) => Either::Tcp(
                 graceful.watch(builder.serve_connection(TokioIo::new(s), service.clone())),
             ),
             Io::Unix(s) => {
@@ -121,8 +139,17 @@ pub async fn serve(
     }
 }
 
+/// What the router may know of an accepted connection.
+fn connection(listener: &Arc<str>, io: &Io) -> Connection {
+    let mut c = Connection::on(listener.clone());
+    if let Io::Tcp(_, peer) = io {
+        c.peer = Some(*peer);
+    }
+    c
+}
+
 enum Io {
-    Tcp(tokio::net::TcpStream),
+    Tcp(tokio::net::TcpStream, SocketAddr),
     Unix(tokio::net::UnixStream),
 }
 
@@ -134,9 +161,9 @@ enum Either<A, B> {
 async fn accept(bound: &Bound) -> std::io::Result<Io> {
     match bound {
         Bound::Tcp(l) => {
-            let (s, _) = l.accept().await?;
+            let (s, peer) = l.accept().await?;
             let _ = s.set_nodelay(true);
-            Ok(Io::Tcp(s))
+            Ok(Io::Tcp(s, peer))
         }
         Bound::Unix(l, _) => Ok(Io::Unix(l.accept().await?.0)),
     }

@@ -1,8 +1,5 @@
 //! The proxy: listeners, routes, scope policy, forwarding, and the mapping of failures to answers.
 
-pub mod body;
-pub mod client;
-pub mod direct;
 pub mod error;
 pub mod forward;
 pub mod headers;
@@ -11,8 +8,10 @@ pub mod path;
 pub mod probe;
 pub mod request;
 pub mod route;
-pub mod scope;
+pub mod router;
+pub mod send;
 pub mod standin;
+pub mod table;
 
 pub use error::ProxyError;
 pub use route::Route;

@@ -3,16 +3,16 @@
 //! the upstream still accepts it, the rotation did not retire anything and the
 //! inventory and the audit log say so.
 
-use super::body::empty;
-use super::request::{self, Endpoint};
 use super::route::{Route, Target};
+use super::send::{Outgoing, send};
 use crate::audit;
 use crate::config::RevocationCheck;
 use crate::credential::{PreviousStillValid, Snapshot};
-use crate::inject::Outbound;
+use crate::inject::BodyNeed;
 use crate::secret::Fingerprint;
-use arc_swap::ArcSwap;
+use crate::transport::body::empty;
 use http::HeaderMap;
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::task::JoinHandle;
@@ -27,9 +27,10 @@ pub enum Verdict {
 }
 
 /// Starts the probe task of a route, if it has a `revocation_check` and a
-/// real upstream. It runs until aborted.
-pub fn spawn(route: Arc<ArcSwap<Route>>) -> Option<JoinHandle<()>> {
-    let r = route.load();
+/// real upstream. It runs until aborted (a reload that changes the route
+/// aborts it and starts one for the new route).
+pub fn spawn(route: Arc<Route>) -> Option<JoinHandle<()>> {
+    let r = &route;
     r.config.revocation_check.as_ref()?;
     if matches!(r.target, Target::StandIn) {
         return None;
@@ -38,19 +39,13 @@ pub fn spawn(route: Arc<ArcSwap<Route>>) -> Option<JoinHandle<()>> {
 }
 
 /// Waits for each rotation, then `after`, then probes the value it retired.
-async fn watch(route: Arc<ArcSwap<Route>>) {
-    let cred = route.load().credential.clone();
+async fn watch(route: Arc<Route>) {
+    let cred = route.credential.clone();
     let mut generations = cred.subscribe();
     generations.borrow_and_update();
     let mut probed: Option<Fingerprint> = None;
     while generations.changed().await.is_ok() {
-        let Some(after) = route
-            .load()
-            .config
-            .revocation_check
-            .as_ref()
-            .map(|c| c.after)
-        else {
+        let Some(after) = route.config.revocation_check.as_ref().map(|c| c.after) else {
             return;
         };
         if cred.previous().is_none() {
@@ -68,7 +63,7 @@ async fn watch(route: Arc<ArcSwap<Route>>) {
             continue;
         }
         probed = Some(previous.fingerprint);
-        let current = route.load_full();
+        let current = route.clone();
         let Some(check) = current.config.revocation_check.clone() else {
             return;
         };
@@ -91,49 +86,34 @@ pub async fn probe(
     check: &RevocationCheck,
     previous: &Snapshot,
 ) -> Result<Verdict, String> {
-    let Target::Remote {
-        client,
-        scheme,
-        authority,
-        host,
-        base_path,
-    } = &route.target
-    else {
+    if matches!(route.target, Target::StandIn) {
         return Err("the route has no upstream to probe".into());
-    };
+    }
     let rendered = route
         .config
         .inject
         .render(&previous.material)
         .map_err(|e| e.to_string())?;
     let (path, query) = match check.path.split_once('?') {
-        Some((p, q)) => (p, Some(q.to_owned())),
-        None => (check.path.as_str(), None),
+        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        None => (check.path.clone(), None),
     };
-    let mut headers = HeaderMap::new();
-    headers.insert(http::header::HOST, host.clone());
-    let mut query = query;
-    rendered.apply(&mut Outbound {
-        headers: &mut headers,
-        query: &mut query,
-    });
-    let to = Endpoint {
-        scheme,
-        authority,
-        base_path,
-        origin_form: client.origin_form(),
-    };
-    let target = request::Target {
+    let mut out = Outgoing {
+        method: check.method.clone(),
         path,
-        query: query.as_deref(),
+        query,
         unchanged: None,
+        headers: HeaderMap::new(),
+        // The probe's body is empty: its hash, for a form that signs the payload.
+        body_sha256: matches!(route.config.inject.body(), BodyNeed::Hash { .. })
+            .then(|| hex::encode(Sha256::digest(b""))),
     };
-    let req =
-        request::build(to, &check.method, target, headers, empty()).map_err(|e| e.to_string())?;
-    let resp = tokio::time::timeout(route.config.timeout, client.send(req))
+    if let Target::Remote { host, .. } = &route.target {
+        out.headers.insert(http::header::HOST, host.clone());
+    }
+    let resp = send(route, &mut out, previous, &rendered, empty())
         .await
-        .map_err(|_| "the upstream did not answer in time".to_string())?
-        .map_err(|e| format!("cannot reach the upstream: {e}"))?;
+        .map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
     Ok(if check.expect_status.contains(&status) {
         Verdict::Retired(status)

@@ -1,8 +1,8 @@
 //! Builds an outbound request for a route's upstream: the one place that joins
 //! scheme, authority, base path, path and query (used by forwarding and probes).
 
-use super::body::ProxyBody;
 use super::error::ProxyError;
+use crate::transport::body::ProxyBody;
 use http::uri::{self, Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Uri};
 

@@ -1,10 +1,10 @@
 //! A route as the request path uses it: its config, credential slot, upstream target and counters, all built at start-up.
 
-use super::client::{self, Client, UpstreamClient};
-use super::direct::Direct;
 use crate::config::{RouteConfig, Upstream};
 use crate::credential::{Credential, RouteUse};
 use crate::metrics::RouteStats;
+use crate::transport::client::{self, Client, UpstreamClient};
+use crate::transport::direct::Direct;
 use http::HeaderValue;
 use http::uri::{Authority, Scheme};
 use std::collections::HashMap;

@@ -1,40 +1,38 @@
 //! The built-in development stand-in upstream: answers with the request exactly as a real upstream would have received it, the credential shown by fingerprint only.
 
-use super::body::{ProxyBody, full};
+use super::route::Route;
 use crate::credential::Snapshot;
-use crate::inject::Rendered;
+use crate::transport::body::{ProxyBody, full};
 use http::{HeaderValue, Request, Response};
 use serde_json::{Map, Value, json};
 
-/// Describes `req` (already injected) as JSON. Wherever the rendered
-/// credential appears, it is replaced by `<credential fingerprint=...>`.
-pub fn answer(
-    req: &Request<ProxyBody>,
-    snap: &Snapshot,
-    slot: usize,
-    route: &str,
-    credential: &str,
-) -> Response<ProxyBody> {
+/// Describes `req` (credential attached) as JSON. Wherever the credential
+/// appears (the form's header or query parameter, any header marked
+/// sensitive) it is replaced by `<credential NAME fingerprint=...>`.
+pub fn answer(req: &Request<ProxyBody>, snap: &Snapshot, route: &Route) -> Response<ProxyBody> {
+    let credential = route.credential.name();
     let marker = format!("<credential {credential} fingerprint={}>", snap.fingerprint);
-    let rendered = &snap.rendered[slot];
+    let form = &route.config.inject;
+    let carrier = form.header_name();
     let mut headers = Map::new();
     for (name, value) in req.headers() {
-        let shown = match rendered {
-            Rendered::Header { name: n, value: v } if n == name && v == value => {
-                format!("{} ({})", marker, describe_form(v))
-            }
-            _ => String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        let shown = if carrier.as_ref() == Some(name) {
+            format!("{} ({})", marker, describe_form(value))
+        } else if value.is_sensitive() {
+            marker.clone()
+        } else {
+            String::from_utf8_lossy(value.as_bytes()).into_owned()
         };
         headers.insert(name.as_str().to_owned(), Value::String(shown));
     }
-    let mut query = req.uri().query().map(str::to_owned);
-    if let (Rendered::Query { pair, param }, Some(q)) = (rendered, query.as_mut()) {
-        *q = q.replace(pair.as_str(), &format!("{param}={marker}"));
-    }
+    let query = req.uri().query().map(|q| match form.query_param() {
+        Some(param) => redact_param(q, param, &marker),
+        None => q.to_owned(),
+    });
     let body = json!({
         "stand_in": true,
         "note": "sidekey's local stand-in upstream: this is what the real upstream would have received",
-        "route": route,
+        "route": route.name(),
         "method": req.method().as_str(),
         "path": req.uri().path(),
         "query": query,
@@ -47,6 +45,19 @@ pub fn answer(
         HeaderValue::from_static("application/json"),
     );
     resp
+}
+
+/// `query` with the value of every `param=` pair replaced by `marker`.
+fn redact_param(query: &str, param: &str, marker: &str) -> String {
+    let encoded = crate::inject::query::encode(param);
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if name == encoded => format!("{param}={marker}"),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// The non-secret shape of an injected header value ("Bearer …", "Basic …").

@@ -2,7 +2,7 @@
 
 use super::{AwsSpec, Origin};
 use crate::credential::file::DEFAULT_POLL;
-use crate::credential::spec::{FieldError, ParseContext, SecretRefForm, typed};
+use crate::parse::{FieldError, ParseContext, SecretRefForm, typed};
 use serde::Deserialize;
 
 #[derive(Deserialize)]

@@ -1,7 +1,7 @@
 //! The small HTTP client the AWS credential origins share: sidekey's own pooled hyper client, bounded answers, errors without secrets.
 
 use crate::credential::SourceError;
-use crate::proxy::client::{self, UpstreamClient};
+use crate::transport::client::{self, UpstreamClient};
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Either, Full, Limited};

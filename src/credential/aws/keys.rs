@@ -63,6 +63,7 @@ pub fn issued(
         }),
         issued_at,
         expires_at,
+        lease: None,
     })
 }
 

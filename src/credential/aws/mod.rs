@@ -15,7 +15,9 @@ pub use form::parse;
 
 use super::secret_ref::SecretRef;
 use super::{BoxFuture, Issued, Source, SourceError};
+use crate::material::MaterialKind;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where the base credentials come from.
@@ -124,7 +126,7 @@ impl AwsSpec {
                 .into_iter()
                 .flatten()
                 {
-                    r.read_blocking().map_err(|e| e.message)?;
+                    r.read_blocking().map_err(|e| e.0)?;
                 }
                 Ok(())
             }
@@ -189,7 +191,10 @@ impl AwsSource {
 }
 
 impl Source for AwsSource {
-    fn fetch(&self) -> BoxFuture<'_, Result<Issued, SourceError>> {
+    fn fetch<'a>(
+        &'a self,
+        _previous: Option<&'a Issued>,
+    ) -> BoxFuture<'a, Result<Issued, SourceError>> {
         Box::pin(async move {
             let base = self.base().await?;
             match self.spec.assume_role() {
@@ -226,5 +231,30 @@ impl Source for AwsSource {
             Origin::Static { .. } => Some(self.spec.poll_interval),
             _ => None,
         }
+    }
+}
+
+impl crate::credential::spec::SourceSettings for AwsSpec {
+    fn kind(&self) -> &'static str {
+        "aws"
+    }
+
+    fn build(&self) -> Arc<dyn Source> {
+        Arc::new(AwsSource::new(self.clone()))
+    }
+
+    fn describe(&self) -> String {
+        AwsSpec::describe(self)
+    }
+
+    fn probe(&self) -> Result<(), crate::parse::FieldError> {
+        AwsSpec::probe(self).map_err(|message| crate::parse::FieldError {
+            field: None,
+            message,
+        })
+    }
+
+    fn material(&self) -> MaterialKind {
+        MaterialKind::AwsKeys
     }
 }

@@ -4,7 +4,7 @@
 use super::signing_key::SigningKey;
 use crate::credential::SourceError;
 use crate::credential::secret_ref::SecretRef;
-use crate::credential::spec::FieldError;
+use crate::parse::FieldError;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::{HeaderMap, HeaderValue, header};
@@ -126,7 +126,7 @@ impl ClientAuth {
             ClientAuth::SecretBasic(s) | ClientAuth::SecretPost(s) => s
                 .read_blocking()
                 .map(drop)
-                .map_err(|e| FieldError::on("client_secret", e.message)),
+                .map_err(|e| FieldError::on("client_secret", e.0)),
             ClientAuth::PrivateKeyJwt { key_file, .. } => SigningKey::from_pem_file(key_file)
                 .map(drop)
                 .map_err(|e| FieldError::on("private_key_file", e)),

@@ -19,7 +19,10 @@ impl OAuth2Source {
 }
 
 impl Source for OAuth2Source {
-    fn fetch(&self) -> BoxFuture<'_, Result<Issued, SourceError>> {
+    fn fetch<'a>(
+        &'a self,
+        _previous: Option<&'a Issued>,
+    ) -> BoxFuture<'a, Result<Issued, SourceError>> {
         Box::pin(async move {
             let mut form = vec![("grant_type".to_string(), "client_credentials".to_string())];
             self.request.add_to(&mut form);

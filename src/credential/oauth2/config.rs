@@ -2,7 +2,7 @@
 
 use super::exchange::{JWT_TOKEN_TYPE, TokenExchangeSpec};
 use super::{ClientAuth, DEFAULT_LIFETIME, DEFAULT_TIMEOUT, OAuth2Spec, RequestSpec, ServerSpec};
-use crate::credential::spec::{FieldError, ParseContext, SecretRefForm, typed};
+use crate::parse::{FieldError, ParseContext, SecretRefForm, typed};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use url::{Host, Url};

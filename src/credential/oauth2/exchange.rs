@@ -33,15 +33,15 @@ impl TokenExchangeSpec {
     }
 
     /// `sidekey check`: the client can authenticate and the subject token is there.
-    pub fn probe(&self) -> Result<(), crate::credential::spec::FieldError> {
+    pub fn probe(&self) -> Result<(), crate::parse::FieldError> {
         super::probe_server(&self.server)?;
         match std::fs::read_to_string(&self.subject_token_file) {
             Ok(t) if !t.trim().is_empty() => Ok(()),
-            Ok(_) => Err(crate::credential::spec::FieldError::on(
+            Ok(_) => Err(crate::parse::FieldError::on(
                 "subject_token_file",
                 format!("{} is empty", self.subject_token_file.display()),
             )),
-            Err(e) => Err(crate::credential::spec::FieldError::on(
+            Err(e) => Err(crate::parse::FieldError::on(
                 "subject_token_file",
                 format!("cannot read {}: {e}", self.subject_token_file.display()),
             )),
@@ -96,7 +96,10 @@ impl TokenExchangeSource {
 }
 
 impl Source for TokenExchangeSource {
-    fn fetch(&self) -> BoxFuture<'_, Result<Issued, SourceError>> {
+    fn fetch<'a>(
+        &'a self,
+        _previous: Option<&'a Issued>,
+    ) -> BoxFuture<'a, Result<Issued, SourceError>> {
         Box::pin(async move {
             let subject = self.subject_token().await?;
             self.endpoint

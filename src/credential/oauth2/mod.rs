@@ -99,6 +99,42 @@ fn scopes_shown(scopes: &[String]) -> String {
 }
 
 /// The checks of `sidekey check`: can the client authenticate with what it points at?
-pub fn probe_server(server: &ServerSpec) -> Result<(), super::spec::FieldError> {
+pub fn probe_server(server: &ServerSpec) -> Result<(), crate::parse::FieldError> {
     server.auth.probe()
+}
+
+impl super::spec::SourceSettings for OAuth2Spec {
+    fn kind(&self) -> &'static str {
+        "oauth2"
+    }
+
+    fn build(&self) -> std::sync::Arc<dyn super::Source> {
+        std::sync::Arc::new(OAuth2Source::new(self.clone()))
+    }
+
+    fn describe(&self) -> String {
+        OAuth2Spec::describe(self)
+    }
+
+    fn probe(&self) -> Result<(), crate::parse::FieldError> {
+        probe_server(&self.server)
+    }
+}
+
+impl super::spec::SourceSettings for TokenExchangeSpec {
+    fn kind(&self) -> &'static str {
+        "oauth2_token_exchange"
+    }
+
+    fn build(&self) -> std::sync::Arc<dyn super::Source> {
+        std::sync::Arc::new(TokenExchangeSource::new(self.clone()))
+    }
+
+    fn describe(&self) -> String {
+        TokenExchangeSpec::describe(self)
+    }
+
+    fn probe(&self) -> Result<(), crate::parse::FieldError> {
+        TokenExchangeSpec::probe(self)
+    }
 }

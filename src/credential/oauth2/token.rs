@@ -58,6 +58,7 @@ pub fn read_answer(
         material: Material::Token(token),
         issued_at: now,
         expires_at: Some(now + lifetime),
+        lease: None,
     })
 }
 

@@ -1,8 +1,8 @@
 //! One form POST to an authorization server endpoint, over the proxy's pooled rustls client, bounded in time and size.
 
 use crate::credential::SourceError;
-use crate::proxy::body;
-use crate::proxy::client::{self, UpstreamClient};
+use crate::transport::body;
+use crate::transport::client::{self, UpstreamClient};
 use http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use std::error::Error as _;

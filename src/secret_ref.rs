@@ -1,8 +1,12 @@
 //! `{ file = "..." }` / `{ env = "VAR" }`: where a secret that configures a source (a client secret, an admin token) lives.
 
-use super::SourceError;
 use crate::secret::Secret;
 use std::path::PathBuf;
+
+/// A secret that could not be read; says where from, never what.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct ReadError(pub String);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretRef {
@@ -13,7 +17,7 @@ pub enum SecretRef {
 impl SecretRef {
     /// Reads the secret now. Files are read on every call, so a rotated
     /// client secret is picked up at the next fetch.
-    pub async fn read(&self) -> Result<Secret, SourceError> {
+    pub async fn read(&self) -> Result<Secret, ReadError> {
         match self {
             SecretRef::File(path) => self.wrap(tokio::fs::read_to_string(path).await),
             SecretRef::Env(_) => self.read_blocking(),
@@ -21,23 +25,20 @@ impl SecretRef {
     }
 
     /// Same as [`SecretRef::read`], for start-up code that is not async.
-    pub fn read_blocking(&self) -> Result<Secret, SourceError> {
+    pub fn read_blocking(&self) -> Result<Secret, ReadError> {
         match self {
             SecretRef::File(path) => self.wrap(std::fs::read_to_string(path)),
             SecretRef::Env(var) => match std::env::var(var) {
                 Ok(text) => self.wrap(Ok(text)),
-                Err(_) => Err(SourceError::new(format!(
-                    "environment variable {var} is not set"
-                ))),
+                Err(_) => Err(ReadError(format!("environment variable {var} is not set"))),
             },
         }
     }
 
     /// Turns what was read into a secret, naming where it came from on failure.
-    fn wrap(&self, read: std::io::Result<String>) -> Result<Secret, SourceError> {
-        let text =
-            read.map_err(|e| SourceError::new(format!("cannot read {}: {e}", self.describe())))?;
-        Secret::new(text).map_err(|e| SourceError::new(format!("{}: {e}", self.describe())))
+    fn wrap(&self, read: std::io::Result<String>) -> Result<Secret, ReadError> {
+        let text = read.map_err(|e| ReadError(format!("cannot read {}: {e}", self.describe())))?;
+        Secret::new(text).map_err(|e| ReadError(format!("{}: {e}", self.describe())))
     }
 
     pub fn describe(&self) -> String {

@@ -2,6 +2,23 @@
 
 use crate::secret::{Fingerprint, Secret};
 
+/// The shapes of [`Material`], for checking a source against an injection form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaterialKind {
+    Token,
+    AwsKeys,
+}
+
+impl MaterialKind {
+    /// How a config error names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            MaterialKind::Token => "a single token",
+            MaterialKind::AwsKeys => "AWS keys",
+        }
+    }
+}
+
 /// A credential value as issued by a source.
 #[derive(Clone, Debug)]
 pub enum Material {
@@ -20,6 +37,13 @@ pub struct AwsKeys {
 }
 
 impl Material {
+    pub fn kind(&self) -> MaterialKind {
+        match self {
+            Material::Token(_) => MaterialKind::Token,
+            Material::Aws(_) => MaterialKind::AwsKeys,
+        }
+    }
+
     pub fn token(&self) -> Option<&Secret> {
         match self {
             Material::Token(s) => Some(s),

@@ -1,0 +1,30 @@
+//! What the running process shares between the proxy's listeners, the admin API and config reloads.
+
+use crate::config::Config;
+use crate::proxy::table::RouteTable;
+use crate::secret::Secret;
+use arc_swap::ArcSwap;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// State shared by the admin API and the running proxy.
+pub struct Shared {
+    /// The running config generation's routes and credentials; the
+    /// listeners read the same swap.
+    pub table: Arc<ArcSwap<RouteTable>>,
+    pub admin_token: Option<Secret>,
+    /// Why the last config reload was refused, if it was.
+    pub reload_error: Mutex<Option<String>>,
+    /// When reloads were tried and applied (for `GET /v1/config/status`).
+    pub reload_stats: Mutex<ReloadStats>,
+    pub config: ArcSwap<Config>,
+}
+
+/// Counters of config reloads.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ReloadStats {
+    pub attempts: u64,
+    pub applied: u64,
+    pub last_attempt_at: Option<SystemTime>,
+    pub last_applied_at: Option<SystemTime>,
+}

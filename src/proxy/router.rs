@@ -1,0 +1,71 @@
+//! Picks the route for a request from what its connection and head say: the seam every listening mode plugs into.
+//!
+//! Today's mode routes by the listener a connection came in on (one port, one
+//! route). Destination-routed modes (forward proxy, interception,
+//! transparent egress) route by the CONNECT target, the TLS SNI, the `Host`
+//! or the original destination, all of which [`Connection`] has room for.
+
+use super::route::Route;
+use super::table::RouteTable;
+use http::{HeaderMap, Method, Request, Uri};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// What is known about a connection before its first request.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// The listener it came in on (for port routes: the route's name).
+    pub listener: Arc<str>,
+    /// The peer's address (`None` on a unix socket).
+    pub peer: Option<SocketAddr>,
+    /// The address it was accepted on (`None` on a unix socket).
+    pub local: Option<SocketAddr>,
+    /// Where the client meant to connect, for redirected connections.
+    pub original_dst: Option<SocketAddr>,
+    /// The server name the client asked for in its TLS hello.
+    pub sni: Option<String>,
+}
+
+impl Connection {
+    pub fn on(listener: Arc<str>) -> Self {
+        Connection {
+            listener,
+            peer: None,
+            local: None,
+            original_dst: None,
+            sni: None,
+        }
+    }
+}
+
+/// The parts of a request a router may look at.
+pub struct Head<'a> {
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+    pub headers: &'a HeaderMap,
+}
+
+impl<'a> Head<'a> {
+    pub fn of<B>(req: &'a Request<B>) -> Self {
+        Head {
+            method: req.method(),
+            uri: req.uri(),
+            headers: req.headers(),
+        }
+    }
+}
+
+/// Chooses the route of a request, or none (`no_route`).
+pub trait Router: Send + Sync {
+    fn route(&self, table: &RouteTable, conn: &Connection, head: &Head<'_>) -> Option<Arc<Route>>;
+}
+
+/// One listener per route: the route is the one that owns the listener.
+pub struct ByListener;
+
+impl Router for ByListener {
+    #[inline]
+    fn route(&self, table: &RouteTable, conn: &Connection, _: &Head<'_>) -> Option<Arc<Route>> {
+        table.route(&conn.listener).cloned()
+    }
+}
