@@ -319,3 +319,75 @@ poll_interval = "1s""#,
     );
     stale.stop().await;
 }
+
+/// Polls sidekey's inventory record of `aws` until `done` holds, for up to 10 s.
+async fn wait_record(sk: &Sidekey, what: &str, done: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let record = aws::inventory(sk, "aws").await;
+        if done(&record) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: inventory still {record}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The revocation probe goes through the same send path as requests, so on
+/// a SigV4 route it is signed with the previous key: moto accepts it while
+/// that key is active (the rotation retired nothing) and refuses it once the
+/// key is deleted.
+#[tokio::test]
+async fn sigv4_revocation_probe_is_signed_with_the_previous_key() {
+    let moto = Moto::start().await;
+    let first = moto.admin.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    aws::swap_secret_volume(&keys, &[("id", &first.id), ("secret", &first.secret)]);
+    let sk = Sidekey::start_in(
+        dir,
+        &aws::s3_config(
+            "aws",
+            r#"access_key_id = { file = "{dir}/keys/id" }
+secret_access_key = { file = "{dir}/keys/secret" }
+poll_interval = "1s""#,
+            &moto.url,
+            r#"revocation_check = { method = "GET", path = "/", expect_status = [401, 403], after = "300ms" }"#,
+        ),
+    )
+    .await;
+    sk.wait_ready(5).await;
+
+    // Rotate to a second key; the first stays active at moto.
+    let second = moto.create_key(&first).await;
+    aws::swap_secret_volume(&keys, &[("id", &second.id), ("secret", &second.secret)]);
+    let first_fp = aws::fingerprint(&first);
+    wait_record(&sk, "probe of the still-active first key", |r| {
+        r["previous_value_still_valid"]["fingerprint"] == first_fp.as_str()
+    })
+    .await;
+    let record = aws::inventory(&sk, "aws").await;
+    assert_eq!(
+        record["previous_value_still_valid"]["status"], 200,
+        "{record}"
+    );
+    assert_eq!(record["previous_value_still_valid"]["route"], "s3");
+
+    // Rotate to a third key and delete the second before the probe runs:
+    // the probe signed with the second key is refused, and the finding clears.
+    // (IAM allows two keys per user: the first goes first.)
+    moto.delete_key(&second, &first.id).await;
+    let third = moto.create_key(&second).await;
+    moto.delete_key(&third, &second.id).await;
+    aws::swap_secret_volume(&keys, &[("id", &third.id), ("secret", &third.secret)]);
+    wait_record(&sk, "probe of the deleted second key", |r| {
+        r["fingerprint"] == aws::fingerprint(&third).as_str()
+            && r["previous_value_still_valid"].is_null()
+    })
+    .await;
+    sk.stop().await;
+}
