@@ -11,7 +11,9 @@ use tracing_subscriber::fmt::format::Writer;
 
 /// Installs the global subscriber. Safe to call once per process.
 pub fn init(cfg: &LogConfig) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level));
+    let filter = quiet_watchers(
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level)),
+    );
     // Colours only for a person at a terminal: escape codes in a log file
     // or a container log are noise, and cost about half of an access-log line.
     let ansi = std::io::stderr().is_terminal();
@@ -28,6 +30,17 @@ pub fn init(cfg: &LogConfig) {
         (LogFormat::Text, true) => builder.try_init(),
         (LogFormat::Text, false) => builder.fmt_fields(PlainFields).try_init(),
     };
+}
+
+/// The file watcher logs every event it sees at trace level. With the log
+/// written into a watched folder (next to the config, say), each line would
+/// be an event that writes another line, without end: its own lines stop at
+/// `warn`, whatever the filter asks for.
+fn quiet_watchers(filter: EnvFilter) -> EnvFilter {
+    match "notify=warn".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
 }
 
 /// Text fields without styling: `message name=value ...`, values in their
