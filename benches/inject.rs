@@ -1,4 +1,5 @@
 //! Criterion bench of the credential step: one wait-free snapshot load plus the pre-rendered header insert.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod common;
 

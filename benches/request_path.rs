@@ -1,4 +1,5 @@
 //! Criterion bench of the full request path: a keep-alive client, sidekey in-process, a real loopback upstream.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod common;
 

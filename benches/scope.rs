@@ -1,4 +1,5 @@
 //! Criterion bench of scope matching: path normalisation plus the allow-rule check, as the request path does it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use http::Method;

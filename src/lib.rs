@@ -24,4 +24,5 @@ pub mod scope;
 pub mod secret;
 pub mod secret_ref;
 pub mod shutdown;
+pub mod sync;
 pub mod transport;

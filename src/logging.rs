@@ -120,7 +120,8 @@ impl fmt::Write for Escaping<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
+    use crate::sync::Mutex;
+    use std::sync::Arc;
     use tracing_subscriber::fmt::MakeWriter;
 
     #[derive(Clone, Default)]
@@ -128,7 +129,7 @@ mod tests {
 
     impl std::io::Write for Buf {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
+            self.0.lock().extend_from_slice(b);
             Ok(b.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -171,7 +172,7 @@ mod tests {
             }
             false => tracing::subscriber::with_default(builder.finish(), events),
         }
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let text = String::from_utf8(buf.0.lock().clone()).unwrap();
         text.lines()
             .map(|l| l.split_once(' ').unwrap().1.to_owned())
             .collect()
@@ -198,7 +199,7 @@ mod tests {
         tracing::subscriber::with_default(sub, || {
             tracing::info!("forged\nline \x1b[31mred\x1b[0m\ttab");
         });
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let text = String::from_utf8(buf.0.lock().clone()).unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(
             text.contains(r"forged\u{a}line \u{1b}[31mred\u{1b}[0m	tab"),

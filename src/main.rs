@@ -38,7 +38,13 @@ async fn run(path: std::path::PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let reason = sidekey::app::wait_for_stop(&app, path).await;
+    let reason = match sidekey::app::wait_for_stop(&app, path).await {
+        Ok(signal) => signal,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot handle stop signals");
+            "none (signal handling failed)"
+        }
+    };
     tracing::info!(
         signal = reason,
         "stopping: no new connections, letting requests in flight finish"

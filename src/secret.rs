@@ -67,13 +67,18 @@ impl fmt::Display for Secret {
 impl Fingerprint {
     pub fn of(bytes: &[u8]) -> Self {
         let digest = Sha256::digest(bytes);
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut hex = [0u8; 12];
-        hex::encode_to_slice(&digest[..6], &mut hex).expect("12 hex digits fit");
+        for (i, b) in digest[..6].iter().enumerate() {
+            hex[2 * i] = DIGITS[usize::from(b >> 4)];
+            hex[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
+        }
         Fingerprint(hex)
     }
 
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).expect("hex is ascii")
+        // Always ASCII hex digits (built above).
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 

@@ -1,5 +1,6 @@
 //! The admin API: /metrics parsed by a real Prometheus text parser, the CLI inventory table
 //! agreeing with the JSON, the admin API on a unix socket, and the bearer token on mutations.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! The rotation engine on a paused tokio clock: refresh times, backoff, stale then expired, single flight, max_age.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
 
@@ -8,8 +9,9 @@ use sidekey::credential::{
     SourceSpec, State, Unusable, engine,
 };
 use sidekey::secret::Secret;
+use sidekey::sync::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use support::logs;
 use tokio::time::Instant;
@@ -50,7 +52,7 @@ impl TestSource {
         self.count.load(Ordering::SeqCst)
     }
     fn gaps(&self) -> Vec<Duration> {
-        let s = self.starts.lock().unwrap();
+        let s = self.starts.lock();
         s.windows(2).map(|w| w[1] - w[0]).collect()
     }
 }
@@ -61,10 +63,9 @@ impl Source for TestSource {
         previous: Option<&'a Issued>,
     ) -> BoxFuture<'a, Result<Issued, SourceError>> {
         Box::pin(async move {
-            self.starts.lock().unwrap().push(Instant::now());
+            self.starts.lock().push(Instant::now());
             self.previous_leases
                 .lock()
-                .unwrap()
                 .push(previous.map(|p| p.lease.as_ref().and_then(|l| l.get::<u64>().copied())));
             let n = self.count.fetch_add(1, Ordering::SeqCst) + 1;
             if !self.fetch_takes.is_zero() {
@@ -324,7 +325,7 @@ async fn each_fetch_is_handed_the_previous_issue_with_its_lease() {
     let task = engine::spawn(cred.clone(), src.clone());
     first_value(&cred).await;
     tokio::time::sleep(Duration::from_secs(30 * 3)).await;
-    let seen = src.previous_leases.lock().unwrap().clone();
+    let seen = src.previous_leases.lock().clone();
     assert!(seen.len() >= 4, "{seen:?}");
     // The first fetch has nothing before it; each later one gets the lease
     // the source put on the value it issued just before.

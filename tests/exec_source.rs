@@ -1,5 +1,6 @@
 //! The `exec` source against real scripts: one that works, one that fails, one that hangs, and a
 //! Kubernetes ExecCredential plugin whose expiry makes the engine rotate the token.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! Each injection form reaches a real upstream (plain HTTP and TLS with a test CA) with the right value,
 //! replacing whatever the app sent.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
 

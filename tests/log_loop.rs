@@ -1,4 +1,5 @@
 //! sidekey at trace level, its log written into the folder it watches (next to the config and the credential file): the log does not feed itself.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -1,12 +1,14 @@
 //! Rotation under load: the credential file is rotated 60 times (in-place rewrite and the Kubernetes `..data`
 //! symlink swap) while 8 clients send continuously. Every response is 2xx and the new value shows up promptly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
 
+use sidekey::sync::Mutex;
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{Reply, Sidekey, Upstream, get, logs};
 
@@ -16,7 +18,7 @@ fn accepting(
     issued: Arc<Mutex<HashSet<String>>>,
 ) -> impl Fn(&support::Seen) -> Reply + Send + Sync + 'static {
     move |s| match s.header("x-key") {
-        Some(v) if issued.lock().unwrap().contains(v) => Reply::ok("ok"),
+        Some(v) if issued.lock().contains(v) => Reply::ok("ok"),
         _ => Reply::status(401),
     }
 }
@@ -49,7 +51,6 @@ async fn rotate_under_load(
                 } else {
                     failed
                         .lock()
-                        .unwrap()
                         .push((status, String::from_utf8_lossy(&body).into_owned()));
                 }
             }
@@ -58,7 +59,7 @@ async fn rotate_under_load(
     let mut worst = Duration::ZERO;
     for i in 0..60 {
         let value = logs::secret(&format!("rot_value_{i:03}_{}", i * 7919));
-        issued.lock().unwrap().insert(value.clone());
+        issued.lock().insert(value.clone());
         let seen_before = up.count();
         let t = Instant::now();
         rotate(&value);
@@ -84,7 +85,7 @@ async fn rotate_under_load(
     for c in clients {
         c.await.unwrap();
     }
-    let failed = failed.lock().unwrap();
+    let failed = failed.lock();
     assert!(
         failed.is_empty(),
         "{} failed requests, first: {:?}",
@@ -123,7 +124,7 @@ async fn in_place_rewrite_under_load() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("secret")).unwrap();
     let first = logs::secret("rot_first_value_0001");
-    issued.lock().unwrap().insert(first.clone());
+    issued.lock().insert(first.clone());
     std::fs::write(dir.path().join("secret/key"), &first).unwrap();
     let sk = Sidekey::start_in(dir, &CONFIG.replace("UPSTREAM", &up.url())).await;
     sk.wait_ready(5).await;
@@ -164,7 +165,7 @@ async fn kubernetes_symlink_swap_under_load() {
     let root = dir.path().join("secret");
     std::fs::create_dir(&root).unwrap();
     let first = logs::secret("k8s_first_value_0001");
-    issued.lock().unwrap().insert(first.clone());
+    issued.lock().insert(first.clone());
     k8s_swap(&root, 0, &first);
     std::os::unix::fs::symlink("..data/key", root.join("key")).unwrap();
     let sk = Sidekey::start_in(dir, &CONFIG.replace("UPSTREAM", &up.url())).await;

@@ -1,12 +1,14 @@
 //! Rotation end to end with real upstreams: one refresh for a burst of 401s and replay, no replay
 //! of streamed bodies, revoke (admin API and CLI), the revocation probe, and max_age.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
 
 use bytes::Bytes;
 use http::Method;
+use sidekey::sync::Mutex;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use support::{Reply, Seen, Sidekey, Upstream, get, logs, send, write_atomic};
 
@@ -24,7 +26,7 @@ fn route(up: &Upstream, extra: &str) -> String {
 /// An upstream that accepts only the value in `valid` (401 otherwise, after `delay`).
 async fn strict_upstream(valid: Arc<Mutex<String>>, delay: Duration) -> Upstream {
     Upstream::start(move |s: &Seen| {
-        let want = format!("Bearer {}", valid.lock().unwrap());
+        let want = format!("Bearer {}", valid.lock());
         if s.header("authorization") == Some(want.as_str()) {
             Reply::ok("ok")
         } else {
@@ -68,7 +70,7 @@ async fn a_burst_of_401s_costs_one_refresh_and_small_requests_are_replayed() {
     assert_eq!(status, 200);
 
     // The upstream now wants the next value: the current one is rejected.
-    *valid.lock().unwrap() = "exec-raw-burst-2".into();
+    *valid.lock() = "exec-raw-burst-2".into();
     let url = sk.url("r");
     let burst: Vec<_> = (0..40)
         .map(|i| {
@@ -119,7 +121,7 @@ async fn a_burst_of_401s_costs_one_refresh_and_small_requests_are_replayed() {
     );
 
     // A body too large to keep is streamed once and never replayed.
-    *valid.lock().unwrap() = "exec-raw-burst-3".into();
+    *valid.lock() = "exec-raw-burst-3".into();
     let big = vec![b'z'; 100 * 1024];
     let before = up.count();
     let (status, _, _) = send(Method::POST, &format!("{url}/upload"), &[], big).await;
@@ -285,7 +287,7 @@ async fn probe_scenario(
     let v1 = logs::secret(&format!("probe-{tag}-value-one"));
     let v2 = logs::secret(&format!("probe-{tag}-value-two"));
     if let Some(v) = &valid {
-        *v.lock().unwrap() = v1.clone();
+        *v.lock() = v1.clone();
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("key"), &v1).unwrap();
@@ -301,7 +303,7 @@ async fn probe_scenario(
     let old_fp = record(&sk).await["fingerprint"].clone();
     // The origin rotates: the upstream learns the new value, sidekey reads it.
     if let Some(v) = &valid {
-        *v.lock().unwrap() = v2.clone();
+        *v.lock() = v2.clone();
     }
     write_atomic(&sk.path("key"), &v2);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

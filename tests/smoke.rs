@@ -1,4 +1,5 @@
 //! The quick-start path end to end: a file credential injected as a bearer header into a real upstream.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
 

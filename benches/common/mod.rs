@@ -1,4 +1,5 @@
 //! Shared set-up for the criterion benches: a real loopback upstream and an in-process sidekey in front of it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 #![allow(dead_code)]
 
 use bytes::Bytes;

@@ -8,6 +8,12 @@
 //! one is what sidekey adds.
 //!
 //!     bare_hyper LISTEN_ADDR UPSTREAM_ADDR 'Bearer token'
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_types
+)] // the floor contestant: plain std and hyper, nothing of sidekey
 
 use http::header::{AUTHORIZATION, HOST};
 use http::{HeaderValue, Request};

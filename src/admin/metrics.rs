@@ -225,7 +225,7 @@ pub fn text(shared: &Shared) -> String {
         "# HELP sidekey_config_reload_ok 0 when the last config reload was refused (the running config stays)."
     );
     let _ = writeln!(o, "# TYPE sidekey_config_reload_ok gauge");
-    let ok = u8::from(shared.reload_error.lock().unwrap().is_none());
+    let ok = u8::from(shared.reload_error.lock().is_none());
     let _ = writeln!(o, "sidekey_config_reload_ok {ok}");
     o
 }

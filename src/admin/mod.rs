@@ -112,8 +112,8 @@ fn readyz(shared: &Shared) -> Response<ProxyBody> {
 
 /// `GET /v1/config/status`: the file running, and whether the last reload was refused and why.
 fn config_status(shared: &Shared) -> serde_json::Value {
-    let stats = shared.reload_stats.lock().unwrap().clone();
-    let error = shared.reload_error.lock().unwrap().clone();
+    let stats = shared.reload_stats.lock().clone();
+    let error = shared.reload_error.lock().clone();
     let at = |t: Option<std::time::SystemTime>| t.map(inventory::rfc3339);
     serde_json::json!({
         "path": shared.config.load().path.display().to_string(),

@@ -3,8 +3,9 @@
 use crate::config::Config;
 use crate::proxy::table::RouteTable;
 use crate::secret::Secret;
+use crate::sync::Mutex;
 use arc_swap::ArcSwap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// State shared by the admin API and the running proxy.

@@ -14,9 +14,10 @@ use crate::proxy::probe;
 use crate::proxy::route::{Clients, Route};
 use crate::proxy::router::ByListener;
 use crate::proxy::table::RouteTable;
+use crate::sync::Mutex;
 use arc_swap::ArcSwap;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -201,7 +202,7 @@ impl App {
 
     /// The address a route listens on (with the port the OS chose for port 0).
     pub fn route_addr(&self, route: &str) -> Option<ListenAddr> {
-        self.control.addrs.lock().unwrap().get(route).cloned()
+        self.control.addrs.lock().get(route).cloned()
     }
 
     pub fn admin_addr(&self) -> &ListenAddr {
@@ -220,7 +221,7 @@ impl App {
     /// Reloads on `SIGHUP` and whenever the config file changes, until shutdown.
     pub fn watch_config(&self) {
         let task = reload::watch(self.control.clone());
-        if let Some(old) = self.watcher.lock().unwrap().replace(task) {
+        if let Some(old) = self.watcher.lock().replace(task) {
             old.abort();
         }
     }
@@ -228,7 +229,7 @@ impl App {
     /// Stops accepting, lets requests in flight finish (bounded by the
     /// listeners' grace period), then stops the refreshers and the admin API.
     pub async fn shutdown(self) {
-        if let Some(w) = self.watcher.lock().unwrap().take() {
+        if let Some(w) = self.watcher.lock().take() {
             w.abort();
         }
         let mut running = self.control.running.lock().await;
@@ -254,14 +255,18 @@ impl App {
 }
 
 /// Waits for SIGTERM or SIGINT, reloading the config on SIGHUP and on
-/// change of the file meanwhile. Returns the stop signal's name.
-pub async fn wait_for_stop(app: &App, _config_path: std::path::PathBuf) -> &'static str {
+/// change of the file meanwhile. Returns the stop signal's name, or why
+/// the signals cannot be handled.
+pub async fn wait_for_stop(
+    app: &App,
+    _config_path: std::path::PathBuf,
+) -> std::io::Result<&'static str> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     app.watch_config();
-    tokio::select! {
+    Ok(tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
-    }
+    })
 }

@@ -62,7 +62,7 @@ pub async fn reload(control: &Control, force: bool) -> Result<Summary, String> {
         running.last_text = Some(hash);
     }
     {
-        let mut st = control.shared.reload_stats.lock().unwrap();
+        let mut st = control.shared.reload_stats.lock();
         st.attempts += 1;
         st.last_attempt_at = Some(SystemTime::now());
     }
@@ -80,8 +80,8 @@ pub async fn reload(control: &Control, force: bool) -> Result<Summary, String> {
     };
     match &result {
         Ok(summary) => {
-            *control.shared.reload_error.lock().unwrap() = None;
-            let mut st = control.shared.reload_stats.lock().unwrap();
+            *control.shared.reload_error.lock() = None;
+            let mut st = control.shared.reload_stats.lock();
             st.applied += 1;
             st.last_applied_at = Some(SystemTime::now());
             tracing::info!(
@@ -95,7 +95,7 @@ pub async fn reload(control: &Control, force: bool) -> Result<Summary, String> {
             );
         }
         Err(reason) => {
-            *control.shared.reload_error.lock().unwrap() = Some(reason.clone());
+            *control.shared.reload_error.lock() = Some(reason.clone());
             tracing::error!(file = %path.display(), error = %reason, "configuration reload refused; the running configuration stays");
         }
     }
@@ -231,16 +231,12 @@ async fn apply(
         }
         if !routes.contains_key(&name) {
             summary.routes_removed.push(name.clone());
-            control.addrs.lock().unwrap().remove(&name);
+            control.addrs.lock().remove(&name);
         }
     }
     running.draining.retain(|t| !t.is_finished());
     for (name, l) in started {
-        control
-            .addrs
-            .lock()
-            .unwrap()
-            .insert(name.clone(), l.addr.clone());
+        control.addrs.lock().insert(name.clone(), l.addr.clone());
         running.listeners.insert(name, l);
     }
 

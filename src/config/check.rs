@@ -106,7 +106,7 @@ fn admin(r: &mut Reporter<'_>, cx: &ParseContext<'_>, form: &FileConfig) -> Admi
     let listen = match admin.and_then(|a| a.listen.as_ref()) {
         Some(l) => listen_addr(r, l, form.allow_non_loopback)
             .unwrap_or(ListenAddr::Tcp(SocketAddr::from(([127, 0, 0, 1], 9901)))),
-        None => ListenAddr::Tcp(DEFAULT_ADMIN.parse().expect("valid default")),
+        None => ListenAddr::Tcp(std::net::SocketAddr::from(DEFAULT_ADMIN_ADDR)),
     };
     let token = admin.and_then(|a| a.token.as_ref()).and_then(|t| {
         let form = crate::parse::SecretRefForm {

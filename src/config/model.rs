@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
+/// [`DEFAULT_ADMIN`] as an address.
+pub const DEFAULT_ADMIN_ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 9901);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_REPLAY_BODY: u64 = 64 * 1024;

@@ -31,7 +31,13 @@ fn unusable(e: crate::inject::RenderError) -> SourceError {
 /// Starts the refresher of `cred`. It stops when `cred`'s last sender is
 /// gone or the task is aborted.
 pub fn spawn(cred: Arc<Credential>, source: Arc<dyn Source>) -> JoinHandle<()> {
-    let rx = cred.take_commands().expect("one refresher per credential");
+    let Some(rx) = cred.take_commands() else {
+        tracing::error!(
+            credential = cred.name(),
+            "a refresher already runs for this credential; not starting another"
+        );
+        return tokio::spawn(async {});
+    };
     tokio::spawn(
         Refresher {
             cred,

@@ -73,16 +73,13 @@ async fn run(spec: &ExecSpec) -> Result<Vec<u8>, SourceError> {
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| SourceError::new(format!("cannot run {program}: {e}")))?;
-    let mut out = child
-        .stdout
-        .take()
-        .expect("piped stdout")
-        .take(STDOUT_LIMIT);
-    let mut err = child
-        .stderr
-        .take()
-        .expect("piped stderr")
-        .take(STDOUT_LIMIT);
+    let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(SourceError::new(format!(
+            "cannot read the output of {program}"
+        )));
+    };
+    let mut out = out.take(STDOUT_LIMIT);
+    let mut err = err.take(STDOUT_LIMIT);
     let work = async {
         let mut stdout = Vec::new();
         let mut stderr = Vec::new();

@@ -27,10 +27,11 @@ pub use status::{PreviousStillValid, State, Status};
 
 use crate::inject::InjectSpec;
 use crate::secret::Fingerprint;
+use crate::sync::Mutex;
 use arc_swap::ArcSwapOption;
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -146,7 +147,7 @@ impl Credential {
     /// The slot of an injection form in every snapshot, adding it if new.
     /// The current value, if any, is re-rendered and republished at once.
     pub fn slot_for(&self, spec: &InjectSpec) -> Result<usize, String> {
-        let mut injectors = self.injectors.lock().unwrap();
+        let mut injectors = self.injectors.lock();
         if let Some(i) = injectors.iter().position(|s| s == spec) {
             return Ok(i);
         }
@@ -161,22 +162,22 @@ impl Credential {
     }
 
     pub fn add_route_use(&self, use_: RouteUse) {
-        let mut routes = self.routes.lock().unwrap();
+        let mut routes = self.routes.lock();
         routes.retain(|r| r.route != use_.route);
         routes.push(use_);
     }
 
     pub fn remove_route_use(&self, route: &str) {
-        self.routes.lock().unwrap().retain(|r| r.route != route);
+        self.routes.lock().retain(|r| r.route != route);
     }
 
     /// Puts back the route uses saved before a reload that was refused.
     pub fn set_route_uses(&self, uses: Vec<RouteUse>) {
-        *self.routes.lock().unwrap() = uses;
+        *self.routes.lock() = uses;
     }
 
     pub fn route_uses(&self) -> Vec<RouteUse> {
-        self.routes.lock().unwrap().clone()
+        self.routes.lock().clone()
     }
 
     /// An upstream answered 401/403 to a request that carried `generation`.
@@ -246,11 +247,11 @@ impl Credential {
     }
 
     pub fn status(&self) -> Status {
-        self.status.lock().unwrap().clone()
+        self.status.lock().clone()
     }
 
     pub fn update_status(&self, f: impl FnOnce(&mut Status)) {
-        f(&mut self.status.lock().unwrap());
+        f(&mut self.status.lock());
     }
 
     pub fn uses(&self) -> u64 {
@@ -270,7 +271,7 @@ impl Credential {
 
     /// The lifecycle state, derived from the snapshot and the refresher's status.
     pub fn state(&self) -> State {
-        let status = self.status.lock().unwrap();
+        let status = self.status.lock();
         let snap = self.current.load();
         match snap.as_ref() {
             None if status.revoked => State::Revoked,
@@ -291,13 +292,13 @@ impl Credential {
     }
 
     pub fn is_revoked_value(&self, fp: &Fingerprint) -> bool {
-        self.revoked.lock().unwrap().contains(fp)
+        self.revoked.lock().contains(fp)
     }
 
     // The writer side, used by the refresher only.
 
     pub(crate) fn injectors(&self) -> Vec<InjectSpec> {
-        self.injectors.lock().unwrap().clone()
+        self.injectors.lock().clone()
     }
 
     /// Publishes a snapshot. Holding the injector list's lock serializes
@@ -306,7 +307,7 @@ impl Credential {
     /// every published snapshot has a slot for every route, and a reload
     /// never overwrites a newer value with a re-rendered older one.
     pub(crate) fn publish(&self, snap: Snapshot) -> Result<(), crate::inject::RenderError> {
-        let injectors = self.injectors.lock().unwrap();
+        let injectors = self.injectors.lock();
         let snap = if snap.rendered.len() < injectors.len() {
             snap.rerender(&injectors)?
         } else {
@@ -331,10 +332,10 @@ impl Credential {
     /// Drops the value at once and remembers it must never come back.
     pub(crate) fn drop_value(&self) -> Option<Arc<Snapshot>> {
         // Under the injectors' lock, so a reload's re-render cannot bring it back.
-        let _injectors = self.injectors.lock().unwrap();
+        let _injectors = self.injectors.lock();
         let old = self.current.swap(None);
         if let Some(s) = &old {
-            self.revoked.lock().unwrap().insert(s.fingerprint);
+            self.revoked.lock().insert(s.fingerprint);
             // The revoked value is what the revocation probe should try next.
             self.previous.store(Some(s.clone()));
         }
@@ -342,7 +343,7 @@ impl Credential {
     }
 
     pub(crate) fn take_commands(&self) -> Option<mpsc::UnboundedReceiver<Command>> {
-        self.commands_rx.lock().unwrap().take()
+        self.commands_rx.lock().take()
     }
 
     /// The refresher ended a fetch: wake requests waiting on rejections it answered.

@@ -1,7 +1,8 @@
 //! Captures every log line of the test process at `trace` and checks that no registered secret ever appears in it.
 
+use sidekey::sync::Mutex;
 use std::io::Write;
-use std::sync::{Mutex, Once};
+use std::sync::Once;
 
 static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -11,7 +12,7 @@ struct Capture;
 
 impl Write for Capture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap().extend_from_slice(buf);
+        LOGS.lock().extend_from_slice(buf);
         if std::env::var_os("SIDEKEY_TEST_LOG").is_some() {
             let _ = std::io::stderr().write_all(buf);
         }
@@ -37,29 +38,24 @@ pub fn init() {
 
 /// Registers a value that must never be logged, and returns it.
 pub fn secret(value: &str) -> String {
-    SECRETS.lock().unwrap().push(value.to_owned());
+    SECRETS.lock().push(value.to_owned());
     value.to_owned()
 }
 
 /// Everything logged so far.
 pub fn captured() -> String {
-    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+    String::from_utf8_lossy(&LOGS.lock()).into_owned()
 }
 
 /// Fails if any registered secret (or its base64 / percent-encoded form) was
 /// logged. One pass over everything captured, all forms at once.
 pub fn assert_no_secret_logged() {
-    let forms: Vec<String> = SECRETS
-        .lock()
-        .unwrap()
-        .iter()
-        .flat_map(|s| forms(s))
-        .collect();
+    let forms: Vec<String> = SECRETS.lock().iter().flat_map(|s| forms(s)).collect();
     if forms.is_empty() {
         return;
     }
     let finder = aho_corasick::AhoCorasick::new(&forms).expect("patterns");
-    let logs = LOGS.lock().unwrap();
+    let logs = LOGS.lock();
     if let Some(m) = finder.find(&logs[..]) {
         let form = &forms[m.pattern().as_usize()];
         panic!(
@@ -72,7 +68,7 @@ pub fn assert_no_secret_logged() {
 /// Fails if any registered secret appears in `bytes` (an answer to the app, an admin answer).
 pub fn assert_no_secret_in(what: &str, bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
-    for s in SECRETS.lock().unwrap().iter() {
+    for s in SECRETS.lock().iter() {
         for form in forms(s) {
             assert!(!text.contains(&form), "a secret reached {what}");
         }

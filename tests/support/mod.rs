@@ -1,4 +1,5 @@
 //! Test helpers shared by the integration tests: real upstreams, a running sidekey, an HTTP client, log capture.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 #![allow(dead_code, unused_imports)]
 
 pub mod aws;

@@ -6,10 +6,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use sidekey::sync::Mutex;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -154,21 +155,20 @@ impl Upstream {
 
     /// Every request received so far.
     pub fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
+        self.seen.lock().clone()
     }
 
     /// Requests received after the first `start`.
     pub fn seen_from(&self, start: usize) -> Vec<Seen> {
         self.seen
             .lock()
-            .unwrap()
             .get(start..)
             .map(<[Seen]>::to_vec)
             .unwrap_or_default()
     }
 
     pub fn count(&self) -> usize {
-        self.seen.lock().unwrap().len()
+        self.seen.lock().len()
     }
 
     /// Connections accepted so far.
@@ -220,7 +220,7 @@ async fn answer(
         body: Bytes::from(kept),
     };
     let reply = handler(&s);
-    seen.lock().unwrap().push(s);
+    seen.lock().push(s);
     if let Some(d) = reply.delay {
         tokio::time::sleep(d).await;
     }
