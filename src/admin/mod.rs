@@ -170,9 +170,6 @@ pub(crate) fn text(status: StatusCode, body: &'static str) -> Response<ProxyBody
     resp
 }
 
-pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
-    json(
-        status,
-        &serde_json::json!({ "error": { "code": code, "message": message } }),
-    )
+pub(crate) fn error(status: StatusCode, code: &'static str, message: &str) -> Response<ProxyBody> {
+    crate::error_body::response(status, code, message, None)
 }

@@ -139,15 +139,7 @@ fn stderr_note(stderr: &[u8]) -> String {
     if text.is_empty() {
         return String::new();
     }
-    let mut shown: String = text
-        .chars()
-        .take(STDERR_SHOWN)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if text.chars().count() > STDERR_SHOWN {
-        shown.push('…');
-    }
-    format!(": {shown}")
+    format!(": {}", crate::redact::peer_text(text, STDERR_SHOWN, false))
 }
 
 /// The three output forms. Errors say what is wrong, never what was printed.

@@ -1,6 +1,7 @@
 //! The one place where failures become HTTP answers: DESIGN.md's JSON error body and `sidekey-error` header.
 
-use crate::transport::body::{ProxyBody, full};
+use crate::error_body;
+use crate::transport::body::ProxyBody;
 use http::{HeaderValue, Response, StatusCode};
 use std::time::Duration;
 
@@ -64,17 +65,9 @@ impl ProxyError {
 
     /// The answer the app receives.
     pub fn into_response(self, route: &str) -> Response<ProxyBody> {
-        let body = serde_json::json!({
-            "error": { "code": self.code(), "message": self.to_string(), "route": route }
-        });
-        let mut resp = Response::new(full(body.to_string()));
-        *resp.status_mut() = self.status();
+        let mut resp =
+            error_body::response(self.status(), self.code(), &self.to_string(), Some(route));
         let h = resp.headers_mut();
-        h.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        h.insert("sidekey-error", HeaderValue::from_static(self.code()));
         if matches!(
             self,
             ProxyError::CredentialUnavailable(_) | ProxyError::CredentialExpired(_)

@@ -100,24 +100,13 @@ impl Client {
                         true => "connection failed",
                         false => "the connection failed mid-request",
                     };
-                    describe(head, &e)
+                    crate::redact::error_chain(head, &e)
                 }),
             },
-            Client::Direct(d) => d.send(req).await.map_err(|e| describe(&e.to_string(), &e)),
+            Client::Direct(d) => d
+                .send(req)
+                .await
+                .map_err(|e| crate::redact::error_chain(&e.to_string(), &e)),
         }
     }
-}
-
-/// `head: cause: cause ...` from an error's source chain, capped in length.
-pub fn describe(head: &str, e: &dyn std::error::Error) -> String {
-    let mut text = head.to_owned();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-        if text.len() > 300 {
-            break;
-        }
-    }
-    text
 }

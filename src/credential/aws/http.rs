@@ -65,5 +65,5 @@ fn describe(e: &hyper_util::client::legacy::Error) -> String {
         true => "connection failed",
         false => "the request failed",
     };
-    client::describe(head, e)
+    crate::redact::error_chain(head, e)
 }

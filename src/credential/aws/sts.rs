@@ -186,19 +186,7 @@ fn tag(xml: &str, name: &str) -> Option<String> {
 
 /// Cuts error text to a readable length and removes any secret it echoes.
 fn scrub(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_owned();
-    for s in secrets.iter().filter(|s| s.len() >= 4) {
-        out = out.replace(s, "<redacted>");
-    }
-    if out.len() > 300 {
-        let mut cut = 300;
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.truncate(cut);
-        out.push('…');
-    }
-    out
+    crate::redact::peer_text(&crate::redact::without_secrets(text, secrets), 300, false)
 }
 
 #[cfg(test)]

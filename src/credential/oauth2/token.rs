@@ -116,15 +116,7 @@ fn refusal(what: &str, answer: &Answer, object: Option<&Map<String, Value>>) -> 
 /// Server text fit for a log line: printable ASCII, bounded length
 /// (RFC 6749 §5.2 limits `error` and `error_description` to these characters).
 fn printable(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .filter(|c| (' '..='~').contains(c))
-        .take(MAX_DESCRIPTION)
-        .collect();
-    if s.chars().count() > MAX_DESCRIPTION {
-        out.push('…');
-    }
-    out
+    crate::redact::peer_text(s, MAX_DESCRIPTION, true)
 }
 
 #[cfg(test)]

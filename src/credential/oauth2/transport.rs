@@ -5,7 +5,6 @@ use crate::transport::body;
 use crate::transport::client::{self, UpstreamClient};
 use http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use std::error::Error as _;
 use std::path::Path;
 use std::time::Duration;
 use url::Url;
@@ -90,12 +89,5 @@ impl Transport {
 
 /// A client error with its causes ("client error (Connect): tcp connect error: Connection refused").
 fn cause(e: &hyper_util::client::legacy::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        src = s.source();
-    }
-    out
+    crate::redact::error_chain(&e.to_string(), e)
 }

@@ -1,0 +1,28 @@
+//! The one JSON error body of sidekey's own answers, for the proxy and the admin API alike: `{"error":{"code","message","route"}}` plus a `sidekey-error: CODE` header.
+
+use crate::transport::body::{ProxyBody, full};
+use http::{HeaderValue, Response, StatusCode};
+
+/// An answer saying why sidekey refused or failed. `message` is for the
+/// person reading it and never holds a secret; `route` is set on proxy answers.
+pub fn response(
+    status: StatusCode,
+    code: &'static str,
+    message: &str,
+    route: Option<&str>,
+) -> Response<ProxyBody> {
+    let mut error = serde_json::json!({ "code": code, "message": message });
+    if let Some(route) = route {
+        error["route"] = route.into();
+    }
+    let body = serde_json::json!({ "error": error });
+    let mut resp = Response::new(full(body.to_string()));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert("sidekey-error", HeaderValue::from_static(code));
+    resp
+}
