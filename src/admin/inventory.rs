@@ -112,9 +112,9 @@ pub async fn act(shared: &Shared, name: &str, action: &str) -> Response<ProxyBod
     };
     match result {
         Ok(()) => json(StatusCode::OK, &record(&cred)),
-        Err(message) => {
+        Err(e) => {
             let body = serde_json::json!({
-                "error": { "code": format!("{action}_failed"), "message": message },
+                "error": { "code": format!("{action}_failed"), "message": e.to_string() },
                 "credential": record(&cred),
             });
             json(StatusCode::BAD_GATEWAY, &body)

@@ -67,7 +67,9 @@ pub enum StartError {
         source: std::io::Error,
     },
     #[error("{0}")]
-    Build(String),
+    Build(#[from] crate::proxy::route::BuildError),
+    #[error("[admin] token: {0}")]
+    AdminToken(#[from] crate::secret_ref::ReadError),
 }
 
 /// Binds a route's listener, naming it in the error.
@@ -102,11 +104,7 @@ impl App {
     /// before this is called; nothing is bound if any part fails to build.
     pub async fn start(config: Config) -> Result<App, StartError> {
         let admin_token = match &config.admin.token {
-            Some(t) => Some(
-                t.read()
-                    .await
-                    .map_err(|e| StartError::Build(format!("[admin] token: {e}")))?,
-            ),
+            Some(t) => Some(t.read().await?),
             None => None,
         };
 
@@ -119,8 +117,7 @@ impl App {
         for rc in &config.routes {
             let cred = credentials[&rc.credential].clone();
             let s = Arc::new(RouteStats::default());
-            let route = Route::build(rc.clone(), cred, &mut clients, s, config.log.access_log)
-                .map_err(StartError::Build)?;
+            let route = Route::build(rc.clone(), cred, &mut clients, s, config.log.access_log)?;
             built.push(Arc::new(route));
         }
         // Bind every listener before serving any, so a port in use fails the start cleanly.
@@ -214,7 +211,7 @@ impl App {
     }
 
     /// Reads the config file again and applies it if it is valid (see [`reload`]).
-    pub async fn reload(&self) -> Result<reload::Summary, String> {
+    pub async fn reload(&self) -> Result<reload::Summary, reload::ReloadError> {
         reload::reload(&self.control, true).await
     }
 

@@ -4,10 +4,11 @@
 //! unchanged credentials keep their value and refresher). If not, the running
 //! config stays and the reason is logged and shown at `GET /v1/config/status`.
 
-use super::{Control, Listener, bind_route, serve_route};
+use super::{Control, Listener, serve_route};
 use crate::config::{self, Config};
 use crate::credential::{Credential, RouteUse, engine};
 use crate::metrics::RouteStats;
+use crate::proxy::listener::Bound;
 use crate::proxy::probe;
 use crate::proxy::route::{Clients, Route};
 use crate::proxy::table::RouteTable;
@@ -32,6 +33,26 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterat
     }
 }
 
+/// Why a reload was refused; the running config stays.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("{file}: cannot read the file: {reason}")]
+    Read { file: String, reason: String },
+    #[error("{0}: the file is not UTF-8 text")]
+    NotText(String),
+    /// Every problem, each with its file, line and column.
+    #[error("{0}")]
+    Invalid(#[from] config::ConfigErrors),
+    #[error(transparent)]
+    Build(#[from] crate::proxy::route::BuildError),
+    #[error("route `{route}`: cannot listen on {addr}: {reason}")]
+    Bind {
+        route: String,
+        addr: String,
+        reason: std::io::Error,
+    },
+}
+
 /// What a reload changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -47,7 +68,7 @@ pub struct Summary {
 
 /// Reads the config file and applies it. `force` applies it even if the
 /// text is the same as last time (SIGHUP, an explicit call).
-pub async fn reload(control: &Control, force: bool) -> Result<Summary, String> {
+pub async fn reload(control: &Control, force: bool) -> Result<Summary, ReloadError> {
     let path = control.shared.config.load().path.clone();
     let mut running = control.running.lock().await;
     let text = std::fs::read(&path);
@@ -69,10 +90,13 @@ pub async fn reload(control: &Control, force: bool) -> Result<Summary, String> {
     // Check the very text that was hashed (the file may change again meanwhile).
     let checked = match &text {
         Ok(t) => match std::str::from_utf8(t) {
-            Ok(t) => config::parse(&path, t).map_err(|e| e.to_string()),
-            Err(_) => Err(format!("{}: the file is not UTF-8 text", path.display())),
+            Ok(t) => config::parse(&path, t).map_err(ReloadError::from),
+            Err(_) => Err(ReloadError::NotText(path.display().to_string())),
         },
-        Err(e) => Err(format!("{}: cannot read the file: {e}", path.display())),
+        Err(e) => Err(ReloadError::Read {
+            file: path.display().to_string(),
+            reason: e.to_string(),
+        }),
     };
     let result = match checked {
         Ok(config) => apply(control, &mut running, config).await,
@@ -95,7 +119,7 @@ pub async fn reload(control: &Control, force: bool) -> Result<Summary, String> {
             );
         }
         Err(reason) => {
-            *control.shared.reload_error.lock() = Some(reason.clone());
+            *control.shared.reload_error.lock() = Some(reason.to_string());
             tracing::error!(file = %path.display(), error = %reason, "configuration reload refused; the running configuration stays");
         }
     }
@@ -118,7 +142,7 @@ async fn apply(
     control: &Control,
     running: &mut super::Running,
     config: Config,
-) -> Result<Summary, String> {
+) -> Result<Summary, ReloadError> {
     let shared = &control.shared;
     let old_cfg = shared.config.load_full();
     let old = shared.table.load_full();
@@ -301,7 +325,7 @@ async fn plan_routes(
     old: &RouteTable,
     old_cfg: &Config,
     credentials: &BTreeMap<String, Arc<Credential>>,
-) -> Result<Vec<Plan>, String> {
+) -> Result<Vec<Plan>, ReloadError> {
     let mut clients = Clients::default();
     let mut plans = Vec::new();
     for rc in &config.routes {
@@ -336,7 +360,14 @@ async fn plan_routes(
         if existing.is_some() && same_listener {
             plans.push(Plan::Swap(route));
         } else {
-            let bound = bind_route(&route).await.map_err(|e| e.to_string())?;
+            let bound =
+                Bound::bind(&route.config.listen)
+                    .await
+                    .map_err(|reason| ReloadError::Bind {
+                        route: route.name().to_owned(),
+                        addr: route.config.listen.to_string(),
+                        reason,
+                    })?;
             plans.push(Plan::Add(route, bound));
         }
     }

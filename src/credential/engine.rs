@@ -22,7 +22,7 @@ const MIN_REFRESH: Duration = Duration::from_millis(200);
 /// "Never" on tokio's clock, for values that are read once.
 const FAR: Duration = Duration::from_secs(86400 * 365);
 
-type Reply = Option<oneshot::Sender<Result<(), String>>>;
+type Reply = Option<oneshot::Sender<Result<(), SourceError>>>;
 
 fn unusable(e: crate::inject::RenderError) -> SourceError {
     SourceError::new(format!("the new value cannot be used: {e}"))
@@ -221,7 +221,7 @@ impl Refresher {
         Ok(())
     }
 
-    fn record(&mut self, outcome: Result<(), SourceError>) -> Result<(), String> {
+    fn record(&mut self, outcome: Result<(), SourceError>) -> Result<(), SourceError> {
         let now = SystemTime::now();
         match outcome {
             Ok(()) => {
@@ -257,7 +257,7 @@ impl Refresher {
                     s.last_error = Some(e.message.clone());
                     s.last_refresh_at = Some(now);
                 });
-                Err(e.message)
+                Err(e)
             }
         }
     }
@@ -271,7 +271,10 @@ impl Refresher {
                 Ok(super::Revocation::Revoked) => "revoked",
                 Ok(super::Revocation::NotSupported) => "not_supported",
                 Err(e) => {
-                    revoke_error = Some(format!("revocation at the source failed: {e}"));
+                    revoke_error = Some(SourceError {
+                        kind: e.kind,
+                        message: format!("revocation at the source failed: {e}"),
+                    });
                     "failed"
                 }
             };
@@ -281,7 +284,7 @@ impl Refresher {
         self.attempt(vec![Some(tx)], rx).await;
         let fetched = done
             .await
-            .unwrap_or_else(|_| Err("refresher stopped".into()));
+            .unwrap_or_else(|_| Err(SourceError::new("refresher stopped")));
         if let Some(reply) = reply {
             // The revocation itself succeeded once the value is dropped; say
             // what else happened so the operator can act on it.

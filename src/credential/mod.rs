@@ -25,7 +25,7 @@ pub use source::{BoxFuture, ErrorKind, Issued, Lease, Revocation, Source, Source
 pub use spec::{CredentialConfig, SourceSettings, SourceSpec};
 pub use status::{PreviousStillValid, State, Status};
 
-use crate::inject::InjectSpec;
+use crate::inject::{InjectSpec, RenderError};
 use crate::secret::Fingerprint;
 use crate::sync::Mutex;
 use arc_swap::ArcSwapOption;
@@ -45,12 +45,23 @@ pub enum Unusable {
     Expired,
 }
 
+/// Why an operator's refresh or revoke did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("the refresher of this credential is not running")]
+    NotRunning,
+    #[error("the refresher stopped")]
+    Stopped,
+    #[error(transparent)]
+    Failed(SourceError),
+}
+
 /// What the refresher is asked to do.
 pub enum Command {
     /// Refresh now; the answer says how it went.
-    Refresh(Option<oneshot::Sender<Result<(), String>>>),
+    Refresh(Option<oneshot::Sender<Result<(), SourceError>>>),
     /// Drop the value, revoke it at the source, fetch anew.
-    Revoke(Option<oneshot::Sender<Result<(), String>>>),
+    Revoke(Option<oneshot::Sender<Result<(), SourceError>>>),
     /// A watched file changed.
     Changed,
 }
@@ -146,7 +157,7 @@ impl Credential {
 
     /// The slot of an injection form in every snapshot, adding it if new.
     /// The current value, if any, is re-rendered and republished at once.
-    pub fn slot_for(&self, spec: &InjectSpec) -> Result<usize, String> {
+    pub fn slot_for(&self, spec: &InjectSpec) -> Result<usize, RenderError> {
         let mut injectors = self.injectors.lock();
         if let Some(i) = injectors.iter().position(|s| s == spec) {
             return Ok(i);
@@ -154,7 +165,7 @@ impl Credential {
         if let Some(current) = self.current.load_full() {
             let mut with_new = injectors.clone();
             with_new.push(spec.clone());
-            let snap = current.rerender(&with_new).map_err(|e| e.to_string())?;
+            let snap = current.rerender(&with_new)?;
             self.current.store(Some(Arc::new(snap)));
         }
         injectors.push(spec.clone());
@@ -227,23 +238,25 @@ impl Credential {
     }
 
     /// Refresh now and wait for the outcome.
-    pub async fn refresh_now(&self) -> Result<(), String> {
+    pub async fn refresh_now(&self) -> Result<(), CommandError> {
         let (tx, rx) = oneshot::channel();
         if !self.send(Command::Refresh(Some(tx))) {
-            return Err("the refresher of this credential is not running".into());
+            return Err(CommandError::NotRunning);
         }
         rx.await
-            .unwrap_or_else(|_| Err("the refresher stopped".into()))
+            .map_err(|_| CommandError::Stopped)?
+            .map_err(CommandError::Failed)
     }
 
     /// Revoke now and wait until the value is dropped and a new fetch tried.
-    pub async fn revoke_now(&self) -> Result<(), String> {
+    pub async fn revoke_now(&self) -> Result<(), CommandError> {
         let (tx, rx) = oneshot::channel();
         if !self.send(Command::Revoke(Some(tx))) {
-            return Err("the refresher of this credential is not running".into());
+            return Err(CommandError::NotRunning);
         }
         rx.await
-            .unwrap_or_else(|_| Err("the refresher stopped".into()))
+            .map_err(|_| CommandError::Stopped)?
+            .map_err(CommandError::Failed)
     }
 
     pub fn status(&self) -> Status {

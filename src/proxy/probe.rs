@@ -17,6 +17,17 @@ use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::task::JoinHandle;
 
+/// Why a probe could not be sent (the verdict is then unknown).
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("the route has no upstream to probe")]
+    NoUpstream,
+    #[error("the previous value cannot be rendered: {0}")]
+    Render(#[from] crate::inject::RenderError),
+    #[error(transparent)]
+    Send(#[from] super::ProxyError),
+}
+
 /// What one probe found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -85,15 +96,11 @@ pub async fn probe(
     route: &Route,
     check: &RevocationCheck,
     previous: &Snapshot,
-) -> Result<Verdict, String> {
+) -> Result<Verdict, ProbeError> {
     if matches!(route.target, Target::StandIn) {
-        return Err("the route has no upstream to probe".into());
+        return Err(ProbeError::NoUpstream);
     }
-    let rendered = route
-        .config
-        .inject
-        .render(&previous.material)
-        .map_err(|e| e.to_string())?;
+    let rendered = route.config.inject.render(&previous.material)?;
     let (path, query) = match check.path.split_once('?') {
         Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
         None => (check.path.clone(), None),
@@ -111,9 +118,7 @@ pub async fn probe(
     if let Target::Remote { host, .. } = &route.target {
         out.headers.insert(http::header::HOST, host.clone());
     }
-    let resp = send(route, &mut out, previous, &rendered, empty())
-        .await
-        .map_err(|e| e.to_string())?;
+    let resp = send(route, &mut out, previous, &rendered, empty()).await?;
     let status = resp.status().as_u16();
     Ok(if check.expect_status.contains(&status) {
         Verdict::Retired(status)

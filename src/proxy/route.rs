@@ -3,7 +3,7 @@
 use crate::config::{RouteConfig, Upstream};
 use crate::credential::{Credential, RouteUse};
 use crate::metrics::RouteStats;
-use crate::transport::client::{self, Client, UpstreamClient};
+use crate::transport::client::{self, Client, TlsError, UpstreamClient};
 use crate::transport::direct::Direct;
 use http::HeaderValue;
 use http::uri::{Authority, Scheme};
@@ -37,6 +37,23 @@ pub struct Route {
     pub access_log: bool,
 }
 
+/// Why a route could not be built from its checked config.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("route `{route}`: credential `{credential}`: {reason}")]
+    Render {
+        route: String,
+        credential: String,
+        reason: crate::inject::RenderError,
+    },
+    #[error("upstream {0}: {1}")]
+    Upstream(String, String),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("the stand-in needs no client")]
+    NoClient,
+}
+
 /// Pooled HTTPS clients shared by routes with the same TLS and connect
 /// settings; each plain-HTTP route gets connections of its own.
 #[derive(Default)]
@@ -45,15 +62,14 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn get(&mut self, config: &RouteConfig, to: &Authority) -> Result<Client, String> {
+    pub fn get(&mut self, config: &RouteConfig, to: &Authority) -> Result<Client, BuildError> {
         let Upstream::Url { scheme, .. } = &config.upstream else {
-            return Err("the stand-in needs no client".into());
+            return Err(BuildError::NoClient);
         };
         if *scheme == Scheme::HTTP {
-            return Ok(Client::Direct(Arc::new(Direct::new(
-                to,
-                config.connect_timeout,
-            )?)));
+            let direct = Direct::new(to, config.connect_timeout)
+                .map_err(|e| BuildError::Upstream(to.to_string(), e.to_string()))?;
+            return Ok(Client::Direct(Arc::new(direct)));
         }
         let key = (config.ca_file.clone(), config.connect_timeout);
         if let Some(c) = self.by_key.get(&key) {
@@ -73,14 +89,14 @@ impl Route {
         clients: &mut Clients,
         stats: Arc<RouteStats>,
         access_log: bool,
-    ) -> Result<Route, String> {
-        let slot = credential.slot_for(&config.inject).map_err(|e| {
-            format!(
-                "route `{}`: credential `{}`: {e}",
-                config.name,
-                credential.name()
-            )
-        })?;
+    ) -> Result<Route, BuildError> {
+        let slot = credential
+            .slot_for(&config.inject)
+            .map_err(|e| BuildError::Render {
+                route: config.name.clone(),
+                credential: credential.name().to_owned(),
+                reason: e,
+            })?;
         let target = match &config.upstream {
             Upstream::StandIn => Target::StandIn,
             Upstream::Url {
@@ -91,7 +107,8 @@ impl Route {
                 client: clients.get(&config, authority)?,
                 scheme: scheme.clone(),
                 authority: authority.clone(),
-                host: HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?,
+                host: HeaderValue::from_str(authority.as_str())
+                    .map_err(|e| BuildError::Upstream(authority.to_string(), e.to_string()))?,
                 base_path: base_path.clone(),
             },
         };

@@ -30,28 +30,44 @@ pub fn connector(connect_timeout: Duration) -> HttpConnector {
     http
 }
 
+/// Why a TLS client configuration could not be built.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read CA file {0}: {1}")]
+    Read(String, String),
+    #[error("CA file {0} is not PEM: {1}")]
+    NotPem(String, String),
+    #[error("CA file {0} holds no certificate")]
+    Empty(String),
+    #[error("CA file {0}: {1}")]
+    BadCertificate(String, String),
+    #[error("TLS set-up: {0}")]
+    Provider(String),
+}
+
 /// A rustls client configuration with the webpki roots plus an optional private CA file.
-pub fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+pub fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, TlsError> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = ca_file {
+        let shown = || path.display().to_string();
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?
+            .map_err(|e| TlsError::Read(shown(), e.to_string()))?
             .collect::<Result<_, _>>()
-            .map_err(|e| format!("CA file {} is not PEM: {e}", path.display()))?;
+            .map_err(|e| TlsError::NotPem(shown(), e.to_string()))?;
         if certs.is_empty() {
-            return Err(format!("CA file {} holds no certificate", path.display()));
+            return Err(TlsError::Empty(shown()));
         }
         for cert in certs {
             roots
                 .add(cert)
-                .map_err(|e| format!("CA file {}: {e}", path.display()))?;
+                .map_err(|e| TlsError::BadCertificate(shown(), e.to_string()))?;
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| TlsError::Provider(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(config)

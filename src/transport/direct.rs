@@ -66,14 +66,13 @@ pub enum SendError {
 }
 
 impl Direct {
-    pub fn new(authority: &Authority, connect_timeout: Duration) -> Result<Direct, String> {
+    pub fn new(authority: &Authority, connect_timeout: Duration) -> Result<Direct, http::Error> {
         let connector = client::connector(connect_timeout);
         let dial = Uri::builder()
             .scheme("http")
             .authority(authority.clone())
             .path_and_query("/")
-            .build()
-            .map_err(|e| format!("upstream {authority}: {e}"))?;
+            .build()?;
         Ok(Direct {
             connector,
             dial,

@@ -14,7 +14,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const MAX_ANSWER: usize = 256 * 1024;
 
 pub struct Http {
-    client: OnceLock<Result<UpstreamClient, String>>,
+    client: OnceLock<Result<UpstreamClient, client::TlsError>>,
 }
 
 pub struct Answer {

@@ -20,7 +20,7 @@ pub struct Answer {
 }
 
 pub struct Transport {
-    client: Result<UpstreamClient, String>,
+    client: Result<UpstreamClient, client::TlsError>,
     timeout: Duration,
 }
 
