@@ -14,7 +14,12 @@ use std::path::Path;
 use toml::Spanned;
 
 /// Keys every credential table may hold, whatever its source.
-const COMMON_KEYS: &[&str] = &["source", "max_age", "enforce_max_age"];
+const COMMON_KEYS: &[&str] = &[
+    "source",
+    "max_age",
+    "enforce_max_age",
+    "min_refresh_interval",
+];
 
 pub fn check(path: &Path, text: &str, form: FileConfig) -> Result<Config, ConfigErrors> {
     let mut r = Reporter::new(path, text);
@@ -198,6 +203,7 @@ fn credential(
     let mut rest = toml::Table::new();
     let mut max_age = None;
     let mut enforce_max_age = false;
+    let mut min_refresh_interval = crate::credential::rejection::DEFAULT_MIN_REFRESH_INTERVAL;
     for (key, value) in table {
         let span = value.span();
         match (key.as_str(), value.into_inner()) {
@@ -207,6 +213,13 @@ fn credential(
                 Err(m) => r.at(span, format!("credential `{name}`: max_age: {m}")),
             },
             ("enforce_max_age", toml::Value::Boolean(b)) => enforce_max_age = b,
+            ("min_refresh_interval", toml::Value::String(s)) => match super::duration::parse(&s) {
+                Ok(d) => min_refresh_interval = d,
+                Err(m) => r.at(
+                    span,
+                    format!("credential `{name}`: min_refresh_interval: {m}"),
+                ),
+            },
             (k, _) if COMMON_KEYS.contains(&k) => r.at(
                 span,
                 format!("credential `{name}`: `{k}` has the wrong type"),
@@ -228,6 +241,7 @@ fn credential(
             source,
             max_age,
             enforce_max_age,
+            min_refresh_interval,
         }),
         Err(FieldError { field, message }) => {
             r.at(

@@ -25,6 +25,8 @@ pub struct CredentialConfig {
     pub max_age: Option<Duration>,
     /// Refuse an overdue value like an expired one.
     pub enforce_max_age: bool,
+    /// Least time between refreshes asked for by upstream rejections.
+    pub min_refresh_interval: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -194,7 +194,11 @@ async fn forward(
         Either::Right(Full::new(bytes)),
     )
     .await?;
-    route.credential.record_use();
+    match is_rejection(route, second.status()) {
+        // The fresh value is rejected too: the throttle backs off.
+        true => _ = route.credential.report_rejection(newer.generation),
+        false => route.credential.record_use(),
+    }
     Ok(second)
 }
 
