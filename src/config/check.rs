@@ -6,6 +6,7 @@ use super::model::*;
 use crate::credential::spec::{FieldError, ParseContext, SourceSpec};
 use crate::credential::{CredentialConfig, secret_ref::SecretRef};
 use crate::inject::InjectSpec;
+use crate::proxy::guard::Guards;
 use crate::proxy::scope::Scope;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -267,9 +268,16 @@ fn route(
         .map_err(|m| r.at(rf.inject.span(), format!("route `{name}`: inject: {m}")))
         .ok();
     let mut scope = Scope::default();
+    scope.set_guards(match &inject {
+        Some(InjectSpec::SigV4(s)) if matches!(s.service.as_str(), "s3" | "s3express") => {
+            Guards::S3
+        }
+        Some(InjectSpec::SigV4(_)) => Guards::Aws,
+        _ => Guards::Plain,
+    });
     for rule in &rf.allow {
         let a = rule.get_ref();
-        if let Err(m) = scope.add_rule(&a.methods, &a.paths) {
+        if let Err(m) = scope.add_guarded_rule(&a.methods, &a.paths, &a.headers, &a.query) {
             r.at(rule.span(), format!("route `{name}`: allow: {m}"));
         }
     }

@@ -95,6 +95,12 @@ pub struct AllowFile {
     pub methods: Vec<String>,
     #[serde(default)]
     pub paths: Vec<String>,
+    /// Guarded headers the rule lets through (`x-amz-copy-source`, `x-amz-acl` ...).
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// Guarded query parameters the rule lets through (`acl`, `tagging` ...).
+    #[serde(default)]
+    pub query: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,9 @@ use std::time::Duration;
 pub enum ProxyError {
     #[error("{method} {path} is outside the scope of this route's credential")]
     NotAllowed { method: String, path: String },
+    /// A header or query parameter outside the scope (the text says which).
+    #[error("{0}")]
+    PartNotAllowed(String),
     #[error("no route serves this request")]
     NoRoute,
     #[error(
@@ -35,7 +38,7 @@ pub enum ProxyError {
 impl ProxyError {
     pub fn code(&self) -> &'static str {
         match self {
-            ProxyError::NotAllowed { .. } => "not_allowed",
+            ProxyError::NotAllowed { .. } | ProxyError::PartNotAllowed(_) => "not_allowed",
             ProxyError::NoRoute => "no_route",
             ProxyError::CredentialUnavailable(_) => "credential_unavailable",
             ProxyError::CredentialExpired(_) => "credential_expired",
@@ -49,7 +52,7 @@ impl ProxyError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::NotAllowed { .. } => StatusCode::FORBIDDEN,
+            ProxyError::NotAllowed { .. } | ProxyError::PartNotAllowed(_) => StatusCode::FORBIDDEN,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::CredentialUnavailable(_) | ProxyError::CredentialExpired(_) => {
                 StatusCode::SERVICE_UNAVAILABLE

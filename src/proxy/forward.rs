@@ -114,6 +114,9 @@ async fn forward(
             path: norm.path,
         });
     }
+    cfg.scope
+        .check_parts(&parts.method, &norm.path, &parts.headers, parts.uri.query())
+        .map_err(ProxyError::PartNotAllowed)?;
     let snap = current(route)?;
     outcome.fingerprint = Some(snap.fingerprint);
 

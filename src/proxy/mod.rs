@@ -5,6 +5,7 @@ pub mod client;
 pub mod direct;
 pub mod error;
 pub mod forward;
+pub mod guard;
 pub mod headers;
 pub mod listener;
 pub mod path;

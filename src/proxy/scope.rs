@@ -1,11 +1,14 @@
-//! A route's scope: which methods and paths its credential may be used for.
+//! A route's scope: which methods and paths its credential may be used for, and which guarded
+//! headers and query parameters (see [`super::guard`]) may come with them.
 
-use http::Method;
+use super::guard::{Guards, Names, Part};
+use http::{HeaderMap, Method};
 
 /// Allow rules; an empty scope allows everything on the route's upstream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
     rules: Vec<Rule>,
+    guards: Guards,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +17,10 @@ struct Rule {
     methods: Vec<Method>,
     /// Empty: any path.
     paths: Vec<Pattern>,
+    /// Guarded headers this rule lets through.
+    headers: Names,
+    /// Guarded query parameters this rule lets through.
+    query: Names,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +40,17 @@ enum Seg {
 
 impl Scope {
     pub fn add_rule(&mut self, methods: &[String], paths: &[String]) -> Result<(), String> {
+        self.add_guarded_rule(methods, paths, &[], &[])
+    }
+
+    /// A rule that also lets the guarded `headers` and `query` names through.
+    pub fn add_guarded_rule(
+        &mut self,
+        methods: &[String],
+        paths: &[String],
+        headers: &[String],
+        query: &[String],
+    ) -> Result<(), String> {
         let methods = methods
             .iter()
             .map(|m| {
@@ -44,8 +62,20 @@ impl Scope {
             .iter()
             .map(|p| Pattern::parse(p))
             .collect::<Result<Vec<_>, _>>()?;
-        self.rules.push(Rule { methods, paths });
+        let headers = Names::headers(headers)?;
+        let query = Names::query(query)?;
+        self.rules.push(Rule {
+            methods,
+            paths,
+            headers,
+            query,
+        });
         Ok(())
+    }
+
+    /// Which parts of a request this route guards (set from its injection form).
+    pub fn set_guards(&mut self, guards: Guards) {
+        self.guards = guards;
     }
 
     pub fn is_open(&self) -> bool {
@@ -57,10 +87,57 @@ impl Scope {
         if self.rules.is_empty() {
             return true;
         }
-        self.rules.iter().any(|r| {
-            (r.methods.is_empty() || r.methods.contains(method))
-                && (r.paths.is_empty() || r.paths.iter().any(|p| p.matches(path)))
-        })
+        self.rules.iter().any(|r| r.allows(method, path))
+    }
+
+    /// After [`Scope::allows`]: are the guarded headers and query parameters
+    /// of the request allowed by a rule that allows its method and path? And
+    /// is the object an `x-amz-copy-source` reads one the scope allows a `GET`
+    /// of? Err says what was refused, by name (never a value).
+    pub fn check_parts(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<(), String> {
+        if self.rules.is_empty() {
+            return Ok(());
+        }
+        let parts = self.guards.find(headers, query);
+        if parts.is_empty() {
+            return Ok(());
+        }
+        let copy = parts
+            .contains(&Part::Header("x-amz-copy-source".into()))
+            .then(|| self.guards.copy_source(headers))
+            .flatten();
+        let mut refused = None;
+        for rule in self.rules.iter().filter(|r| r.allows(method, path)) {
+            match parts
+                .iter()
+                .find(|p| !p.allowed_by(&rule.headers, &rule.query))
+            {
+                None => {}
+                Some(p) => {
+                    refused.get_or_insert_with(|| p.describe());
+                    continue;
+                }
+            }
+            match &copy {
+                Some(Err(why)) => return Err(why.clone()),
+                Some(Ok(source)) if !self.allows(&Method::GET, source) => {
+                    return Err(format!(
+                        "`x-amz-copy-source` reads {source}, which this route's scope does not allow a GET of"
+                    ));
+                }
+                _ => return Ok(()),
+            }
+        }
+        Err(format!(
+            "{method} {path} is outside the scope of this route's credential with its {}",
+            refused.unwrap_or_default()
+        ))
     }
 
     /// One line per rule, for `sidekey check` and the inventory.
@@ -89,9 +166,23 @@ impl Scope {
                         .collect::<Vec<_>>()
                         .join(" ")
                 };
-                format!("{m} {p}")
+                let mut line = format!("{m} {p}");
+                if !r.headers.is_empty() {
+                    line += &format!(" headers={}", r.headers.as_slice().join(","));
+                }
+                if !r.query.is_empty() {
+                    line += &format!(" query={}", r.query.as_slice().join(","));
+                }
+                line
             })
             .collect()
+    }
+}
+
+impl Rule {
+    fn allows(&self, method: &Method, path: &str) -> bool {
+        (self.methods.is_empty() || self.methods.contains(method))
+            && (self.paths.is_empty() || self.paths.iter().any(|p| p.matches(path)))
     }
 }
 
