@@ -6,6 +6,7 @@ use super::model::*;
 use crate::credential::spec::{FieldError, ParseContext, SourceSpec};
 use crate::credential::{CredentialConfig, secret_ref::SecretRef};
 use crate::inject::InjectSpec;
+use crate::proxy::browser;
 use crate::proxy::guard::Guards;
 use crate::proxy::scope::Scope;
 use std::collections::{BTreeMap, HashMap};
@@ -317,6 +318,19 @@ fn route(
             }
         }
     });
+    let listed = |r: &mut Reporter<'_>,
+                  list: &[Spanned<String>],
+                  parse: fn(&str) -> Result<String, String>| {
+        list.iter()
+            .filter_map(|v| {
+                parse(v.get_ref())
+                    .map_err(|m| r.at(v.span(), format!("route `{name}`: {m}")))
+                    .ok()
+            })
+            .collect::<Vec<_>>()
+    };
+    let allow_browser_origins = listed(r, &rf.allow_browser_origins, browser::parse_origin);
+    let allowed_hosts = listed(r, &rf.allowed_hosts, browser::parse_host);
     let _ = span;
     Some(RouteConfig {
         name,
@@ -336,6 +350,8 @@ fn route(
             .map_or(DEFAULT_MAX_HEADER_BYTES, |s| s.into_inner() as usize),
         refresh_on_403: rf.refresh_on_403,
         revocation_check,
+        allow_browser_origins,
+        allowed_hosts,
     })
 }
 

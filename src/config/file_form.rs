@@ -59,6 +59,12 @@ pub struct RouteFile {
     #[serde(default)]
     pub refresh_on_403: bool,
     pub revocation_check: Option<Spanned<RevocationCheckFile>>,
+    /// Origins of local web pages that may use the route (front-end development).
+    #[serde(default)]
+    pub allow_browser_origins: Vec<Spanned<String>>,
+    /// `Host` names the listener answers to besides loopback names and its own address.
+    #[serde(default)]
+    pub allowed_hosts: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,7 +4,7 @@ use super::body::{ProxyBody, Streamed, empty};
 use super::error::ProxyError;
 use super::request::{self, Endpoint};
 use super::route::{Route, Target};
-use super::{headers, path, standin};
+use super::{browser, headers, path, standin};
 use crate::audit;
 use crate::credential::{Snapshot, Unusable};
 use crate::inject::Outbound;
@@ -36,10 +36,12 @@ pub async fn serve(route: Arc<Route>, req: Request<Incoming>) -> Response<ProxyB
         fingerprint: None,
         replayed: false,
     };
-    let resp = match forward(&route, req, &mut outcome).await {
+    let origin = req.headers().get(http::header::ORIGIN).cloned();
+    let mut resp = match forward(&route, req, &mut outcome).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(route.name()),
     };
+    browser::filter_response(&route.config, origin.as_ref(), resp.headers_mut());
     route.stats.count_status(resp.status().as_u16());
     if route.access_log {
         tracing::info!(
@@ -98,6 +100,7 @@ async fn forward(
             limit: cfg.max_header_bytes,
         });
     }
+    browser::check(cfg, &parts.headers, &parts.uri)?;
     let norm =
         path::normalize(parts.uri.path()).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
     if route.access_log {

@@ -1,6 +1,7 @@
 //! The proxy: listeners, routes, scope policy, forwarding, and the mapping of failures to answers.
 
 pub mod body;
+pub mod browser;
 pub mod client;
 pub mod direct;
 pub mod error;

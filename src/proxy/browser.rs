@@ -1,0 +1,201 @@
+//! Web browsers on the same machine: requests from a page on another origin and requests under
+//! a name that is not this listener's (DNS rebinding) are refused; upstream CORS headers reach
+//! only origins the route allows.
+//!
+//! A route's listener is on loopback, so any page a local browser opens can send it requests:
+//! a cross-site form `POST` or `<img>` carries the credential with it, and a page whose name
+//! rebinds to 127.0.0.1 is, to the browser, same-origin with the route and may read its answers.
+//! A browser says where a request comes from (`Origin`, `Sec-Fetch-Site`) and under which name
+//! it reached the listener (`Host`); a non-browser client sends neither of the first two.
+
+use super::error::ProxyError;
+use crate::config::{ListenAddr, RouteConfig};
+use http::header::{HOST, ORIGIN};
+use http::{HeaderMap, HeaderValue, Uri};
+use std::net::IpAddr;
+
+const SEC_FETCH_SITE: &str = "sec-fetch-site";
+
+/// Refuses a request from a browser page on an origin the route does not
+/// allow, and one whose `Host` is not a name of this listener.
+pub fn check(cfg: &RouteConfig, headers: &HeaderMap, uri: &Uri) -> Result<(), ProxyError> {
+    check_host(cfg, headers, uri)?;
+    let mut origins = headers.get_all(ORIGIN).iter();
+    let allowed = match (origins.next(), origins.next()) {
+        (None, _) => false,
+        (Some(o), None) if origin_allowed(cfg, o) => true,
+        (Some(o), _) => {
+            return Err(ProxyError::BrowserOriginRefused(format!(
+                "a request from a browser page at `{}` (Origin header) is refused: {}",
+                shown(o.as_bytes()),
+                OPT_IN
+            )));
+        }
+    };
+    if allowed {
+        return Ok(());
+    }
+    match headers.get(SEC_FETCH_SITE).map(HeaderValue::as_bytes) {
+        None | Some(b"none") | Some(b"same-origin") => Ok(()),
+        Some(site) => Err(ProxyError::BrowserOriginRefused(format!(
+            "a request a browser sent for a page on another site (Sec-Fetch-Site: {}) is refused: {}",
+            shown(site),
+            OPT_IN
+        ))),
+    }
+}
+
+const OPT_IN: &str = "a local page may use this route's credential only if the route lists its origin in allow_browser_origins";
+
+/// Removes `Access-Control-*` headers from an upstream's answer, unless the
+/// request came from an origin the route allows (then they pass unchanged).
+pub fn filter_response(cfg: &RouteConfig, origin: Option<&HeaderValue>, headers: &mut HeaderMap) {
+    if origin.is_some_and(|o| origin_allowed(cfg, o)) {
+        return;
+    }
+    let cors: Vec<_> = headers
+        .keys()
+        .filter(|n| n.as_str().starts_with("access-control-"))
+        .cloned()
+        .collect();
+    for name in cors {
+        headers.remove(name);
+    }
+}
+
+fn origin_allowed(cfg: &RouteConfig, origin: &HeaderValue) -> bool {
+    let Ok(o) = origin.to_str() else { return false };
+    cfg.allow_browser_origins
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(o))
+}
+
+/// `Host` (and an absolute-form target) must name this listener: a loopback
+/// name or address, the address it listens on, or one of `allowed_hosts`.
+/// Unix-socket listeners are out of a browser's reach and skip this.
+fn check_host(cfg: &RouteConfig, headers: &HeaderMap, uri: &Uri) -> Result<(), ProxyError> {
+    let ListenAddr::Tcp(listen) = &cfg.listen else {
+        return Ok(());
+    };
+    let mut hosts = headers.get_all(HOST).iter();
+    if let (Some(_), Some(_)) = (hosts.next(), hosts.next()) {
+        return Err(ProxyError::HostNotAllowed(
+            "the request has more than one Host header".into(),
+        ));
+    }
+    let named = headers
+        .get(HOST)
+        .map(HeaderValue::as_bytes)
+        .into_iter()
+        .chain(uri.authority().map(|a| a.as_str().as_bytes()));
+    for raw in named {
+        if !host_allowed(cfg, listen.ip(), raw) {
+            return Err(ProxyError::HostNotAllowed(format!(
+                "`{}` is not a name of this listener; sidekey answers only to loopback names and addresses, its own address and the route's allowed_hosts (a DNS-rebinding page would use its own name)",
+                shown(raw)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn host_allowed(cfg: &RouteConfig, listen: IpAddr, raw: &[u8]) -> bool {
+    let Ok(authority) = http::uri::Authority::try_from(raw) else {
+        return false;
+    };
+    let host = authority.host().trim_end_matches('.').to_ascii_lowercase();
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    let ip = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>();
+    if let Ok(ip) = ip {
+        // A rebinding page reaches the listener under its own name, never
+        // under an address; any address of a listener on all addresses is its own.
+        return ip.is_loopback() || ip == listen || listen.is_unspecified();
+    }
+    cfg.allowed_hosts.iter().any(|h| *h == host)
+}
+
+/// An app-sent value as a message shows it: printable ASCII, at most 100 characters.
+fn shown(raw: &[u8]) -> String {
+    raw.iter()
+        .take(100)
+        .map(|b| match b {
+            0x20..=0x7e => *b as char,
+            _ => '?',
+        })
+        .collect()
+}
+
+/// Checks an `allow_browser_origins` entry: `scheme://host[:port]`, as a
+/// browser writes an `Origin` (no path, no `null`, no `*`).
+pub fn parse_origin(text: &str) -> Result<String, String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "browser origin `{text}` {why}; write it like \"http://localhost:5173\""
+        ))
+    };
+    if text == "null" || text == "*" {
+        return bad(
+            "would let any page in (`null` is what sandboxed frames, file: pages and redirects send)",
+        );
+    }
+    let Ok(uri) = text.parse::<Uri>() else {
+        return bad("is not a URL");
+    };
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http" | "https"), Some(a)) if !a.as_str().contains('@') => {}
+        _ => return bad("needs an http:// or https:// scheme and a host"),
+    }
+    if !text.ends_with(uri.authority().map_or("", |a| a.as_str())) {
+        return bad("must not hold a path");
+    }
+    Ok(text.to_ascii_lowercase())
+}
+
+/// Checks an `allowed_hosts` entry: a host name or address, without a port.
+pub fn parse_host(text: &str) -> Result<String, String> {
+    match http::uri::Authority::try_from(text) {
+        Ok(a) if a.port().is_none() && a.host() == text && !text.contains('@') => {
+            Ok(text.trim_end_matches('.').to_ascii_lowercase())
+        }
+        _ => Err(format!(
+            "allowed host `{text}` must be a host name or address without scheme, port or path, like \"sidekey.internal\""
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_and_hosts_in_the_config_are_checked() {
+        assert_eq!(
+            parse_origin("http://LocalHost:5173").unwrap(),
+            "http://localhost:5173"
+        );
+        for bad in [
+            "null",
+            "*",
+            "localhost:5173",
+            "http://localhost:5173/app",
+            "ftp://x",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_host("Sidekey.Internal").unwrap(), "sidekey.internal");
+        for bad in ["a:80", "http://a", "a/b", ""] {
+            assert!(parse_host(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn messages_show_only_printable_text() {
+        assert_eq!(shown(b"a\r\nb\xff"), "a??b?");
+        assert_eq!(shown(&[b'x'; 300]).len(), 100);
+    }
+}
