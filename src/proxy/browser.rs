@@ -116,7 +116,7 @@ fn host_allowed(cfg: &RouteConfig, listen: IpAddr, raw: &[u8]) -> bool {
         // under an address; any address of a listener on all addresses is its own.
         return ip.is_loopback() || ip == listen || listen.is_unspecified();
     }
-    cfg.allowed_hosts.iter().any(|h| *h == host)
+    cfg.allowed_hosts.contains(&host)
 }
 
 /// An app-sent value as a message shows it: printable ASCII, at most 100 characters.
