@@ -1,10 +1,11 @@
 //! Browsers on the same machine: a cross-site form POST, an `<img>` GET and a DNS-rebinding page are
-//! refused and never reach the upstream; an upstream's CORS headers reach only allowed origins.
+//! refused and never reach the upstream (also from a page in headless Chromium); an upstream's CORS
+//! headers reach only allowed origins.
 
 mod support;
 
 use support::curl::{Answer, curl};
-use support::{Reply, Upstream, one_route, with_key};
+use support::{Reply, Upstream, logs, one_route, with_key};
 
 fn refused(a: &Answer, code: &str, words: &str) {
     assert_eq!(a.status, 403, "{}", a.body);
@@ -142,5 +143,82 @@ async fn cors_headers_reach_only_allowed_origins() {
     let named = curl(&["-H", "Host: sidekey.test", &url]).await;
     assert_eq!(named.status, 200, "{}", named.body);
     assert_eq!(up.count(), 3);
+    sk.stop().await;
+}
+
+/// Headless Chromium, installed by scripts/install-test-peers.
+fn chromium() -> &'static str {
+    let found = std::process::Command::new("chromium")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "chromium is missing: run scripts/install-test-peers (it installs the Debian package)"
+    );
+    "chromium"
+}
+
+#[tokio::test]
+async fn a_page_in_a_real_browser_cannot_reach_the_upstream() {
+    let up = Upstream::ok().await;
+    let sk = with_key(
+        "browser_key_dd44",
+        &one_route(&up.url(), support::BEARER, ""),
+    )
+    .await;
+    let target = format!("{}/v1/from-a-page", sk.url("r"));
+    // A page on another local origin: a form-like POST (no-cors, so no
+    // preflight) and a CORS read of the route. It reports when both ended.
+    let html = format!(
+        r#"<html><body>running<script>
+const t = "{target}";
+const post = fetch(t, {{ method: "POST", mode: "no-cors", body: "amount=100000" }})
+  .then(() => "sent", e => "failed");
+const read = fetch(t).then(r => r.text()).then(b => "read " + b, e => "blocked");
+Promise.all([post, read]).then(r => {{ document.body.textContent = "finished: " + r.join(", "); }});
+</script></body></html>"#
+    );
+    let page = Upstream::start(move |_| {
+        Reply::ok(html.clone()).header("content-type", "text/html; charset=utf-8")
+    })
+    .await;
+    let profile = tempfile::tempdir().unwrap();
+    let run = tokio::process::Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("http://localhost:{}/page", page.addr.port()))
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+        .await
+        .expect("chromium finishes within 60 s")
+        .expect("chromium runs");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    // The page ran both requests: the browser sent them, sidekey refused them.
+    assert!(dom.contains("finished: "), "the page did not finish: {dom}");
+    assert!(dom.contains("blocked"), "the page read the answer: {dom}");
+    let loads = page.seen().iter().filter(|s| s.target == "/page").count();
+    assert_eq!(loads, 1, "the page was loaded once");
+    assert_eq!(up.count(), 0, "a browser request reached the upstream");
+    let refused: Vec<String> = logs::lines_with("path=\"/v1/from-a-page\"")
+        .into_iter()
+        .filter(|l| l.contains("error=\"browser_origin_refused\""))
+        .collect();
+    assert!(
+        refused.len() >= 2,
+        "sidekey saw and refused both requests: {refused:?}"
+    );
     sk.stop().await;
 }
