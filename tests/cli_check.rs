@@ -69,10 +69,19 @@ fn good_config_prints_routes_credentials_and_scopes() {
 fn guarded_rule_parts_are_printed_and_checked() {
     let d = dir_with_key();
     let extra = "\n  [[routes.allow]]\n  methods = [\"POST\"]\n  paths = [\"/v2/legacy\"]\n  headers = [\"X-HTTP-Method-Override\"]\n  query = [\"_method\"]\n";
-    let (code, out, err) = check(d.path(), &format!("{GOOD}{extra}"));
+    let good = GOOD.replacen(
+        "  [[routes.allow]]",
+        "allow_browser_origins = [\"http://localhost:5173\"]\n  [[routes.allow]]",
+        1,
+    );
+    let (code, out, err) = check(d.path(), &format!("{good}{extra}"));
     assert_eq!(code, 0, "stderr: {err}");
     assert!(
         out.contains("allow: POST /v2/legacy headers=x-http-method-override query=_method"),
+        "{out}"
+    );
+    assert!(
+        out.contains("browser origins: http://localhost:5173"),
         "{out}"
     );
     for (from, to, words) in [
@@ -94,6 +103,10 @@ fn guarded_rule_parts_are_printed_and_checked() {
         assert!(err.contains(words), "{to}: expected {words:?} in {err}");
         assert!(err.contains("sidekey.toml:"), "{err}");
     }
+    let text = good.replace("5173\"", "5173\", \"null\"");
+    let (code, _, err) = check(d.path(), &text);
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("browser origin `null`"), "{err}");
     let text = GOOD.replace("max_age = \"30d\"", "min_refresh_interval = \"soon\"");
     let (code, _, err) = check(d.path(), &text);
     assert_eq!(code, 78, "{err}");
