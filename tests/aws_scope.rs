@@ -106,6 +106,27 @@ async fn copy_source_and_acl_are_refused_plain_objects_pass() {
     let list = curl(&[&format!("{base}/allowed-bucket?list-type=2&prefix=pl")]).await;
     assert!(list.body.contains("<Key>plain.txt</Key>"), "{}", list.body);
 
+    // The same with boto3, the app holding no key (sidekey signs): its
+    // GetObject (checksum mode on) and ListObjectsV2 pass, its CopyObject and
+    // PutObjectAcl are refused, as botocore reports it. (Not its PutObject:
+    // boto3 sends `Expect: 100-continue`, which sidekey's signature covers
+    // and moto's check leaves out, so moto refuses it on any route.)
+    let app = aws::peer(
+        &["s3", &base, "AKIAAPPHOLDSNOKEY000", "the-app-holds-no-secret"],
+        Some(&json!([
+            ["get_object", {"Bucket": "allowed-bucket", "Key": "plain.txt", "ChecksumMode": "ENABLED"}],
+            ["list_objects_v2", {"Bucket": "allowed-bucket", "Prefix": "plain"}],
+            ["copy_object", {"Bucket": "allowed-bucket", "Key": "stolen.txt",
+                             "CopySource": {"Bucket": "other-bucket", "Key": "secret.txt"}}],
+            ["put_object_acl", {"Bucket": "allowed-bucket", "Key": "plain.txt", "ACL": "public-read"}],
+        ])),
+    )
+    .await;
+    assert_eq!(app[0]["Body"], "hello", "GetObject: {app:?}");
+    assert_eq!(app[1]["KeyCount"], 1, "ListObjectsV2: {app:?}");
+    assert_eq!(app[2]["error"], "403", "CopyObject: {app:?}");
+    assert_eq!(app[3]["error"], "403", "PutObjectAcl: {app:?}");
+
     // CopyObject from a bucket outside the scope.
     let copy = curl(&[
         "-X",
