@@ -114,15 +114,12 @@ impl Scope {
             .flatten();
         let mut refused = None;
         for rule in self.rules.iter().filter(|r| r.allows(method, path)) {
-            match parts
+            if let Some(p) = parts
                 .iter()
                 .find(|p| !p.allowed_by(&rule.headers, &rule.query))
             {
-                None => {}
-                Some(p) => {
-                    refused.get_or_insert_with(|| p.describe());
-                    continue;
-                }
+                refused.get_or_insert_with(|| p.describe());
+                continue;
             }
             match &copy {
                 Some(Err(why)) => return Err(why.clone()),
@@ -263,6 +260,48 @@ mod tests {
         assert!(!s.allows(&Method::DELETE, "/v1/charges"));
         assert!(!s.allows(&Method::GET, "/v1/chargesX"));
         assert!(!s.allows(&Method::GET, "/admin"));
+    }
+
+    #[test]
+    fn guarded_parts_need_a_rule_that_allows_the_method_and_path_too() {
+        let mut s = Scope::default();
+        s.set_guards(Guards::S3);
+        let strs = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        s.add_rule(&strs(&["GET", "PUT"]), &strs(&["/b/**"]))
+            .unwrap();
+        s.add_guarded_rule(
+            &strs(&["PUT"]),
+            &strs(&["/b/in/**"]),
+            &strs(&["x-amz-copy-source*"]),
+            &strs(&["tagging"]),
+        )
+        .unwrap();
+        let mut h = http::HeaderMap::new();
+        let put = |path: &str, h: &http::HeaderMap, q: Option<&str>| {
+            s.check_parts(&Method::PUT, path, h, q)
+        };
+        assert!(put("/b/x", &h, Some("partNumber=1&uploadId=u")).is_ok());
+        let e = put("/b/x", &h, Some("tagging")).unwrap_err();
+        assert!(e.contains("query parameter `tagging`"), "{e}");
+        assert!(put("/b/in/x", &h, Some("tagging")).is_ok());
+        h.insert("x-amz-copy-source", "/b/in/../src.txt".parse().unwrap());
+        assert!(
+            put("/b/x", &h, None)
+                .unwrap_err()
+                .contains("header `x-amz-copy-source`")
+        );
+        assert!(
+            put("/b/in/x", &h, None).is_ok(),
+            "GET /b/src.txt is in scope"
+        );
+        h.insert("x-amz-copy-source", "/c/src.txt".parse().unwrap());
+        let e = put("/b/in/x", &h, None).unwrap_err();
+        assert!(e.contains("reads /c/src.txt"), "{e}");
+        assert!(
+            Scope::default()
+                .check_parts(&Method::PUT, "/c", &h, Some("acl"))
+                .is_ok()
+        );
     }
 
     #[test]
