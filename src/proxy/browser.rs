@@ -100,23 +100,42 @@ fn check_host(cfg: &RouteConfig, headers: &HeaderMap, uri: &Uri) -> Result<(), P
 }
 
 fn host_allowed(cfg: &RouteConfig, listen: IpAddr, raw: &[u8]) -> bool {
-    let Ok(authority) = http::uri::Authority::try_from(raw) else {
+    let Some(host) = host_of(raw) else {
         return false;
     };
-    let host = authority.host().trim_end_matches('.').to_ascii_lowercase();
-    if host == "localhost" || host.ends_with(".localhost") {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let suffix = host.len().saturating_sub(".localhost".len());
+    if host.eq_ignore_ascii_case("localhost")
+        || host
+            .get(suffix..)
+            .is_some_and(|s| s.eq_ignore_ascii_case(".localhost"))
+    {
         return true;
     }
-    let ip = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>();
-    if let Ok(ip) = ip {
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    if let Ok(ip) = bare.unwrap_or(host).parse::<IpAddr>() {
         // A rebinding page reaches the listener under its own name, never
         // under an address; any address of a listener on all addresses is its own.
         return ip.is_loopback() || ip == listen || listen.is_unspecified();
     }
-    cfg.allowed_hosts.contains(&host)
+    cfg.allowed_hosts
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(host))
+}
+
+/// The host of a `Host` value (`name`, `name:port`, `[v6]:port`), without
+/// allocating: this runs for every request.
+fn host_of(raw: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(raw).ok()?;
+    let host = match text.rfind(':') {
+        Some(i) if !text.ends_with(']') && text[i + 1..].bytes().all(|b| b.is_ascii_digit()) => {
+            &text[..i]
+        }
+        _ => text,
+    };
+    let fine =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':');
+    (!host.is_empty() && host.bytes().all(fine)).then_some(host)
 }
 
 /// An app-sent value as a message shows it: printable ASCII, at most 100 characters.
@@ -191,6 +210,17 @@ mod tests {
         for bad in ["a:80", "http://a", "a/b", ""] {
             assert!(parse_host(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn host_values_are_split_from_their_port() {
+        assert_eq!(host_of(b"localhost:8081"), Some("localhost"));
+        assert_eq!(host_of(b"[::1]:8081"), Some("[::1]"));
+        assert_eq!(host_of(b"[::1]"), Some("[::1]"));
+        assert_eq!(host_of(b"Example.COM"), Some("Example.COM"));
+        assert_eq!(host_of(b"a@b:1"), None);
+        assert_eq!(host_of(b":80"), None);
+        assert_eq!(host_of(b"a b"), None);
     }
 
     #[test]
