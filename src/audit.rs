@@ -41,3 +41,7 @@ pub fn previous_value_still_valid(credential: &str, route: &str, fp: Fingerprint
 pub fn rotation_overdue(credential: &str, fp: Fingerprint, age_s: u64, max_age_s: u64) {
     tracing::warn!(target: TARGET, event = "rotation_overdue", credential, fingerprint = %fp, age_s, max_age_s, "credential is older than its rotation policy allows");
 }
+
+pub fn upstream_rejects_fresh_values(credential: &str, generation: u64) {
+    tracing::warn!(target: TARGET, event = "upstream_rejects_fresh_values", credential, generation, "the upstream rejected a value fetched after its earlier rejection; rejections now trigger refreshes with backoff, and go to the app without a refresh in between");
+}

@@ -106,6 +106,13 @@ pub fn describe(c: &Config) -> String {
         for s in r.scope.describe() {
             let _ = writeln!(o, "    allow: {s}");
         }
+        if !r.allow_browser_origins.is_empty() {
+            let origins = r.allow_browser_origins.join(" ");
+            let _ = writeln!(o, "    browser origins: {origins}");
+        }
+        if !r.allowed_hosts.is_empty() {
+            let _ = writeln!(o, "    hosts: {}", r.allowed_hosts.join(" "));
+        }
     }
     let _ = writeln!(o, "\ncredentials:");
     for cr in &c.credentials {
@@ -115,6 +122,10 @@ pub fn describe(c: &Config) -> String {
             if cr.enforce_max_age {
                 extra.push_str(" (enforced)");
             }
+        }
+        if cr.min_refresh_interval != crate::credential::rejection::DEFAULT_MIN_REFRESH_INTERVAL {
+            let every = humantime::format_duration(cr.min_refresh_interval);
+            let _ = write!(extra, ", min_refresh_interval {every}");
         }
         let _ = writeln!(o, "  {}: {}{extra}", cr.name, cr.source.describe());
     }

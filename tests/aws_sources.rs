@@ -279,6 +279,7 @@ async fn web_identity_token_is_read_again_and_sts_errors_hide_it() {
                 body: format!("<ErrorResponse><Error><Code>InvalidIdentityToken</Code><Message>token {token} is not valid</Message></Error></ErrorResponse>").into(),
                 delay: None,
                 stream_bytes: None,
+                headers: Vec::new(),
             }
         }
     })

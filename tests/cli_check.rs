@@ -66,6 +66,54 @@ fn good_config_prints_routes_credentials_and_scopes() {
     assert!(!out.contains("k-123"), "check must not print the secret");
 }
 
+#[test]
+fn guarded_rule_parts_are_printed_and_checked() {
+    let d = dir_with_key();
+    let extra = "\n  [[routes.allow]]\n  methods = [\"POST\"]\n  paths = [\"/v2/legacy\"]\n  headers = [\"X-HTTP-Method-Override\"]\n  query = [\"_method\"]\n";
+    let good = GOOD.replacen(
+        "  [[routes.allow]]",
+        "allow_browser_origins = [\"http://localhost:5173\"]\n  [[routes.allow]]",
+        1,
+    );
+    let (code, out, err) = check(d.path(), &format!("{good}{extra}"));
+    assert_eq!(code, 0, "stderr: {err}");
+    assert!(
+        out.contains("allow: POST /v2/legacy headers=x-http-method-override query=_method"),
+        "{out}"
+    );
+    assert!(
+        out.contains("browser origins: http://localhost:5173"),
+        "{out}"
+    );
+    for (from, to, words) in [
+        (
+            "headers = [\"X",
+            "headers = [\"x amz\", \"X",
+            "`x amz` is not a header name",
+        ),
+        (
+            "query = [\"",
+            "query = [\"a*b\", \"",
+            "`*` may only end the name",
+        ),
+        ("headers =", "header =", "unknown field `header`"),
+    ] {
+        let text = format!("{GOOD}{}", extra.replace(from, to));
+        let (code, _, err) = check(d.path(), &text);
+        assert_eq!(code, 78, "{to}: {err}");
+        assert!(err.contains(words), "{to}: expected {words:?} in {err}");
+        assert!(err.contains("sidekey.toml:"), "{err}");
+    }
+    let text = good.replace("5173\"", "5173\", \"null\"");
+    let (code, _, err) = check(d.path(), &text);
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("browser origin `null`"), "{err}");
+    let text = GOOD.replace("max_age = \"30d\"", "min_refresh_interval = \"soon\"");
+    let (code, _, err) = check(d.path(), &text);
+    assert_eq!(code, 78, "{err}");
+    assert!(err.contains("min_refresh_interval"), "{err}");
+}
+
 /// Each case: a change to the good config, the line:column expected, and words the message must hold.
 #[test]
 fn broken_configs_are_located_and_explained() {

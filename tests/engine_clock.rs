@@ -104,6 +104,7 @@ fn credential(name: &str, max_age: Option<Duration>, enforce: bool) -> Arc<Crede
         }),
         max_age,
         enforce_max_age: enforce,
+        min_refresh_interval: sidekey::credential::rejection::DEFAULT_MIN_REFRESH_INTERVAL,
     })
 }
 
@@ -351,5 +352,54 @@ async fn a_permanent_error_is_retried_at_the_slowest_pace() {
         "{gaps:?}"
     );
     assert_eq!(cred.state(), State::Failed);
+    task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn rejections_refresh_once_per_interval_and_back_off_while_fresh_values_are_rejected() {
+    let src = TestSource::new(None);
+    let cred = credential("clock-rejected", None, false);
+    let task = engine::spawn(cred.clone(), src.clone());
+    first_value(&cred).await;
+    // An upstream that rejects every value: each request, every 100 ms,
+    // reports the rejection of the value it carried (the current one).
+    let started = Instant::now();
+    let reject_for = |secs: u64| {
+        let cred = cred.clone();
+        async move {
+            let until = Instant::now() + Duration::from_secs(secs);
+            while Instant::now() < until {
+                cred.report_rejection(cred.current().unwrap().generation);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    reject_for(76).await;
+    let starts: Vec<Duration> = src.starts.lock()[1..]
+        .iter()
+        .map(|t| *t - started)
+        .collect();
+    // The 5 s interval, then 10, 20, 40 s while each fresh value is rejected too.
+    let want = [0, 5, 15, 35, 75].map(Duration::from_secs);
+    assert_eq!(starts, want, "refreshes at {starts:?}");
+    assert!(cred.upstream_rejects_fresh_values());
+    assert_eq!(cred.status().rotations, 5);
+
+    // A request accepted with the current value: the flag clears and the
+    // backoff starts over from the interval.
+    cred.record_use();
+    assert!(!cred.upstream_rejects_fresh_values());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = src.fetches();
+    reject_for(1).await;
+    assert_eq!(
+        src.fetches(),
+        before,
+        "still within 5 s of the last refresh"
+    );
+    reject_for(2).await;
+    assert_eq!(src.fetches(), before + 1, "5 s after the last refresh");
+    let last = *src.starts.lock().last().unwrap() - started;
+    assert_eq!(last, Duration::from_secs(80));
     task.abort();
 }

@@ -164,3 +164,106 @@ async fn an_exec_credential_with_an_expiry_is_rotated_before_it_expires() {
     assert!(!logs::lines_with("event=\"rotated\"").is_empty());
     sk.stop().await;
 }
+
+/// How often `token.sh` has run (its count file).
+fn runs(sk: &Sidekey) -> u64 {
+    std::fs::read_to_string(sk.path("count")).map_or(0, |s| s.trim().parse().unwrap())
+}
+
+fn counted_token(prefix: &str) -> String {
+    format!(
+        "[credentials.x]\nsource = \"exec\"\ncommand = [\"{}\"]\nenv = {{ COUNT = \"{{dir}}/count\", PREFIX = \"{prefix}\" }}",
+        script("token.sh")
+    )
+}
+
+#[tokio::test]
+async fn an_upstream_that_rejects_every_value_does_not_run_the_helper_per_request() {
+    for n in 1..40 {
+        logs::secret(&format!("exec-raw-deny-{n}"));
+    }
+    let accept = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let up = {
+        let accept = accept.clone();
+        Upstream::start(
+            move |_| match accept.load(std::sync::atomic::Ordering::SeqCst) {
+                true => support::Reply::ok("ok"),
+                false => support::Reply::status(401),
+            },
+        )
+        .await
+    };
+    let sk = Sidekey::start(&config(&up, &counted_token("deny"))).await;
+    sk.wait_ready(10).await;
+    assert_eq!(runs(&sk), 1);
+    let client = support::client();
+    let url = format!("{}/v1/things", sk.url("r"));
+    let started = tokio::time::Instant::now();
+    for _ in 0..200 {
+        let (status, _) = support::get_with(&client, &url).await;
+        assert_eq!(status, 401);
+    }
+    let elapsed = started.elapsed();
+    // The first rejection refreshes (its replay is rejected too); later ones
+    // refresh 5 s, 15 s, 35 s ... after it, the default interval doubling.
+    let refreshes = [0u64, 5, 15, 35, 75, 155]
+        .iter()
+        .filter(|s| Duration::from_secs(**s) <= elapsed)
+        .count() as u64;
+    let ran = runs(&sk);
+    eprintln!("200 rejected requests in {elapsed:?}: the helper ran {ran} times");
+    assert!(ran >= 2, "the first rejection asks for a refresh");
+    assert!(
+        ran <= 1 + refreshes,
+        "{ran} helper runs for 200 rejected requests in {elapsed:?}"
+    );
+    // The first request was replayed once; the others went straight back.
+    assert_eq!(up.count(), 201);
+    let r = record(&sk).await;
+    assert_eq!(r["upstream_rejects_fresh_values"], true, "{r:#}");
+    assert_eq!(r["upstream_rejections"], 201, "{r:#}");
+    assert_eq!(
+        logs::lines_with("event=\"upstream_rejects_fresh_values\"").len(),
+        1
+    );
+
+    // Once a request is accepted with the current value, the flag clears.
+    accept.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (status, _) = support::get_with(&client, &url).await;
+    assert_eq!(status, 200);
+    let r = record(&sk).await;
+    assert_eq!(r["upstream_rejects_fresh_values"], false, "{r:#}");
+    assert_eq!(runs(&sk), ran);
+    sk.stop().await;
+}
+
+#[tokio::test]
+async fn a_rotated_value_is_fetched_and_the_request_replayed_once() {
+    for n in 1..4 {
+        logs::secret(&format!("exec-raw-rot-{n}"));
+    }
+    // The upstream already moved to the second value the helper hands out.
+    let up = Upstream::start(|s| match s.header("authorization") {
+        Some("Bearer exec-raw-rot-2") => support::Reply::ok("ok"),
+        _ => support::Reply::status(401),
+    })
+    .await;
+    let sk = Sidekey::start(&config(&up, &counted_token("rot"))).await;
+    sk.wait_ready(10).await;
+    let (status, _, body) = support::send(
+        http::Method::POST,
+        &format!("{}/a", sk.url("r")),
+        &[],
+        "payload",
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(runs(&sk), 2);
+    let seen = up.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].body, "payload");
+    let r = record(&sk).await;
+    assert_eq!(r["upstream_rejects_fresh_values"], false, "{r:#}");
+    assert_eq!(r["rotations"], 1);
+    sk.stop().await;
+}

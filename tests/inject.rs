@@ -123,7 +123,7 @@ async fn base_path_is_prefixed_and_host_is_the_upstreams() {
         Method::GET,
         &format!("{}/users/7?x=y", sk.url("r")),
         &[
-            ("host", "app.internal"),
+            ("host", "app.localhost"),
             ("connection", "x-hop"),
             ("x-hop", "1"),
         ],

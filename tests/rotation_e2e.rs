@@ -53,13 +53,16 @@ fn fetches(sk: &Sidekey) -> u64 {
 
 #[tokio::test]
 async fn a_burst_of_401s_costs_one_refresh_and_small_requests_are_replayed() {
+    // Two rotations follow each other within milliseconds here: the
+    // credential lifts the rate limit on rejection refreshes (min_refresh_interval,
+    // tested in exec_source.rs and engine_clock.rs) so each gets its refresh.
     for n in 1..6 {
         logs::secret(&format!("exec-raw-burst-{n}"));
     }
     let valid = Arc::new(Mutex::new("exec-raw-burst-1".to_string()));
     let up = strict_upstream(valid.clone(), Duration::from_millis(300)).await;
     let cfg = format!(
-        "[admin]\nlisten = \"127.0.0.1:0\"\n[credentials.x]\nsource = \"exec\"\ncommand = [\"{}\"]\nenv = {{ COUNT = \"{{dir}}/count\", PREFIX = \"burst\" }}\n{}",
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[credentials.x]\nsource = \"exec\"\ncommand = [\"{}\"]\nenv = {{ COUNT = \"{{dir}}/count\", PREFIX = \"burst\" }}\nmin_refresh_interval = \"0s\"\n{}",
         script("token.sh"),
         route(&up, "")
     );

@@ -4,6 +4,7 @@
 mod support;
 
 use http::Method;
+use support::curl::curl;
 use support::{Upstream, error_code, one_route, send, with_key};
 
 const SCOPED: &str = r#"
@@ -133,5 +134,62 @@ async fn open_route_forwards_encoded_slashes_untouched() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(up.seen()[0].target, "/projects/group%2Fproject");
+    sk.stop().await;
+}
+
+#[tokio::test]
+async fn method_overrides_are_refused_unless_a_rule_names_them() {
+    let up = Upstream::ok().await;
+    let rules = format!(
+        r#"{SCOPED}
+  [[routes.allow]]
+  methods = ["POST"]
+  paths = ["/v2/legacy"]
+  headers = ["X-HTTP-Method-Override"]
+  query = ["_method"]
+"#
+    );
+    let sk = with_key(
+        "scope_key_ee55",
+        &one_route(&up.url(), r#"{ header = "X-Key" }"#, &rules),
+    )
+    .await;
+    let base = sk.url("r");
+    // curl, as an app would send them: each is allowed by method and path alone.
+    for (header, name) in [
+        ("X-HTTP-Method-Override: DELETE", "x-http-method-override"),
+        ("X-HTTP-Method: DELETE", "x-http-method"),
+        ("X-Method-Override: DELETE", "x-method-override"),
+        ("X-Original-URL: /admin", "x-original-url"),
+        ("X-Rewrite-URL: /admin", "x-rewrite-url"),
+    ] {
+        let a = curl(&["-X", "POST", "-H", header, &format!("{base}/v1/charges")]).await;
+        assert_eq!(a.status, 403, "{header}: {}", a.body);
+        assert_eq!(a.header("sidekey-error"), Some("not_allowed"));
+        assert!(a.body.contains(&format!("header `{name}`")), "{}", a.body);
+    }
+    for query in ["_method=DELETE", "a=1&_method=DELETE", "%5Fmethod=DELETE"] {
+        let a = curl(&["-X", "POST", &format!("{base}/v1/charges?{query}")]).await;
+        assert_eq!(a.status, 403, "{query}: {}", a.body);
+        assert!(a.body.contains("query parameter `_method`"), "{}", a.body);
+    }
+    assert_eq!(up.count(), 0, "the upstream never sees an override");
+
+    // Allowed where a rule names them; plain requests are untouched.
+    let a = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "X-HTTP-Method-Override: PATCH",
+        &format!("{base}/v2/legacy?_method=PATCH"),
+    ])
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = curl(&["-X", "POST", &format!("{base}/v1/charges?limit=3")]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let seen = up.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].header("x-http-method-override"), Some("PATCH"));
+    assert_eq!(seen[0].target, "/v2/legacy?_method=PATCH");
     sk.stop().await;
 }

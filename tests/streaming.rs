@@ -97,7 +97,7 @@ async fn chunked_upload_without_length_streams_too() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = sk.url("r").trim_start_matches("http://").to_owned();
     let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    s.write_all(b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    s.write_all(b"POST /c HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n")
         .await
         .unwrap();
     let chunk = vec![b'y'; 100_000];

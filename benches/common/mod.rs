@@ -133,7 +133,7 @@ pub async fn get(
     auth: Option<&str>,
 ) -> StatusCode {
     sender.ready().await.expect("connection ready");
-    let mut req = Request::get(path).header(http::header::HOST, "bench");
+    let mut req = Request::get(path).header(http::header::HOST, "localhost");
     if let Some(a) = auth {
         req = req.header(http::header::AUTHORIZATION, a);
     }

@@ -12,7 +12,7 @@ import os, re, socket, statistics, sys, time
 
 
 def request(sock, path="/"):
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
     buf = b""
     while b"\r\n\r\n" not in buf:
         chunk = sock.recv(65536)

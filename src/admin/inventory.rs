@@ -25,6 +25,10 @@ pub struct Record {
     pub uses: u64,
     pub last_used_at: Option<String>,
     pub upstream_rejections: u64,
+    /// A value fetched after an upstream rejection was rejected too; clears
+    /// when a request is accepted.
+    #[serde(default)]
+    pub upstream_rejects_fresh_values: bool,
     pub max_age_s: Option<u64>,
     pub rotation_overdue: bool,
     pub previous_value_still_valid: Option<serde_json::Value>,
@@ -75,6 +79,7 @@ pub fn record(c: &Credential) -> Record {
         uses: c.uses(),
         last_used_at: c.last_used_at().map(rfc3339),
         upstream_rejections: c.rejections(),
+        upstream_rejects_fresh_values: c.upstream_rejects_fresh_values(),
         max_age_s: c.config.max_age.map(|d| d.as_secs()),
         rotation_overdue: snap.as_ref().is_some_and(|s| c.is_overdue(s)),
         previous_value_still_valid: status

@@ -3,8 +3,11 @@
 use super::error::{ConfigErrors, Reporter};
 use super::file_form::{FileConfig, RouteFile};
 use super::model::*;
+use super::origin as browser;
 use crate::credential::registry;
 use crate::credential::{CredentialConfig, secret_ref::SecretRef};
+use crate::guard::Guards;
+use crate::inject::SigV4Spec;
 use crate::material::MaterialKind;
 use crate::parse::{FieldError, ParseContext};
 use crate::scope::Scope;
@@ -15,7 +18,12 @@ use std::path::Path;
 use toml::Spanned;
 
 /// Keys every credential table may hold, whatever its source.
-const COMMON_KEYS: &[&str] = &["source", "max_age", "enforce_max_age"];
+const COMMON_KEYS: &[&str] = &[
+    "source",
+    "max_age",
+    "enforce_max_age",
+    "min_refresh_interval",
+];
 
 pub fn check(path: &Path, text: &str, form: FileConfig) -> Result<Config, ConfigErrors> {
     let mut r = Reporter::new(path, text);
@@ -199,6 +207,7 @@ fn credential(
     let mut rest = toml::Table::new();
     let mut max_age = None;
     let mut enforce_max_age = false;
+    let mut min_refresh_interval = crate::credential::rejection::DEFAULT_MIN_REFRESH_INTERVAL;
     for (key, value) in table {
         let span = value.span();
         match (key.as_str(), value.into_inner()) {
@@ -208,6 +217,13 @@ fn credential(
                 Err(m) => r.at(span, format!("credential `{name}`: max_age: {m}")),
             },
             ("enforce_max_age", toml::Value::Boolean(b)) => enforce_max_age = b,
+            ("min_refresh_interval", toml::Value::String(s)) => match super::duration::parse(&s) {
+                Ok(d) => min_refresh_interval = d,
+                Err(m) => r.at(
+                    span,
+                    format!("credential `{name}`: min_refresh_interval: {m}"),
+                ),
+            },
             (k, _) if COMMON_KEYS.contains(&k) => r.at(
                 span,
                 format!("credential `{name}`: `{k}` has the wrong type"),
@@ -229,6 +245,7 @@ fn credential(
             source,
             max_age,
             enforce_max_age,
+            min_refresh_interval,
         }),
         Err(FieldError { field, message }) => {
             r.at(
@@ -254,9 +271,17 @@ fn route(
         .map_err(|m| r.at(rf.inject.span(), format!("route `{name}`: inject: {m}")))
         .ok();
     let mut scope = Scope::default();
+    scope.set_guards(match &inject {
+        Some(i) => match i.downcast::<SigV4Spec>() {
+            Some(s) if matches!(s.service.as_str(), "s3" | "s3express") => Guards::S3,
+            Some(_) => Guards::Aws,
+            None => Guards::Plain,
+        },
+        None => Guards::Plain,
+    });
     for rule in &rf.allow {
         let a = rule.get_ref();
-        if let Err(m) = scope.add_rule(&a.methods, &a.paths) {
+        if let Err(m) = scope.add_guarded_rule(&a.methods, &a.paths, &a.headers, &a.query) {
             r.at(rule.span(), format!("route `{name}`: allow: {m}"));
         }
     }
@@ -296,6 +321,19 @@ fn route(
             }
         }
     });
+    let listed = |r: &mut Reporter<'_>,
+                  list: &[Spanned<String>],
+                  parse: fn(&str) -> Result<String, String>| {
+        list.iter()
+            .filter_map(|v| {
+                parse(v.get_ref())
+                    .map_err(|m| r.at(v.span(), format!("route `{name}`: {m}")))
+                    .ok()
+            })
+            .collect::<Vec<_>>()
+    };
+    let allow_browser_origins = listed(r, &rf.allow_browser_origins, browser::parse_origin);
+    let allowed_hosts = listed(r, &rf.allowed_hosts, browser::parse_host);
     let _ = span;
     Some(RouteConfig {
         name,
@@ -315,6 +353,8 @@ fn route(
             .map_or(DEFAULT_MAX_HEADER_BYTES, |s| s.into_inner() as usize),
         refresh_on_403: rf.refresh_on_403,
         revocation_check,
+        allow_browser_origins,
+        allowed_hosts,
     })
 }
 

@@ -60,6 +60,12 @@ pub struct RouteFile {
     #[serde(default)]
     pub refresh_on_403: bool,
     pub revocation_check: Option<Spanned<RevocationCheckFile>>,
+    /// Origins of local web pages that may use the route (front-end development).
+    #[serde(default)]
+    pub allow_browser_origins: Vec<Spanned<String>>,
+    /// `Host` names the listener answers to besides loopback names and its own address.
+    #[serde(default)]
+    pub allowed_hosts: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,6 +75,12 @@ pub struct AllowFile {
     pub methods: Vec<String>,
     #[serde(default)]
     pub paths: Vec<String>,
+    /// Guarded headers the rule lets through (`x-amz-copy-source`, `x-amz-acl` ...).
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// Guarded query parameters the rule lets through (`acl`, `tagging` ...).
+    #[serde(default)]
+    pub query: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

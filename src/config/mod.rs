@@ -8,6 +8,7 @@ mod check;
 mod error;
 mod file_form;
 mod model;
+mod origin;
 
 /// Durations are parsed by the leaf module; kept here under the name the config uses.
 pub use crate::duration;

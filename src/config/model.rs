@@ -106,6 +106,11 @@ pub struct RouteConfig {
     /// Treat 403 like 401: the credential may be stale.
     pub refresh_on_403: bool,
     pub revocation_check: Option<RevocationCheck>,
+    /// Browser origins (`http://localhost:5173`) whose pages may use the route;
+    /// every other `Origin` is refused.
+    pub allow_browser_origins: Vec<String>,
+    /// Extra `Host` names (lower-case, no port) the listener answers to.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// A probe sent with the previous value some time after each rotation.

@@ -11,6 +11,7 @@ pub mod exec;
 pub mod file;
 pub mod oauth2;
 pub mod registry;
+pub mod rejection;
 pub mod schedule;
 /// Kept under the name the sources use.
 pub use crate::secret_ref;
@@ -25,13 +26,14 @@ pub use source::{BoxFuture, ErrorKind, Issued, Lease, Revocation, Source, Source
 pub use spec::{CredentialConfig, SourceSettings, SourceSpec};
 pub use status::{PreviousStillValid, State, Status};
 
+use crate::audit;
 use crate::inject::{InjectSpec, RenderError};
 use crate::secret::Fingerprint;
 use crate::sync::Mutex;
 use arc_swap::ArcSwapOption;
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -79,6 +81,10 @@ pub struct Credential {
     generation: watch::Sender<u64>,
     /// Highest generation for which a rejection already asked for a refresh.
     rejection_requested: AtomicU64,
+    /// Whether a rejection may ask for a refresh now (`min_refresh_interval`).
+    throttle: Mutex<rejection::Throttle>,
+    /// The throttle holds something a success must clear (checked without the lock).
+    throttle_engaged: AtomicBool,
     /// `rejection_requested` as it was when the last fetch ended: a request
     /// waiting for a value newer than a rejected one stops waiting once the
     /// fetch that answered the rejection (the one in flight when it was
@@ -104,6 +110,7 @@ impl Credential {
     pub fn new(config: CredentialConfig) -> Arc<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         Arc::new(Credential {
+            throttle: Mutex::new(rejection::Throttle::new(config.min_refresh_interval)),
             config,
             current: ArcSwapOption::empty(),
             injectors: Mutex::new(Vec::new()),
@@ -112,6 +119,7 @@ impl Credential {
             previous: ArcSwapOption::empty(),
             generation: watch::channel(0).0,
             rejection_requested: AtomicU64::new(0),
+            throttle_engaged: AtomicBool::new(false),
             settled: watch::channel(0).0,
             commands: tx,
             commands_rx: Mutex::new(Some(rx)),
@@ -149,6 +157,9 @@ impl Credential {
     #[inline]
     pub fn record_use(&self) {
         self.uses.fetch_add(1, Ordering::Relaxed);
+        if self.throttle_engaged.load(Ordering::Relaxed) {
+            self.accepted_again();
+        }
         let ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -192,26 +203,60 @@ impl Credential {
     }
 
     /// An upstream answered 401/403 to a request that carried `generation`.
-    /// Asks for one refresh per rejected value, however many requests saw it.
-    /// Returns whether this call asked for the refresh.
+    /// Asks for one refresh per rejected value, however many requests saw it,
+    /// and no more often than `min_refresh_interval` (doubling while the
+    /// upstream rejects the values fetched for it). Returns whether this call
+    /// asked for the refresh.
     pub fn report_rejection(&self, generation: u64) -> bool {
         self.rejections.fetch_add(1, Ordering::Relaxed);
         if *self.generation.borrow() != generation {
             return false; // already replaced
         }
-        let asked = self
-            .rejection_requested
-            .fetch_max(generation, Ordering::AcqRel);
-        if asked >= generation {
+        // Under the throttle's lock, so a rejection either joins the refresh
+        // another one asked for, or is weighed against the interval.
+        let mut throttle = self.throttle.lock();
+        if self.rejection_requested.load(Ordering::Acquire) >= generation {
             return false;
         }
+        let was_flagged = throttle.rejects_fresh();
+        let allowed = throttle.on_rejection(generation, Instant::now());
+        self.throttle_engaged.store(true, Ordering::Relaxed);
+        if throttle.rejects_fresh() && !was_flagged {
+            audit::upstream_rejects_fresh_values(self.name(), generation);
+        }
+        if !allowed {
+            return false;
+        }
+        self.rejection_requested
+            .fetch_max(generation, Ordering::AcqRel);
+        drop(throttle);
         let _ = self.commands.send(Command::Refresh(None));
         true
+    }
+
+    /// A request with the credential was not rejected.
+    #[cold]
+    fn accepted_again(&self) {
+        let mut throttle = self.throttle.lock();
+        throttle.on_success();
+        self.throttle_engaged.store(false, Ordering::Relaxed);
+    }
+
+    /// The upstream rejected a value fetched after an earlier rejection, and
+    /// no request has been accepted since.
+    pub fn upstream_rejects_fresh_values(&self) -> bool {
+        self.throttle.lock().rejects_fresh()
     }
 
     /// Waits until a value newer than `generation` is published, up to `limit`.
     /// Returns `None` at once if the refresh ends without a new value.
     pub async fn wait_newer(&self, generation: u64, limit: Duration) -> Option<Arc<Snapshot>> {
+        if *self.generation.borrow() > generation {
+            return self.current().ok();
+        }
+        if self.rejection_requested.load(Ordering::Acquire) < generation {
+            return None; // no refresh was asked for it (min_refresh_interval): no wait
+        }
         let mut published = self.generation.subscribe();
         let mut settled = self.settled.subscribe();
         let _ = tokio::time::timeout(limit, async {
@@ -391,6 +436,7 @@ mod tests {
             source: SourceSpec::new(env::EnvSpec { var: "X".into() }),
             max_age: None,
             enforce_max_age: false,
+            min_refresh_interval: rejection::DEFAULT_MIN_REFRESH_INTERVAL,
         });
         let auth = InjectSpec::header("Authorization", Some("Bearer {secret}")).unwrap();
         let key = InjectSpec::header("X-Api-Key", None).unwrap();

@@ -16,6 +16,8 @@ pub struct CredentialConfig {
     pub max_age: Option<Duration>,
     /// Refuse an overdue value like an expired one.
     pub enforce_max_age: bool,
+    /// Least time between refreshes asked for by upstream rejections.
+    pub min_refresh_interval: Duration,
 }
 
 /// A source kind's parsed table: everything needed to build its [`Source`].

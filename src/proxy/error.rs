@@ -11,6 +11,15 @@ use std::time::Duration;
 pub enum ProxyError {
     #[error("{method} {path} is outside the scope of this route's credential")]
     NotAllowed { method: String, path: String },
+    /// A header or query parameter outside the scope (the text says which).
+    #[error("{0}")]
+    PartNotAllowed(String),
+    /// A request from a browser page the route does not allow.
+    #[error("{0}")]
+    BrowserOriginRefused(String),
+    /// A `Host` that is not a name of the listener (DNS rebinding).
+    #[error("{0}")]
+    HostNotAllowed(String),
     #[error("no route serves this request")]
     NoRoute,
     #[error(
@@ -36,7 +45,9 @@ pub enum ProxyError {
 impl ProxyError {
     pub fn code(&self) -> &'static str {
         match self {
-            ProxyError::NotAllowed { .. } => "not_allowed",
+            ProxyError::NotAllowed { .. } | ProxyError::PartNotAllowed(_) => "not_allowed",
+            ProxyError::BrowserOriginRefused(_) => "browser_origin_refused",
+            ProxyError::HostNotAllowed(_) => "host_not_allowed",
             ProxyError::NoRoute => "no_route",
             ProxyError::CredentialUnavailable(_) => "credential_unavailable",
             ProxyError::CredentialExpired(_) => "credential_expired",
@@ -50,7 +61,10 @@ impl ProxyError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::NotAllowed { .. } => StatusCode::FORBIDDEN,
+            ProxyError::NotAllowed { .. }
+            | ProxyError::PartNotAllowed(_)
+            | ProxyError::BrowserOriginRefused(_)
+            | ProxyError::HostNotAllowed(_) => StatusCode::FORBIDDEN,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::CredentialUnavailable(_) | ProxyError::CredentialExpired(_) => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -3,7 +3,7 @@
 use super::error::ProxyError;
 use super::route::{Route, Target};
 use super::send::{Outgoing, send};
-use super::{headers, path};
+use super::{browser, headers, path};
 use crate::audit;
 use crate::credential::{Snapshot, Unusable};
 use crate::inject::BodyNeed;
@@ -36,10 +36,12 @@ pub async fn serve(route: Arc<Route>, req: Request<Incoming>) -> Response<ProxyB
         fingerprint: None,
         replayed: false,
     };
-    let resp = match forward(&route, req, &mut outcome).await {
+    let origin = req.headers().get(http::header::ORIGIN).cloned();
+    let mut resp = match forward(&route, req, &mut outcome).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(route.name()),
     };
+    browser::filter_response(&route.config, origin.as_ref(), resp.headers_mut());
     route.stats.count_status(resp.status().as_u16());
     if route.access_log {
         tracing::info!(
@@ -74,6 +76,7 @@ async fn forward(
             limit: cfg.max_header_bytes,
         });
     }
+    browser::check(cfg, &parts.headers, &parts.uri)?;
     let norm =
         path::normalize(parts.uri.path()).map_err(|e| ProxyError::BadRequest(e.to_string()))?;
     if route.access_log {
@@ -90,6 +93,9 @@ async fn forward(
             path: norm.path,
         });
     }
+    cfg.scope
+        .check_parts(&parts.method, &norm.path, &parts.headers, parts.uri.query())
+        .map_err(ProxyError::PartNotAllowed)?;
     let snap = current(route)?;
     outcome.fingerprint = Some(snap.fingerprint);
 
@@ -178,7 +184,11 @@ async fn forward(
         Either::Right(Full::new(bytes)),
     )
     .await?;
-    route.credential.record_use();
+    match is_rejection(route, second.status()) {
+        // The fresh value is rejected too: the throttle backs off.
+        true => _ = route.credential.report_rejection(newer.generation),
+        false => route.credential.record_use(),
+    }
     Ok(second)
 }
 

@@ -1,10 +1,10 @@
 //! The proxy: listeners, routes, scope policy, forwarding, and the mapping of failures to answers.
 
+pub mod browser;
 pub mod error;
 pub mod forward;
 pub mod headers;
 pub mod listener;
-pub mod path;
 pub mod probe;
 pub mod request;
 pub mod route;
@@ -15,3 +15,6 @@ pub mod table;
 
 pub use error::ProxyError;
 pub use route::Route;
+
+/// Path normalisation lives below the config (scope rules use it); kept here under the name the request path uses.
+pub use crate::path;

@@ -124,6 +124,17 @@ impl Moto {
         v["role_arn"].as_str().unwrap().to_owned()
     }
 
+    /// S3 calls made with boto3 straight to moto (not through sidekey), with
+    /// the admin key: `[[operation, {params}], ...]`; one answer each.
+    pub async fn s3(&self, calls: Value) -> Vec<Value> {
+        let v = peer(
+            &["s3", &self.url, &self.admin.id, &self.admin.secret],
+            Some(&calls),
+        )
+        .await;
+        v.as_array().expect("a list of answers").clone()
+    }
+
     /// Lets the next `n` actions through without a signature (moto checks
     /// signatures even on AssumeRoleWithWebIdentity, which AWS does not sign).
     pub async fn allow_unsigned(&self, n: u32) {

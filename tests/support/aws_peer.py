@@ -89,10 +89,32 @@ def sign(cases):
     return out
 
 
+def s3(endpoint, key_id, secret):
+    """Runs S3 calls straight against moto, bypassing sidekey: stdin holds
+    [[operation, {params}], ...]; each answer is the response (a Body read as
+    text) or {"error": code}."""
+    from botocore.exceptions import ClientError
+
+    c = client("s3", endpoint, key_id, secret)
+    out = []
+    for op, params in json.load(sys.stdin):
+        try:
+            r = getattr(c, op)(**params)
+            r.pop("ResponseMetadata", None)
+            if "Body" in r:
+                r["Body"] = r["Body"].read().decode()
+            out.append(json.loads(json.dumps(r, default=str)))
+        except ClientError as e:
+            out.append({"error": e.response["Error"]["Code"]})
+    return out
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "sign":
         result = sign(json.load(sys.stdin))
+    elif cmd == "s3":
+        result = s3(*args)
     else:
         result = {"setup": setup, "create-key": create_key, "delete-key": delete_key, "create-role": create_role}[cmd](*args)
     json.dump(result, sys.stdout)

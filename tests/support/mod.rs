@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod aws;
+pub mod curl;
 pub mod logs;
 pub mod oauth;
 pub mod tls;

@@ -42,6 +42,8 @@ pub struct Reply {
     pub delay: Option<Duration>,
     /// Answer with a streamed body of this many bytes instead of `body`.
     pub stream_bytes: Option<u64>,
+    /// Response headers, in order.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Reply {
@@ -51,6 +53,7 @@ impl Reply {
             body: body.into(),
             delay: None,
             stream_bytes: None,
+            headers: Vec::new(),
         }
     }
     pub fn status(status: u16) -> Reply {
@@ -59,10 +62,15 @@ impl Reply {
             body: Bytes::new(),
             delay: None,
             stream_bytes: None,
+            headers: Vec::new(),
         }
     }
     pub fn delayed(mut self, d: Duration) -> Reply {
         self.delay = Some(d);
+        self
+    }
+    pub fn header(mut self, name: &str, value: &str) -> Reply {
+        self.headers.push((name.to_owned(), value.to_owned()));
         self
     }
     pub fn streamed(mut self, bytes: u64) -> Reply {
@@ -230,6 +238,12 @@ async fn answer(
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = reply.status;
+    for (name, value) in &reply.headers {
+        resp.headers_mut().append(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
     Ok(resp)
 }
 

@@ -1,0 +1,61 @@
+//! curl as the app: requests to sidekey from the client people actually use, answers parsed.
+
+use tokio::process::Command;
+
+/// What curl received.
+pub struct Answer {
+    pub status: u16,
+    /// Header lines, names lower-cased: `name: value`.
+    pub headers: Vec<String>,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        self.headers
+            .iter()
+            .find_map(|l| l.strip_prefix(&prefix).map(str::trim))
+    }
+}
+
+/// Runs `curl -sS -i ARGS...` and parses the (last) answer.
+pub async fn curl(args: &[&str]) -> Answer {
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "30"])
+        .args(args)
+        .output()
+        .await
+        .expect("curl runs (install curl)");
+    assert!(
+        out.status.success(),
+        "curl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut rest = text.as_str();
+    loop {
+        let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
+        let mut lines = head.lines();
+        let status: u16 = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {text:?}"));
+        if status == 100 {
+            rest = body;
+            continue;
+        }
+        let headers = lines
+            .map(|l| match l.split_once(':') {
+                Some((n, v)) => format!("{}: {}", n.to_ascii_lowercase(), v.trim()),
+                None => l.to_owned(),
+            })
+            .collect();
+        return Answer {
+            status,
+            headers,
+            body: body.to_owned(),
+        };
+    }
+}
