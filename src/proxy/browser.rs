@@ -138,15 +138,10 @@ fn host_of(raw: &[u8]) -> Option<&str> {
     (!host.is_empty() && host.bytes().all(fine)).then_some(host)
 }
 
-/// An app-sent value as a message shows it: printable ASCII, at most 100 characters.
+/// A header value as the person reading the refusal should see it: one
+/// bounded line of printable ASCII (it comes from whoever sent the request).
 fn shown(raw: &[u8]) -> String {
-    raw.iter()
-        .take(100)
-        .map(|b| match b {
-            0x20..=0x7e => *b as char,
-            _ => '?',
-        })
-        .collect()
+    crate::redact::peer_text(&String::from_utf8_lossy(raw), 100, true)
 }
 
 #[cfg(test)]
@@ -166,7 +161,7 @@ mod tests {
 
     #[test]
     fn messages_show_only_printable_text() {
-        assert_eq!(shown(b"a\r\nb\xff"), "a??b?");
-        assert_eq!(shown(&[b'x'; 300]).len(), 100);
+        assert_eq!(shown(b"a\r\nb\xff"), "ab");
+        assert_eq!(shown(&[b'x'; 300]).chars().count(), 101);
     }
 }
