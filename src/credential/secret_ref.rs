@@ -24,7 +24,11 @@ impl SecretRef {
     pub fn read_blocking(&self) -> Result<Secret, SourceError> {
         match self {
             SecretRef::File(path) => self.wrap(std::fs::read_to_string(path)),
-            SecretRef::Env(var) => match std::env::var(var) {
+            SecretRef::Env(var) => match crate::scrubbed_env::var(var)
+                .map(str::to_owned)
+                .ok_or(std::env::VarError::NotPresent)
+                .or_else(|_| std::env::var(var))
+            {
                 Ok(text) => self.wrap(Ok(text)),
                 Err(_) => Err(SourceError::new(format!(
                     "environment variable {var} is not set"

@@ -2,6 +2,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod aws;
+pub mod binary;
 pub mod logs;
 pub mod oauth;
 pub mod tls;
