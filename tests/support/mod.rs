@@ -5,6 +5,7 @@ pub mod aws;
 pub mod binary;
 pub mod logs;
 pub mod oauth;
+pub mod properties;
 pub mod tls;
 pub mod upstream;
 
