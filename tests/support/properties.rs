@@ -97,7 +97,9 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let hex = s
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (bytes[i], hex) {
             (b'%', Some(b)) => {
                 out.push(b);
@@ -136,8 +138,13 @@ pub fn check_render(secret: &str, format: &str, username: &str, param: &str, que
     if let Ok(Rendered::Header { value, .. }) = basic.render(&material) {
         assert_header_safe(value.as_bytes(), value.is_sensitive());
         use base64::Engine as _;
-        let encoded = value.as_bytes().strip_prefix(b"Basic ").expect("Basic scheme");
-        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
+        let encoded = value
+            .as_bytes()
+            .strip_prefix(b"Basic ")
+            .expect("Basic scheme");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap();
         assert_eq!(decoded, format!("{username}:{trimmed}").into_bytes());
     }
 
@@ -158,7 +165,10 @@ pub fn check_render(secret: &str, format: &str, username: &str, param: &str, que
     let Rendered::Query { pair, .. } = &rendered else {
         panic!("a query injection renders a query pair");
     };
-    assert!(q.ends_with(pair.as_str()), "{q:?} does not end with the pair");
+    assert!(
+        q.ends_with(pair.as_str()),
+        "{q:?} does not end with the pair"
+    );
     assert_eq!(pair.matches('=').count(), 1, "{pair:?}");
     assert!(
         pair.bytes()

@@ -7,14 +7,20 @@
 //! UTF-8 (`%c0%ae` as `.`), and some fold Unicode compatibility forms
 //! (U+FF0E as `.`). On a scoped route such a segment is refused.
 
+use std::borrow::Cow;
 use std::fmt;
+
+/// How many times a segment is decoded when looking for what a server that
+/// decodes more than once (or a chain of them) would see.
+const DECODE_ROUNDS: usize = 4;
 
 /// Why a segment is refused on a scoped route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reread {
     /// `..;`, `.;x`, `..;jsessionid=1`: a dot segment once `;params` are dropped.
     DotWithParams,
-    /// `%252e`, `%252f`, `%255c` (any depth of `%25`): a dot or separator after one more decode.
+    /// `%252e`, `%252f`, `%255c` (any depth of `%25`), or any escape that
+    /// decoded again turns into a dot segment or a separator (`..%252%2566`).
     DoubleEncoded,
     /// Percent-escapes that do not form UTF-8 (overlong `%c0%ae`, stray `%ff`).
     InvalidUtf8,
@@ -64,11 +70,26 @@ pub(super) fn check(seg: &str) -> Option<Reread> {
     if double_encoded(seg) {
         return Some(Reread::DoubleEncoded);
     }
-    let bytes = percent_encoding::percent_decode_str(seg).collect::<Vec<u8>>();
-    let Ok(text) = std::str::from_utf8(&bytes) else {
-        return Some(Reread::InvalidUtf8);
-    };
-    text.chars().any(is_look_alike).then_some(Reread::LookAlike)
+    // Decode as the upstream would, and as one that decodes again would.
+    let mut text = Cow::Borrowed(seg);
+    for round in 0..DECODE_ROUNDS {
+        let bytes: Cow<[u8]> = percent_encoding::percent_decode_str(&text).into();
+        let Ok(next) = std::str::from_utf8(&bytes) else {
+            return Some(Reread::InvalidUtf8);
+        };
+        if next.chars().any(is_look_alike) {
+            return Some(Reread::LookAlike);
+        }
+        if next == text {
+            return None;
+        }
+        let head = next.split(';').next().unwrap_or(next);
+        if round > 0 && (next.contains(['/', '\\']) || is_dot(head)) {
+            return Some(Reread::DoubleEncoded);
+        }
+        text = Cow::Owned(next.to_owned());
+    }
+    None
 }
 
 /// `%25` (an encoded `%`), any number of further `25`, then `2E`, `2F` or `5C`.
@@ -137,10 +158,14 @@ mod tests {
             "%255c",
             "a%25252Eb",
             "%252E%252E",
+            // Found by fuzzing: decoded three times, `%2%66` becomes `%2f`, then `/`.
+            "..%252%2566",
+            "%25%32%35%32%65",
+            "..%25253B",
         ] {
             assert_eq!(check(s), Some(Reread::DoubleEncoded), "{s}");
         }
-        for s in ["%25", "%2541", "100%25", "%2520"] {
+        for s in ["%25", "%2541", "100%25", "%2520", "50%25off", "%25%25"] {
             assert_eq!(check(s), None, "{s}");
         }
     }
