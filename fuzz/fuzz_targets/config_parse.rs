@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
         let lines = text.lines().count().max(1);
         for e in &errors.0 {
             if let Some((line, _)) = e.at {
-                assert!(line >= 1 && line <= lines + 1, "{e:?} outside {lines} lines");
+                assert!(
+                    line >= 1 && line <= lines + 1,
+                    "{e:?} outside {lines} lines"
+                );
             }
         }
     }
