@@ -24,13 +24,13 @@ impl SecretRef {
     pub fn read_blocking(&self) -> Result<Secret, SourceError> {
         match self {
             SecretRef::File(path) => self.wrap(std::fs::read_to_string(path)),
+            // `sidekey run` may have moved the variable out of its environment.
             SecretRef::Env(var) => match crate::scrubbed_env::var(var)
                 .map(str::to_owned)
-                .ok_or(std::env::VarError::NotPresent)
-                .or_else(|_| std::env::var(var))
+                .or_else(|| std::env::var(var).ok())
             {
-                Ok(text) => self.wrap(Ok(text)),
-                Err(_) => Err(SourceError::new(format!(
+                Some(text) => self.wrap(Ok(text)),
+                None => Err(SourceError::new(format!(
                     "environment variable {var} is not set"
                 ))),
             },
