@@ -9,6 +9,8 @@ use support::binary::Running;
 use support::{Upstream, logs, route};
 
 const VAR: &str = "SIDEKEY_TEST_ENV_KEY";
+/// The admin token's variable: a `{ env = "..." }` reference, moved out too.
+const TOKEN_VAR: &str = "SIDEKEY_TEST_ADMIN_TOKEN";
 
 /// A credential from `VAR` on route `r` to `upstream`, and one from an exec
 /// helper that writes its environment to `{dir}/helper-env`, on route `h`.
@@ -17,6 +19,7 @@ fn config(upstream: &str) -> String {
         r#"
 [admin]
 listen = "127.0.0.1:0"
+token = {{ env = "{TOKEN_VAR}" }}
 [log]
 format = "text"
 [credentials.k]
@@ -38,6 +41,7 @@ env = {{ CONFIGURED = "yes" }}
 fn start(dir: &Path, secret: &str, upstream: &str, cmd: Command) -> (Running, String) {
     let mut cmd = cmd;
     cmd.env(VAR, secret)
+        .env(TOKEN_VAR, format!("{secret}-admin"))
         .env("SIDEKEY_TEST_UNRELATED", "not-for-helpers");
     let mut sk = Running::start_with(dir, &config(upstream), cmd);
     let line = sk.wait_for_line(|l| l.contains("route listening") && l.contains("route=r "));
@@ -57,11 +61,22 @@ async fn env_secret_is_not_in_proc_environ_and_still_injected() {
     let up = Upstream::ok().await;
     let dir = tempfile::tempdir().unwrap();
     let cmd = Command::new(env!("CARGO_BIN_EXE_sidekey"));
-    let (sk, addr) = start(dir.path(), &secret, &up.url(), cmd);
+    let (mut sk, addr) = start(dir.path(), &secret, &up.url(), cmd);
 
     let (status, _, _) = support::get(&format!("http://{addr}/v1/x")).await;
     assert_eq!(status, 200);
     assert_eq!(up.seen()[0].header("x-key"), Some(secret.as_str()));
+    // The admin token came through the handover too: a POST needs it.
+    let token = logs::secret(&format!("{secret}-admin"));
+    let line = sk.wait_for_line(|l| l.contains("admin API listening"));
+    let admin = line.split_once("listen=").unwrap().1.trim();
+    let refresh = format!("http://{admin}/v1/credentials/k/refresh");
+    let (status, _, _) = support::send(http::Method::POST, &refresh, &[], "").await;
+    assert_eq!(status, 401, "a POST without the admin token");
+    let bearer = format!("Bearer {token}");
+    let auth = [("authorization", bearer.as_str())];
+    let (status, _, body) = support::send(http::Method::POST, &refresh, &auth, "").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 
     let environ = format!("/proc/{}/environ", sk.child.id());
     match std::fs::read(&environ) {
@@ -69,6 +84,10 @@ async fn env_secret_is_not_in_proc_environ_and_still_injected() {
             let text = String::from_utf8_lossy(&block);
             assert!(!text.contains(&secret), "the secret is in {environ}");
             assert!(!text.contains(VAR), "{VAR} is still in {environ}");
+            assert!(
+                !text.contains(TOKEN_VAR),
+                "{TOKEN_VAR} is still in {environ}"
+            );
             assert!(text.contains("SIDEKEY_TEST_UNRELATED="), "{text}");
         }
         // Not root: a non-dumpable process's environ is root's alone.

@@ -58,7 +58,12 @@ impl Running {
             let line = self
                 .lines
                 .recv_timeout(Duration::from_secs(10))
-                .expect("log line");
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "no such log line ({e}); the log so far:\n{}",
+                        self.log.join("\n")
+                    )
+                });
             self.log.push(line.clone());
             if f(&line) {
                 return line;
