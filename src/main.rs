@@ -8,6 +8,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Run { config } = &cli.command {
+        sidekey::harden::harden(config);
+    }
     let runtime = match sidekey::runtime::build() {
         Ok(r) => r,
         Err(e) => {

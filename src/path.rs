@@ -1,5 +1,9 @@
 //! Request-path normalisation before scope matching: percent-decoding of unreserved characters, dot segments, empty segments.
 
+mod reread;
+
+pub use reread::Reread;
+
 /// A path the scope check and the upstream both see.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Normalized {
@@ -8,6 +12,9 @@ pub struct Normalized {
     /// The path held `%2F`, `%5C` or a raw `\`: a separator the upstream
     /// might see where the scope check did not.
     pub ambiguous_separator: bool,
+    /// The first segment an upstream could read differently from the check
+    /// (`..;`, `%252e`, `%c0%ae`, U+FF0E ...); refused on scoped routes.
+    pub reread: Option<Reread>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -30,14 +37,19 @@ pub fn normalize(raw: &str) -> Result<Normalized, PathError> {
         return Ok(Normalized {
             path: raw.to_owned(),
             ambiguous_separator: false,
+            reread: None,
         });
     }
     let mut ambiguous = raw.contains('\\');
+    let mut reread = None;
     let mut out: Vec<String> = Vec::new();
     let trailing = raw.len() > 1 && raw.ends_with('/');
     for seg in raw.split('/') {
         let (seg, sep) = decode_unreserved(seg)?;
         ambiguous |= sep;
+        if reread.is_none() {
+            reread = reread::check(&seg);
+        }
         match seg.as_str() {
             "" | "." => {}
             ".." => {
@@ -57,15 +69,20 @@ pub fn normalize(raw: &str) -> Result<Normalized, PathError> {
     Ok(Normalized {
         path,
         ambiguous_separator: ambiguous,
+        reread,
     })
 }
 
-/// The path is already normal: no escapes, no `\\`, no empty or dot segments.
-/// Most paths are; they skip the per-segment work.
+/// The path is already normal: ASCII, no escapes, no `\\`, no empty or dot
+/// segments, with or without `;` parameters. Most paths are; they skip the
+/// per-segment work.
 fn is_normal(raw: &str) -> bool {
-    !raw.contains(['%', '\\'])
+    raw.is_ascii()
+        && !raw.contains(['%', '\\'])
         && !raw.contains("//")
-        && raw[1..].split('/').all(|seg| seg != "." && seg != "..")
+        && raw[1..]
+            .split('/')
+            .all(|seg| !reread::is_dot(seg.split(';').next().unwrap_or(seg)))
 }
 
 /// Decodes escapes of unreserved characters; keeps (upper-cased) the rest.
@@ -80,8 +97,10 @@ fn decode_unreserved(seg: &str) -> Result<(String, bool), PathError> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] != b'%' {
-            out.push(bytes[i] as char);
-            i += 1;
+            // Up to the next escape, as text: a raw non-ASCII character stays whole.
+            let end = seg[i..].find('%').map_or(seg.len(), |j| i + j);
+            out.push_str(&seg[i..end]);
+            i = end;
             continue;
         }
         let hex = seg.get(i + 1..i + 3).ok_or(PathError::BadEscape)?;
@@ -145,6 +164,7 @@ mod tests {
         assert_eq!(n("/v1/ch%61rges"), "/v1/charges");
         assert_eq!(n("/a%20b"), "/a%20b");
         assert_eq!(n("/a%3fb"), "/a%3Fb");
+        assert_eq!(n("/caf\u{e9}%20/x"), "/caf\u{e9}%20/x");
     }
 
     #[test]
@@ -153,6 +173,57 @@ mod tests {
         assert!(normalize("/v1/a%5cb").unwrap().ambiguous_separator);
         assert!(normalize("/v1/a\\b").unwrap().ambiguous_separator);
         assert!(!normalize("/v1/a/b").unwrap().ambiguous_separator);
+    }
+
+    #[test]
+    fn segments_an_upstream_could_reread_are_flagged() {
+        let why = |p: &str| normalize(p).unwrap().reread;
+        assert_eq!(
+            why("/v1/charges/..;/..;/admin"),
+            Some(Reread::DotWithParams)
+        );
+        assert_eq!(
+            why("/v1/charges/%2e%2e;/admin"),
+            Some(Reread::DotWithParams)
+        );
+        assert_eq!(why("/v1/charges/.;x/a"), Some(Reread::DotWithParams));
+        assert_eq!(
+            why("/v1/charges/..;jsessionid=1/a"),
+            Some(Reread::DotWithParams)
+        );
+        assert_eq!(
+            why("/v1/charges/%252e%252e/admin"),
+            Some(Reread::DoubleEncoded)
+        );
+        assert_eq!(
+            why("/v1/charges/%25%32%65%25%32%65/a"),
+            Some(Reread::DoubleEncoded)
+        );
+        assert_eq!(why("/v1/charges/a%252Fb"), Some(Reread::DoubleEncoded));
+        assert_eq!(
+            why("/v1/charges/%c0%ae%c0%ae/admin"),
+            Some(Reread::InvalidUtf8)
+        );
+        assert_eq!(
+            why("/v1/charges/%ef%bc%8e%ef%bc%8e/a"),
+            Some(Reread::LookAlike)
+        );
+        assert_eq!(
+            why("/v1/charges/\u{2024}\u{2024}/a"),
+            Some(Reread::LookAlike)
+        );
+        // The check sees the segment as written, so `..;` stays a name here.
+        assert_eq!(n("/v1/charges/..;/a"), "/v1/charges/..;/a");
+        for ok in [
+            "/v1/charges",
+            "/v1/ch;v=2/x",
+            "/a%20b",
+            "/caf%C3%A9",
+            "/a...;b",
+            "/v1/%2e%2e/x",
+        ] {
+            assert_eq!(why(ok), None, "{ok}");
+        }
     }
 
     #[test]

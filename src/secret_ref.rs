@@ -28,9 +28,13 @@ impl SecretRef {
     pub fn read_blocking(&self) -> Result<Secret, ReadError> {
         match self {
             SecretRef::File(path) => self.wrap(std::fs::read_to_string(path)),
-            SecretRef::Env(var) => match std::env::var(var) {
-                Ok(text) => self.wrap(Ok(text)),
-                Err(_) => Err(ReadError(format!("environment variable {var} is not set"))),
+            // `sidekey run` may have moved the variable out of its environment.
+            SecretRef::Env(var) => match crate::scrubbed_env::var(var)
+                .map(str::to_owned)
+                .or_else(|| std::env::var(var).ok())
+            {
+                Some(text) => self.wrap(Ok(text)),
+                None => Err(ReadError(format!("environment variable {var} is not set"))),
             },
         }
     }

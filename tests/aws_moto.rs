@@ -11,22 +11,8 @@ use support::{Sidekey, logs};
 /// Writes key files and starts sidekey with an S3 route to `moto` using them.
 /// `route_extra` adds keys to the route table.
 async fn sidekey_for(moto: &Moto, id: &str, secret: &str, route_extra: &str) -> Sidekey {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("id"), id).unwrap();
-    std::fs::write(dir.path().join("secret"), secret).unwrap();
-    let sk = Sidekey::start_in(
-        dir,
-        &aws::s3_config(
-            "aws",
-            r#"access_key_id = { file = "{dir}/id" }
-secret_access_key = { file = "{dir}/secret" }"#,
-            &moto.url,
-            &format!("refresh_on_403 = true\n{route_extra}"),
-        ),
-    )
-    .await;
-    sk.wait_ready(5).await;
-    sk
+    let extra = format!("refresh_on_403 = true\n{route_extra}");
+    aws::s3_sidekey(moto, id, secret, &extra).await
 }
 
 #[tokio::test]

@@ -193,3 +193,86 @@ async fn method_overrides_are_refused_unless_a_rule_names_them() {
     assert_eq!(seen[0].target, "/v2/legacy?_method=PATCH");
     sk.stop().await;
 }
+
+/// Paths an upstream could read differently from the check, as curl sends
+/// them with `--path-as-is`: Tomcat-style `..;`, double encoding, overlong
+/// UTF-8 and Unicode dot look-alikes. Each is a 400 on a scoped route, and
+/// the upstream never sees one; an open route still forwards them.
+#[tokio::test]
+async fn paths_an_upstream_could_reread_are_refused_on_scoped_routes() {
+    let rereadable = [
+        "/v1/charges/..;/..;/admin",
+        "/v1/charges/%2e%2e;/%2e%2e;/admin",
+        "/v1/charges/..;jsessionid=1/..;/admin",
+        "/v1/charges/.;x/refunds",
+        "/v1/charges/%252e%252e/%252e%252e/admin",
+        "/v1/charges/..%252f..%252fadmin",
+        "/v1/charges/..%255c..%255cadmin",
+        "/v1/charges/..%252%2566..%252%2566admin",
+        "/v1/charges/%c0%ae%c0%ae/%c0%ae%c0%ae/admin",
+        "/v1/charges/%ef%bc%8e%ef%bc%8e/%ef%bc%8e%ef%bc%8e/admin",
+        "/v1/charges/%e2%80%a4%e2%80%a4/admin",
+        "/v1/charges/%ef%b9%92%ef%b9%92/admin",
+    ];
+    let up = Upstream::ok().await;
+    let sk = with_key(
+        "scope_key_ee55",
+        &one_route(&up.url(), r#"{ header = "X-Key" }"#, SCOPED),
+    )
+    .await;
+    for p in rereadable {
+        let (status, headers, body) = curl_path_as_is(&format!("{}{p}", sk.url("r"))).await;
+        assert_eq!(status, 400, "{p}: {body}");
+        assert!(
+            headers.contains("sidekey-error: bad_request"),
+            "{p}: {headers}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains("scoped route"), "{p}: {message}");
+        assert!(!message.contains("scope_key_ee55"), "{message}");
+    }
+    assert_eq!(up.count(), 0, "none of these may reach the upstream");
+    let (status, _, _) = curl_path_as_is(&format!("{}/v1/charges/ch;v=2/x", sk.url("r"))).await;
+    assert_eq!(status, 200, "`;` params on an ordinary segment still pass");
+    sk.stop().await;
+
+    // An open route keeps today's behaviour: forwarded as checked.
+    let up = Upstream::ok().await;
+    let sk = with_key(
+        "scope_key_ff66",
+        &one_route(&up.url(), r#"{ header = "X-Key" }"#, ""),
+    )
+    .await;
+    let (status, _, _) = curl_path_as_is(&format!("{}/v1/..;/admin", sk.url("r"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(up.seen()[0].target, "/v1/..;/admin");
+    sk.stop().await;
+}
+
+/// GET with curl, the path sent exactly as written; returns status, the
+/// header block and the body.
+async fn curl_path_as_is(url: &str) -> (u16, String, String) {
+    let out = tokio::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--path-as-is",
+            "-D",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            url,
+        ])
+        .output()
+        .await
+        .expect("run curl");
+    assert!(out.status.success(), "curl {url}: {:?}", out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (rest, code) = text.rsplit_once('\n').unwrap();
+    let (head, body) = rest.split_once("\r\n\r\n").unwrap();
+    (
+        code.parse().unwrap(),
+        head.to_ascii_lowercase(),
+        body.to_owned(),
+    )
+}

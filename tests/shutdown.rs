@@ -2,90 +2,14 @@
 //! route, and nothing secret on stderr at trace level.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command};
 use std::time::Duration;
 
 mod support;
+use support::binary::Running;
 use support::{BEARER, Reply, Upstream, one_route};
 
 const SECRET: &str = "bin_secret_value_3141592";
-
-struct Running {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    log: Vec<String>,
-}
-
-impl Running {
-    fn start(dir: &std::path::Path, config: &str) -> Running {
-        let path = dir.join("sidekey.toml");
-        std::fs::write(&path, config.replace("{dir}", dir.to_str().unwrap())).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sidekey"))
-            .args(["run", "-c"])
-            .arg(&path)
-            .env("RUST_LOG", "trace")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Running {
-            child,
-            lines,
-            log: Vec::new(),
-        }
-    }
-
-    /// The first log line, read so far or from now on, that satisfies `f`.
-    /// (Start-up lines come in no fixed order: the credential may be issued
-    /// before or after the routes listen.)
-    fn wait_for_line(&mut self, f: impl Fn(&str) -> bool) -> String {
-        if let Some(seen) = self.log.iter().find(|l| f(l)) {
-            return seen.clone();
-        }
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(10))
-                .expect("log line");
-            self.log.push(line.clone());
-            if f(&line) {
-                return line;
-            }
-        }
-    }
-
-    /// Reads log lines until a JSON one satisfies `f`.
-    fn wait_for(&mut self, f: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-        let json = |l: &str| serde_json::from_str::<serde_json::Value>(l).ok();
-        let line = self.wait_for_line(|l| json(l).is_some_and(|v| f(&v)));
-        json(&line).expect("a JSON line")
-    }
-
-    fn finish(mut self) -> (i32, Vec<String>) {
-        let status = self.child.wait().unwrap();
-        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
-            self.log.push(l);
-        }
-        (status.code().unwrap_or(-1), std::mem::take(&mut self.log))
-    }
-}
-
-impl Drop for Running {
-    /// A failed test must not leave its sidekey running.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn signal(child: &Child, sig: &str) {
     assert!(

@@ -19,13 +19,17 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(300);
 const STDERR_SHOWN: usize = 512;
 /// Most of stdout read: a credential is small.
 const STDOUT_LIMIT: u64 = 1 << 20;
+/// The only variables a helper inherits from sidekey's environment (and
+/// `LC_*`): never a secret another source reads from there.
+pub const INHERITED: [&str; 5] = ["PATH", "HOME", "LANG", "TZ", "TMPDIR"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecSpec {
     /// Program and arguments; the program is looked up in `PATH` unless it holds a `/`.
     pub command: Vec<String>,
     pub timeout: Duration,
-    /// Added to (or replacing) sidekey's own environment.
+    /// The helper's environment, on top of the few variables it inherits
+    /// from sidekey's (see [`INHERITED`]).
     pub env: BTreeMap<String, String>,
     /// For values without expiry: run again this often.
     pub interval: Duration,
@@ -65,6 +69,8 @@ async fn run(spec: &ExecSpec) -> Result<Vec<u8>, SourceError> {
     let program = &spec.command[0];
     let mut child = tokio::process::Command::new(program)
         .args(&spec.command[1..])
+        .env_clear()
+        .envs(inherited_env())
         .envs(&spec.env)
         .current_dir(&spec.dir)
         .stdin(Stdio::null())
@@ -108,6 +114,14 @@ async fn run(spec: &ExecSpec) -> Result<Vec<u8>, SourceError> {
         )));
     }
     Ok(stdout)
+}
+
+/// The part of sidekey's environment a helper gets: [`INHERITED`] and `LC_*`.
+fn inherited_env() -> impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)> {
+    std::env::vars_os().filter(|(name, _)| {
+        name.to_str()
+            .is_some_and(|n| INHERITED.contains(&n) || n.starts_with("LC_"))
+    })
 }
 
 /// Where `program` is: itself when it holds a `/`, else the first match in `PATH`.

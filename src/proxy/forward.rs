@@ -87,6 +87,9 @@ async fn forward(
             "encoded `/` or `\\` in the path is refused on a scoped route: the upstream could read a different path than the one checked".into(),
         ));
     }
+    if let Some(why) = norm.reread.filter(|_| !cfg.scope.is_open()) {
+        return Err(ProxyError::BadRequest(why.to_string()));
+    }
     if !cfg.scope.allows(&parts.method, &norm.path) {
         return Err(ProxyError::NotAllowed {
             method: parts.method.to_string(),

@@ -4,9 +4,13 @@ use http::HeaderMap;
 use http::header::{self, HeaderName};
 
 /// RFC 9110 §7.6.1 connection-specific fields, plus the proxy credentials
-/// the app must never pass through, and `Transfer-Encoding`, which hyper
-/// frames itself. `Connection` must stay first (see [`strip_hop_by_hop`]).
-static HOP_BY_HOP: [HeaderName; 9] = [
+/// the app must never pass through, `Transfer-Encoding`, which hyper
+/// frames itself, and `Expect`, which hyper's server answers to the app
+/// (`100 Continue` when the body is first read) and hyper's client does not
+/// honour upstream: passed on, it would be signed (SigV4) by sidekey and
+/// left out by verifiers, which never sign it. `Connection` must stay first
+/// (see [`strip_hop_by_hop`]).
+static HOP_BY_HOP: [HeaderName; 10] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -16,10 +20,12 @@ static HOP_BY_HOP: [HeaderName; 9] = [
     header::TRAILER,
     header::UPGRADE,
     header::TRANSFER_ENCODING,
+    header::EXPECT,
 ];
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
-/// `Transfer-Encoding` is removed too: hyper frames the body itself.
+/// `Transfer-Encoding` is removed too: hyper frames the body itself; and
+/// `Expect`, whose `100-continue` was answered on the app's side.
 ///
 /// One pass over the names finds which are present, so a message that has
 /// none (most requests) costs no hashed lookup at all.
@@ -71,6 +77,7 @@ fn hop_index(name: &str) -> Option<usize> {
         "trailer" => 6,
         "upgrade" => 7,
         "transfer-encoding" => 8,
+        "expect" => 9,
         _ => return None,
     })
 }
@@ -116,10 +123,11 @@ mod tests {
     }
 
     #[test]
-    fn strips_transfer_encoding_and_leaves_clean_maps_alone() {
+    fn strips_transfer_encoding_and_expect_and_leaves_clean_maps_alone() {
         let mut h = HeaderMap::new();
         h.insert("transfer-encoding", "chunked".parse().unwrap());
         h.insert("te", "trailers".parse().unwrap());
+        h.insert("expect", "100-continue".parse().unwrap());
         h.insert("x-keep", "yes".parse().unwrap());
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);

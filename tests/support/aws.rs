@@ -22,15 +22,21 @@ fn venv_bin(name: &str) -> PathBuf {
 
 /// Runs tests/support/aws_peer.py with `args`, `stdin` as its input; returns its JSON answer.
 pub async fn peer(args: &[&str], stdin: Option<&Value>) -> Value {
+    python("aws_peer.py", args, stdin).await
+}
+
+/// Runs the Python script `tests/support/{script}` of the test venv with
+/// `args`, `stdin` as its input; returns the JSON it prints.
+pub async fn python(script: &str, args: &[&str], stdin: Option<&Value>) -> Value {
     use tokio::io::AsyncWriteExt;
     let mut child = Command::new(venv_bin("python"))
-        .arg(root().join("tests/support/aws_peer.py"))
+        .arg(root().join("tests/support").join(script))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start aws_peer.py");
+        .unwrap_or_else(|e| panic!("start {script}: {e}"));
     let mut input = child.stdin.take().unwrap();
     if let Some(v) = stdin {
         input.write_all(v.to_string().as_bytes()).await.unwrap();
@@ -39,11 +45,16 @@ pub async fn peer(args: &[&str], stdin: Option<&Value>) -> Value {
     let out = child.wait_with_output().await.unwrap();
     assert!(
         out.status.success(),
-        "aws_peer.py {} failed: {}",
+        "{script} {} failed: {}",
         args.first().unwrap_or(&""),
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("aws_peer.py answers JSON")
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{script} answers JSON, got {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 /// An IAM access key of the moto test user.
@@ -198,4 +209,17 @@ pub fn s3_config(name: &str, keys: &str, upstream: &str, route_extra: &str) -> S
         "[admin]\nlisten = \"127.0.0.1:0\"\n[credentials.{name}]\nsource = \"aws\"\n{keys}\n{}",
         super::route("s3", upstream, name, inject, route_extra)
     )
+}
+
+/// Starts sidekey with the S3 route `s3` to `moto`, signing with the keys
+/// `id`/`secret` read from files; `route_extra` adds keys to the route.
+pub async fn s3_sidekey(moto: &Moto, id: &str, secret: &str, route_extra: &str) -> super::Sidekey {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("id"), id).unwrap();
+    std::fs::write(dir.path().join("secret"), secret).unwrap();
+    let keys = r#"access_key_id = { file = "{dir}/id" }
+secret_access_key = { file = "{dir}/secret" }"#;
+    let sk = super::Sidekey::start_in(dir, &s3_config("aws", keys, &moto.url, route_extra)).await;
+    sk.wait_ready(5).await;
+    sk
 }

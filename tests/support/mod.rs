@@ -3,9 +3,11 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod aws;
+pub mod binary;
 pub mod curl;
 pub mod logs;
 pub mod oauth;
+pub mod properties;
 pub mod tls;
 pub mod upstream;
 
