@@ -188,14 +188,18 @@ duration = "1h""#,
     sk.stop().await;
 }
 
-#[tokio::test]
-async fn key_rotation_under_traffic() {
-    let moto = Moto::start().await;
-    let old = moto.admin.clone();
+/// sidekey with an S3 route whose keys come from a Kubernetes-style secret
+/// volume (re-read every second), holding `key` at first. Returns it and the
+/// volume's folder, for `aws::swap_secret_volume`.
+async fn key_volume_sidekey(
+    moto: &Moto,
+    key: &aws::Key,
+    route_extra: &str,
+) -> (Sidekey, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
     std::fs::create_dir(&keys).unwrap();
-    aws::swap_secret_volume(&keys, &[("id", &old.id), ("secret", &old.secret)]);
+    aws::swap_secret_volume(&keys, &[("id", &key.id), ("secret", &key.secret)]);
     let sk = Sidekey::start_in(
         dir,
         &aws::s3_config(
@@ -204,10 +208,18 @@ async fn key_rotation_under_traffic() {
 secret_access_key = { file = "{dir}/keys/secret" }
 poll_interval = "1s""#,
             &moto.url,
-            "refresh_on_403 = true",
+            route_extra,
         ),
     )
     .await;
+    (sk, keys)
+}
+
+#[tokio::test]
+async fn key_rotation_under_traffic() {
+    let moto = Moto::start().await;
+    let old = moto.admin.clone();
+    let (sk, keys) = key_volume_sidekey(&moto, &old, "refresh_on_403 = true").await;
     sk.wait_ready(5).await;
     let base = sk.url("s3");
     let (status, _, _) = support::send(Method::PUT, &format!("{base}/rot"), &[], "").await;
@@ -331,20 +343,10 @@ async fn wait_record(sk: &Sidekey, what: &str, done: impl Fn(&serde_json::Value)
 async fn sigv4_revocation_probe_is_signed_with_the_previous_key() {
     let moto = Moto::start().await;
     let first = moto.admin.clone();
-    let dir = tempfile::tempdir().unwrap();
-    let keys = dir.path().join("keys");
-    std::fs::create_dir(&keys).unwrap();
-    aws::swap_secret_volume(&keys, &[("id", &first.id), ("secret", &first.secret)]);
-    let sk = Sidekey::start_in(
-        dir,
-        &aws::s3_config(
-            "aws",
-            r#"access_key_id = { file = "{dir}/keys/id" }
-secret_access_key = { file = "{dir}/keys/secret" }
-poll_interval = "1s""#,
-            &moto.url,
-            r#"revocation_check = { method = "GET", path = "/", expect_status = [401, 403], after = "300ms" }"#,
-        ),
+    let (sk, keys) = key_volume_sidekey(
+        &moto,
+        &first,
+        r#"revocation_check = { method = "GET", path = "/", expect_status = [401, 403], after = "300ms" }"#,
     )
     .await;
     sk.wait_ready(5).await;
