@@ -11,10 +11,11 @@
 use super::error::ProxyError;
 use crate::config::{ListenAddr, RouteConfig};
 use http::header::{HOST, ORIGIN};
-use http::{HeaderMap, HeaderValue, Uri};
-use std::net::IpAddr;
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-const SEC_FETCH_SITE: &str = "sec-fetch-site";
+/// Built once: looking a header up by `&str` would parse the name on every request.
+const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
 /// Refuses a request from a browser page on an origin the route does not
 /// allow, and one whose `Host` is not a name of this listener.
@@ -78,13 +79,13 @@ fn check_host(cfg: &RouteConfig, headers: &HeaderMap, uri: &Uri) -> Result<(), P
         return Ok(());
     };
     let mut hosts = headers.get_all(HOST).iter();
-    if let (Some(_), Some(_)) = (hosts.next(), hosts.next()) {
+    let host = hosts.next();
+    if host.is_some() && hosts.next().is_some() {
         return Err(ProxyError::HostNotAllowed(
             "the request has more than one Host header".into(),
         ));
     }
-    let named = headers
-        .get(HOST)
+    let named = host
         .map(HeaderValue::as_bytes)
         .into_iter()
         .chain(uri.authority().map(|a| a.as_str().as_bytes()));
@@ -112,8 +113,7 @@ fn host_allowed(cfg: &RouteConfig, listen: IpAddr, raw: &[u8]) -> bool {
     {
         return true;
     }
-    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
-    if let Ok(ip) = bare.unwrap_or(host).parse::<IpAddr>() {
+    if let Some(ip) = ip_of(host) {
         // A rebinding page reaches the listener under its own name, never
         // under an address; any address of a listener on all addresses is its own.
         return ip.is_loopback() || ip == listen || listen.is_unspecified();
@@ -121,6 +121,16 @@ fn host_allowed(cfg: &RouteConfig, listen: IpAddr, raw: &[u8]) -> bool {
     cfg.allowed_hosts
         .iter()
         .any(|h| h.eq_ignore_ascii_case(host))
+}
+
+/// The address a host names, if it is one (`127.0.0.1`, `[::1]`). Most
+/// requests name an IPv4 loopback address: that parse comes first.
+fn ip_of(host: &str) -> Option<IpAddr> {
+    if let Ok(v4) = host.parse::<Ipv4Addr>() {
+        return Some(IpAddr::V4(v4));
+    }
+    let v6 = host.strip_prefix('[')?.strip_suffix(']')?;
+    v6.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
 }
 
 /// The host of a `Host` value (`name`, `name:port`, `[v6]:port`), without
