@@ -1,7 +1,7 @@
 //! The checked configuration of a credential, and the settings every source kind parses its table into.
 
 use super::Source;
-use crate::any_eq::AnyEq;
+use crate::any_eq::{AnyEq, Dyn};
 use crate::material::MaterialKind;
 use crate::parse::FieldError;
 use std::fmt;
@@ -42,35 +42,10 @@ pub trait SourceSettings: AnyEq + fmt::Debug + Send + Sync {
 }
 
 /// A credential's source settings, of whichever kind.
-#[derive(Clone)]
-pub struct SourceSpec(Arc<dyn SourceSettings>);
+pub type SourceSpec = Dyn<dyn SourceSettings>;
 
 impl SourceSpec {
     pub fn new(settings: impl SourceSettings) -> Self {
-        SourceSpec(Arc::new(settings))
-    }
-
-    /// The settings as their own type, when they are of kind `T`.
-    pub fn downcast<T: SourceSettings>(&self) -> Option<&T> {
-        self.0.as_any().downcast_ref()
-    }
-}
-
-impl std::ops::Deref for SourceSpec {
-    type Target = dyn SourceSettings;
-    fn deref(&self) -> &Self::Target {
-        &*self.0
-    }
-}
-
-impl PartialEq for SourceSpec {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.eq_any(other.0.as_any())
-    }
-}
-
-impl fmt::Debug for SourceSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        Dyn(Arc::new(settings))
     }
 }

@@ -11,7 +11,7 @@ pub mod query;
 pub mod registry;
 pub mod sigv4;
 
-use crate::any_eq::AnyEq;
+use crate::any_eq::{AnyEq, Dyn};
 use crate::material::{Material, MaterialKind};
 use crate::transport::body::ProxyBody;
 use http::{HeaderName, Request};
@@ -102,41 +102,16 @@ pub enum RenderError {
 pub struct AttachError(pub String);
 
 /// A route's injection form, of whichever kind.
-#[derive(Clone)]
-pub struct InjectSpec(Arc<dyn Injector>);
+pub type InjectSpec = Dyn<dyn Injector>;
 
 impl InjectSpec {
     pub fn new(form: impl Injector) -> Self {
-        InjectSpec(Arc::new(form))
+        Dyn(Arc::new(form))
     }
 
     /// `{ header, format }`: see [`header::HeaderForm::new`].
     pub fn header(name: &str, format: Option<&str>) -> Result<Self, String> {
         header::HeaderForm::new(name, format).map(InjectSpec::new)
-    }
-
-    /// The form as its own type, when it is of type `T`.
-    pub fn downcast<T: Injector>(&self) -> Option<&T> {
-        self.0.as_any().downcast_ref()
-    }
-}
-
-impl std::ops::Deref for InjectSpec {
-    type Target = dyn Injector;
-    fn deref(&self) -> &Self::Target {
-        &*self.0
-    }
-}
-
-impl PartialEq for InjectSpec {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.eq_any(other.0.as_any())
-    }
-}
-
-impl fmt::Debug for InjectSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
     }
 }
 
