@@ -7,6 +7,7 @@ use super::{headers, standin};
 use crate::credential::Snapshot;
 use crate::inject::Rendered;
 use crate::transport::body::ProxyBody;
+use crate::transport::client::SendFailure;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Response};
 use tokio::time::Instant;
@@ -79,7 +80,10 @@ pub async fn send(
             route.stats.observe_upstream(started.elapsed());
             let mut resp = result
                 .map_err(|_| ProxyError::UpstreamTimeout(timeout))?
-                .map_err(ProxyError::UpstreamUnreachable)?;
+                .map_err(|e| match e {
+                    SendFailure::RequestBody(m) => ProxyError::BadRequest(m),
+                    SendFailure::Upstream(m) => ProxyError::UpstreamUnreachable(m),
+                })?;
             headers::strip_hop_by_hop(resp.headers_mut());
             Ok(resp)
         }

@@ -107,7 +107,7 @@ impl Client {
     }
 
     /// Sends `req`. Failures are described without anything the request carried.
-    pub async fn send(&self, req: Request<ProxyBody>) -> Result<Response<ProxyBody>, String> {
+    pub async fn send(&self, req: Request<ProxyBody>) -> Result<Response<ProxyBody>, SendFailure> {
         match self {
             Client::Pooled(c) => match c.request(req).await {
                 Ok(resp) => Ok(resp.map(Streamed::new)),
@@ -116,13 +116,35 @@ impl Client {
                         true => "connection failed",
                         false => "the connection failed mid-request",
                     };
-                    crate::redact::error_chain(head, &e)
+                    SendFailure::of(head, &e)
                 }),
             },
             Client::Direct(d) => d
                 .send(req)
                 .await
-                .map_err(|e| crate::redact::error_chain(&e.to_string(), &e)),
+                .map_err(|e| SendFailure::of(&e.to_string(), &e)),
+        }
+    }
+}
+
+/// Why a request got no answer, and whose fault it was.
+#[derive(Debug)]
+pub enum SendFailure {
+    /// The request's own streamed body could not be read from the app
+    /// (bad framing, cut short): the client's fault, not the upstream's.
+    RequestBody(String),
+    /// Connecting to the upstream, or talking to it, failed.
+    Upstream(String),
+}
+
+impl SendFailure {
+    fn of(head: &str, e: &(dyn std::error::Error + 'static)) -> SendFailure {
+        match super::body::is_read_error(e) {
+            true => SendFailure::RequestBody(crate::redact::error_chain(
+                "the request body could not be read from the client",
+                e,
+            )),
+            false => SendFailure::Upstream(crate::redact::error_chain(head, e)),
         }
     }
 }
