@@ -40,8 +40,8 @@ fn status_and_code(answer: &str) -> (String, Option<String>) {
 async fn bad_chunk_size_is_a_bad_request() {
     let up = Upstream::ok().await;
     let sk = with_key("k_framing_1", &one_route(&up.url(), support::BEARER, "")).await;
-    let head =
-        "POST /upload HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned();
+    let head = "POST /upload HTTP/1.1\r\nHost: app.localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+        .to_owned();
     let mut body = format!("{BIG:x}\r\n").into_bytes();
     body.extend(std::iter::repeat_n(b'a', BIG));
     body.extend_from_slice(b"\r\nzz\r\n"); // "zz" is not a chunk size
@@ -61,7 +61,8 @@ async fn body_shorter_than_its_content_length_is_a_bad_request() {
     let up = Upstream::ok().await;
     let sk = with_key("k_framing_2", &one_route(&up.url(), support::BEARER, "")).await;
     // Announces BIG bytes, sends half, then closes its side.
-    let head = format!("PUT /upload HTTP/1.1\r\nHost: app\r\nContent-Length: {BIG}\r\n\r\n");
+    let head =
+        format!("PUT /upload HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: {BIG}\r\n\r\n");
     let answer = exchange(&sk.url("r"), head, &vec![b'b'; BIG / 2]).await;
     let (status, code) = status_and_code(&answer);
     assert!(status.starts_with("HTTP/1.1 400"), "got {answer:?}");
