@@ -23,6 +23,8 @@ pub struct AdminFile {
     pub listen: Option<Spanned<String>>,
     /// Bearer token required by the mutating endpoints.
     pub token: Option<Spanned<SecretRefFile>>,
+    pub max_connections: Option<Spanned<u64>>,
+    pub header_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +62,9 @@ pub struct RouteFile {
     #[serde(default)]
     pub refresh_on_403: bool,
     pub revocation_check: Option<Spanned<RevocationCheckFile>>,
+    pub max_connections: Option<Spanned<u64>>,
+    pub header_timeout: Option<Spanned<String>>,
+    pub body_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,8 +1,10 @@
 //! The proxy: listeners, routes, scope policy, forwarding, and the mapping of failures to answers.
 
+pub mod accept;
 pub mod error;
 pub mod forward;
 pub mod headers;
+pub mod limits;
 pub mod listener;
 pub mod path;
 pub mod probe;
