@@ -11,12 +11,7 @@ pub fn response(
     message: &str,
     route: Option<&str>,
 ) -> Response<ProxyBody> {
-    let mut error = serde_json::json!({ "code": code, "message": message });
-    if let Some(route) = route {
-        error["route"] = route.into();
-    }
-    let body = serde_json::json!({ "error": error });
-    let mut resp = Response::new(full(body.to_string()));
+    let mut resp = Response::new(full(json(code, message, route)));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(
@@ -25,4 +20,13 @@ pub fn response(
     );
     h.insert("sidekey-error", HeaderValue::from_static(code));
     resp
+}
+
+/// The JSON body alone, for answers written without hyper (a refused connection).
+pub fn json(code: &str, message: &str, route: Option<&str>) -> String {
+    let mut error = serde_json::json!({ "code": code, "message": message });
+    if let Some(route) = route {
+        error["route"] = route.into();
+    }
+    serde_json::json!({ "error": error }).to_string()
 }

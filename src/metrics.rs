@@ -18,6 +18,15 @@ pub struct RouteStats {
     /// Errors sidekey answered itself, by code.
     pub upstream_rejections: AtomicU64,
     pub replays: AtomicU64,
+    /// The route listener's connections.
+    pub connections: std::sync::Arc<ConnStats>,
+}
+
+/// Connections of one listener: held now, and refused past its limit.
+#[derive(Default)]
+pub struct ConnStats {
+    pub open: AtomicU64,
+    pub refused: AtomicU64,
 }
 
 impl Default for RouteStats {
@@ -28,6 +37,7 @@ impl Default for RouteStats {
             latency_sum_ns: AtomicU64::new(0),
             upstream_rejections: AtomicU64::new(0),
             replays: AtomicU64::new(0),
+            connections: Default::default(),
         }
     }
 }

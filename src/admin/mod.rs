@@ -10,13 +10,15 @@ mod inventory;
 mod metrics;
 mod state;
 
+use crate::proxy::accept::Backoff;
+use crate::proxy::limits::ConnLimit;
 use crate::proxy::listener::Bound;
 use crate::transport::body::{ProxyBody, full};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -26,6 +28,17 @@ pub use state::{ReloadStats, Shared};
 
 /// Serves the admin API until `stop` turns true.
 pub async fn serve(bound: Bound, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let conns = shared.config.load().admin.conns;
+    let limit = ConnLimit::new(
+        None,
+        conns.max_connections,
+        shared.admin_connections.clone(),
+    );
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(conns.header_timeout);
+    let mut backoff = Backoff::default();
     loop {
         let shared = shared.clone();
         let service = service_fn(move |req| {
@@ -34,13 +47,12 @@ pub async fn serve(bound: Bound, shared: Arc<Shared>, mut stop: watch::Receiver<
         });
         tokio::select! {
             _ = crate::shutdown::stopped(&mut stop) => return,
-            accepted = accept(&bound) => match accepted {
-                Ok(Accepted::Tcp(s)) => { tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(s), service)); }
-                Ok(Accepted::Unix(s)) => { tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(s), service)); }
-                Err(e) => {
-                    tracing::warn!(error = %e, "admin accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
+            accepted = accept(&bound) => match (accepted, limit.admit()) {
+                (Ok(Accepted::Tcp(s)), Some(a)) => { backoff.reset(); let c = builder.serve_connection(TokioIo::new(s), service); tokio::spawn(async move { let _a = a; c.await }); }
+                (Ok(Accepted::Unix(s)), Some(a)) => { backoff.reset(); let c = builder.serve_connection(TokioIo::new(s), service); tokio::spawn(async move { let _a = a; c.await }); }
+                (Ok(Accepted::Tcp(s)), None) => limit.refuse(s),
+                (Ok(Accepted::Unix(s)), None) => limit.refuse(s),
+                (Err(e), _) => backoff.failed("admin", &e).await,
             },
         }
     }

@@ -19,6 +19,8 @@ pub struct Shared {
     /// When reloads were tried and applied (for `GET /v1/config/status`).
     pub reload_stats: Mutex<ReloadStats>,
     pub config: ArcSwap<Config>,
+    /// The admin listener's connections.
+    pub admin_connections: Arc<crate::metrics::ConnStats>,
 }
 
 /// Counters of config reloads.

@@ -3,12 +3,14 @@
 //! What runs is kept in a [`Control`] so a config reload ([`reload`]) can
 //! change it while requests flow.
 
+mod nofile;
 pub mod reload;
 
 use crate::admin::{self, ReloadStats, Shared};
 use crate::config::{Config, ListenAddr};
 use crate::credential::{Credential, engine};
 use crate::metrics::RouteStats;
+use crate::proxy::limits::ConnLimit;
 use crate::proxy::listener::{self, Bound};
 use crate::proxy::probe;
 use crate::proxy::route::{Clients, Route};
@@ -85,15 +87,32 @@ async fn bind_route(route: &Route) -> Result<Bound, StartError> {
 
 /// Starts serving a route's bound listener: the router picks the route
 /// named like the listener from whatever table is current.
-fn serve_route(b: Bound, route: &Route, table: &Arc<ArcSwap<RouteTable>>) -> Listener {
+fn serve_route(
+    b: Bound,
+    route: &Route,
+    table: &Arc<ArcSwap<RouteTable>>,
+    admin: usize,
+) -> Listener {
     let addr = b.local_addr();
     let (stop, rx) = watch::channel(false);
-    tracing::info!(route = %route.name(), listen = %addr, "route listening");
+    let wanted = route.config.conns.max_connections;
+    let fits = nofile::route_share(nofile::current(), table.load().routes.len(), admin);
+    let max = wanted.min(fits);
+    if max < wanted {
+        tracing::warn!(route = %route.name(), max_connections = wanted, lowered_to = max, "max_connections lowered so every listener's connections fit the open-file limit");
+    }
+    tracing::info!(route = %route.name(), listen = %addr, max_connections = max, "route listening");
     let serving = listener::Serving {
         name: Arc::from(route.name()),
         table: table.clone(),
         router: Arc::new(ByListener),
         max_header_bytes: route.config.max_header_bytes,
+        header_timeout: route.config.conns.header_timeout,
+        limit: Arc::new(ConnLimit::new(
+            Some(route.name()),
+            max,
+            route.stats.connections.clone(),
+        )),
     };
     let task = tokio::spawn(listener::serve(b, serving, rx, DEFAULT_GRACE));
     Listener { addr, stop, task }
@@ -103,6 +122,7 @@ impl App {
     /// Starts everything `config` describes. The config was checked whole
     /// before this is called; nothing is bound if any part fails to build.
     pub async fn start(config: Config) -> Result<App, StartError> {
+        nofile::raise();
         let admin_token = match &config.admin.token {
             Some(t) => Some(t.read().await?),
             None => None,
@@ -158,7 +178,7 @@ impl App {
             if let Some(p) = probe::spawn(route.clone()) {
                 probes.insert(name.clone(), p);
             }
-            let l = serve_route(b, &route, &table);
+            let l = serve_route(b, &route, &table, config.admin.conns.max_connections);
             addrs.insert(name.clone(), l.addr.clone());
             listeners.insert(name, l);
         }
@@ -168,6 +188,7 @@ impl App {
             admin_token,
             reload_error: Mutex::new(None),
             reload_stats: Mutex::new(ReloadStats::default()),
+            admin_connections: Default::default(),
             config: ArcSwap::from_pointee(config),
         });
         let admin_addr = admin_bound.local_addr();

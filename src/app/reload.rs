@@ -232,10 +232,11 @@ async fn apply(
         credentials: credentials.clone(),
     }));
     shared.config.store(Arc::new(config));
+    let admin_cap = shared.config.load().admin.conns.max_connections;
     let started: Vec<(String, Listener)> = to_start
         .into_iter()
         .map(|(route, bound)| {
-            let l = serve_route(bound, &route, &shared.table);
+            let l = serve_route(bound, &route, &shared.table, admin_cap);
             (route.name().to_owned(), l)
         })
         .collect();
@@ -335,7 +336,11 @@ async fn plan_routes(
             .routes
             .iter()
             .find(|r| r.name == rc.name)
-            .is_some_and(|r| r.listen == rc.listen && r.max_header_bytes == rc.max_header_bytes);
+            .is_some_and(|r| {
+                r.listen == rc.listen
+                    && r.max_header_bytes == rc.max_header_bytes
+                    && r.conns == rc.conns
+            });
         if let Some(e) = &existing {
             if e.config == *rc
                 && Arc::ptr_eq(&e.credential, &cred)

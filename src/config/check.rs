@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::ops::Range;
 use std::path::Path;
+use std::time::Duration;
 use toml::Spanned;
 
 /// Keys every credential table may hold, whatever its source.
@@ -134,7 +135,58 @@ fn admin(r: &mut Reporter<'_>, cx: &ParseContext<'_>, form: &FileConfig) -> Admi
             r.whole(format!("[admin] token: {e}"));
         }
     }
-    AdminConfig { listen, token }
+    let conns = ConnLimits {
+        max_connections: admin
+            .and_then(|a| a.max_connections.as_ref())
+            .map_or(DEFAULT_ADMIN_MAX_CONNECTIONS, |m| {
+                count(r, m, "[admin] max_connections")
+            }),
+        header_timeout: humane(
+            r,
+            admin.and_then(|a| a.header_timeout.as_ref()),
+            DEFAULT_HEADER_TIMEOUT,
+            "[admin] header_timeout",
+        ),
+    };
+    AdminConfig {
+        listen,
+        token,
+        conns,
+    }
+}
+
+/// A humane duration, or `default` when absent (an error is reported at its span).
+fn humane(
+    r: &mut Reporter<'_>,
+    v: Option<&Spanned<String>>,
+    default: Duration,
+    what: &str,
+) -> Duration {
+    match v {
+        None => default,
+        Some(s) => match crate::duration::parse(s.get_ref()) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                r.at(s.span(), format!("{what}: must be longer than zero"));
+                default
+            }
+            Err(m) => {
+                r.at(s.span(), format!("{what}: {m}"));
+                default
+            }
+        },
+    }
+}
+
+/// A connection count of at least one.
+fn count(r: &mut Reporter<'_>, v: &Spanned<u64>, what: &str) -> usize {
+    match usize::try_from(*v.get_ref()) {
+        Ok(n) if n > 0 => n,
+        _ => {
+            r.at(v.span(), format!("{what}: must be at least 1"));
+            1
+        }
+    }
 }
 
 fn log(r: &mut Reporter<'_>, form: &FileConfig) -> LogConfig {
@@ -335,6 +387,26 @@ fn route(
     let allow_browser_origins = listed(r, &rf.allow_browser_origins, browser::parse_origin);
     let allowed_hosts = listed(r, &rf.allowed_hosts, browser::parse_host);
     let _ = span;
+    let conns = ConnLimits {
+        max_connections: rf
+            .max_connections
+            .as_ref()
+            .map_or(DEFAULT_MAX_CONNECTIONS, |m| {
+                count(r, m, &format!("route `{name}`: max_connections"))
+            }),
+        header_timeout: humane(
+            r,
+            rf.header_timeout.as_ref(),
+            DEFAULT_HEADER_TIMEOUT,
+            &format!("route `{name}`: header_timeout"),
+        ),
+    };
+    let body_timeout = humane(
+        r,
+        rf.body_timeout.as_ref(),
+        DEFAULT_BODY_TIMEOUT,
+        &format!("route `{name}`: body_timeout"),
+    );
     Some(RouteConfig {
         name,
         listen: listen?,
@@ -355,6 +427,8 @@ fn route(
         revocation_check,
         allow_browser_origins,
         allowed_hosts,
+        conns,
+        body_timeout,
     })
 }
 

@@ -23,6 +23,8 @@ pub struct AdminFile {
     pub listen: Option<Spanned<String>>,
     /// Bearer token required by the mutating endpoints.
     pub token: Option<Spanned<SecretRefFile>>,
+    pub max_connections: Option<Spanned<u64>>,
+    pub header_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +68,9 @@ pub struct RouteFile {
     /// `Host` names the listener answers to besides loopback names and its own address.
     #[serde(default)]
     pub allowed_hosts: Vec<Spanned<String>>,
+    pub max_connections: Option<Spanned<u64>>,
+    pub header_timeout: Option<Spanned<String>>,
+    pub body_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

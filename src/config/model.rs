@@ -17,6 +17,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_REPLAY_BODY: u64 = 64 * 1024;
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 pub const DEFAULT_PROBE_AFTER: Duration = Duration::from_secs(60);
+/// Connections one route's listener holds at once (before the open-file limit lowers it).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Connections the admin listener holds at once.
+pub const DEFAULT_ADMIN_MAX_CONNECTIONS: usize = 64;
+/// Time for a request's headers, from the connection's start or the end of the previous answer.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time for a body sidekey reads whole (replay, signing).
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -32,6 +40,17 @@ pub struct Config {
 pub struct AdminConfig {
     pub listen: ListenAddr,
     pub token: Option<SecretRef>,
+    pub conns: ConnLimits,
+}
+
+/// How long a listener waits for a client, and how many clients it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// Connections held at once; past it a new one is refused.
+    pub max_connections: usize,
+    /// Time for a request's headers, counted from the connection's start or
+    /// the end of the previous answer (so it is also the keep-alive idle timeout).
+    pub header_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +130,9 @@ pub struct RouteConfig {
     pub allow_browser_origins: Vec<String>,
     /// Extra `Host` names (lower-case, no port) the listener answers to.
     pub allowed_hosts: Vec<String>,
+    pub conns: ConnLimits,
+    /// Time for a body sidekey reads whole (kept for replay, hashed for signing).
+    pub body_timeout: Duration,
 }
 
 /// A probe sent with the previous value some time after each rotation.

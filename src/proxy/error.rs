@@ -40,6 +40,8 @@ pub enum ProxyError {
     RequestTooLarge(String),
     #[error("the request headers total {size} bytes, over this route's limit of {limit}")]
     HeadersTooLarge { size: usize, limit: usize },
+    #[error("the request body did not arrive within {} (body_timeout)", humantime::format_duration(*.0))]
+    RequestTimeout(Duration),
 }
 
 impl ProxyError {
@@ -56,6 +58,7 @@ impl ProxyError {
             ProxyError::BadRequest(_) => "bad_request",
             ProxyError::RequestTooLarge(_) => "request_too_large",
             ProxyError::HeadersTooLarge { .. } => "headers_too_large",
+            ProxyError::RequestTimeout(_) => "request_timeout",
         }
     }
 
@@ -74,6 +77,7 @@ impl ProxyError {
             ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::RequestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ProxyError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -87,6 +91,10 @@ impl ProxyError {
             ProxyError::CredentialUnavailable(_) | ProxyError::CredentialExpired(_)
         ) {
             h.insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if matches!(self, ProxyError::RequestTimeout(_)) {
+            // The rest of the body may still come: this connection cannot carry another request.
+            h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp
     }

@@ -1,6 +1,7 @@
 //! The request path: scope check, credential snapshot, injection, forwarding, rejection handling and replay.
 
 use super::error::ProxyError;
+use super::limits::body_within;
 use super::route::{Route, Target};
 use super::send::{Outgoing, send};
 use super::{browser, headers, path};
@@ -124,12 +125,12 @@ async fn forward(
     // A SigV4 signed payload is read whole (up to its limit) to be hashed.
     let body = match cfg.inject.body() {
         BodyNeed::Hash { limit } => {
-            let bytes = collect_signed(body, limit).await?;
+            let bytes = body_within(cfg.body_timeout, collect_signed(body, limit)).await?;
             out.body_sha256 = Some(hex::encode(Sha256::digest(&bytes)));
             Either::Right(bytes)
         }
         BodyNeed::Stream if keepable(&body, cfg.max_replay_body) => {
-            Either::Right(collect(body, cfg.max_replay_body).await?)
+            Either::Right(body_within(cfg.body_timeout, collect(body, cfg.max_replay_body)).await?)
         }
         BodyNeed::Stream => Either::Left(body),
     };

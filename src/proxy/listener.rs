@@ -1,7 +1,9 @@
 //! Listeners (TCP or unix socket) and the HTTP/1.1 server loop that hands each request to the current route.
 
+use super::accept::Backoff;
 use super::error::ProxyError;
 use super::forward;
+use super::limits::ConnLimit;
 use super::router::{Connection, Head, Router};
 use super::table::RouteTable;
 use crate::config::ListenAddr;
@@ -18,9 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
-
-/// Time allowed for a client to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub enum Bound {
     Tcp(TcpListener),
@@ -56,11 +55,13 @@ impl Bound {
     }
 }
 
-/// HTTP/1 connection settings for a route's listener.
-pub fn http1_builder(max_header_bytes: usize) -> http1::Builder {
+/// HTTP/1 connection settings for a route's listener. hyper's header read
+/// timer runs from the connection's start and again from the end of each
+/// answer, so `header_timeout` also closes a keep-alive connection left idle.
+pub fn http1_builder(max_header_bytes: usize, header_timeout: Duration) -> http1::Builder {
     let mut b = http1::Builder::new();
     b.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(header_timeout)
         .keep_alive(true)
         // hyper answers a bare 431 past its buffer; below it, sidekey
         // answers in its own format, so the buffer is larger than the limit.
@@ -76,6 +77,9 @@ pub struct Serving {
     pub table: Arc<ArcSwap<RouteTable>>,
     pub router: Arc<dyn Router>,
     pub max_header_bytes: usize,
+    pub header_timeout: Duration,
+    /// The cap on connections held at once.
+    pub limit: Arc<ConnLimit>,
 }
 
 /// Serves a listener until `stop` turns true, then lets requests in flight
@@ -87,7 +91,8 @@ pub async fn serve(
     grace: Duration,
 ) {
     let graceful = GracefulShutdown::new();
-    let builder = http1_builder(serving.max_header_bytes);
+    let builder = http1_builder(serving.max_header_bytes, serving.header_timeout);
+    let mut backoff = Backoff::default();
     loop {
         let accepted = tokio::select! {
             _ = crate::shutdown::stopped(&mut stop) => break,
@@ -96,10 +101,17 @@ pub async fn serve(
         let io = match accepted {
             Ok(io) => io,
             Err(e) => {
-                tracing::warn!(listener = &*serving.name, error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                backoff.failed(&serving.name, &e).await;
                 continue;
             }
+        };
+        backoff.reset();
+        let Some(admitted) = serving.limit.admit() else {
+            match io {
+                Io::Tcp(s, _) => serving.limit.refuse(s),
+                Io::Unix(s) => serving.limit.refuse(s),
+            }
+            continue;
         };
         let conn = Arc::new(connection(&serving.name, &io));
         let (table, router) = (serving.table.clone(), serving.router.clone());
@@ -121,6 +133,7 @@ pub async fn serve(
             }
         };
         tokio::spawn(async move {
+            let _admitted = admitted;
             let result = match conn {
                 Either::Tcp(c) => c.await,
                 Either::Unix(c) => c.await,

@@ -1,9 +1,11 @@
 //! The proxy: listeners, routes, scope policy, forwarding, and the mapping of failures to answers.
 
+pub mod accept;
 pub mod browser;
 pub mod error;
 pub mod forward;
 pub mod headers;
+pub mod limits;
 pub mod listener;
 pub mod probe;
 pub mod request;
