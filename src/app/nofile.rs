@@ -11,15 +11,15 @@ const RESERVED: u64 = 64;
 /// Returns the soft limit in force afterwards.
 pub fn raise() -> u64 {
     let before = getrlimit(Resource::Nofile);
-    let mut wanted = before.clone();
+    let mut wanted = before;
     wanted.current = before.maximum;
     let now = match before.current == before.maximum {
-        true => before.clone(),
+        true => before,
         false => match setrlimit(Resource::Nofile, wanted) {
             Ok(()) => getrlimit(Resource::Nofile),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot raise the open-file limit");
-                before.clone()
+                before
             }
         },
     };
