@@ -227,5 +227,49 @@ pub fn text(shared: &Shared) -> String {
     let _ = writeln!(o, "# TYPE sidekey_config_reload_ok gauge");
     let ok = u8::from(shared.reload_error.lock().is_none());
     let _ = writeln!(o, "sidekey_config_reload_ok {ok}");
+    connections(&mut o, shared);
     o
+}
+
+/// Connections held and refused, per route listener and for the admin listener.
+fn connections(o: &mut String, shared: &Shared) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let reg = shared.table.load();
+    let admin = &shared.admin_connections;
+    for (name, kind, help) in [
+        ("open", "gauge", "Connections held now"),
+        (
+            "refused_total",
+            "counter",
+            "Connections refused past max_connections",
+        ),
+    ] {
+        let _ = writeln!(
+            o,
+            "# HELP sidekey_connections_{name} {help}, by route listener."
+        );
+        let _ = writeln!(o, "# TYPE sidekey_connections_{name} {kind}");
+        for (route, s) in reg.stats() {
+            let c = &s.connections;
+            let n = match name {
+                "open" => c.open.load(Relaxed),
+                _ => c.refused.load(Relaxed),
+            };
+            let _ = writeln!(
+                o,
+                "sidekey_connections_{name}{{route=\"{}\"}} {n}",
+                esc(route)
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP sidekey_admin_connections_{name} {help}, on the admin listener."
+        );
+        let _ = writeln!(o, "# TYPE sidekey_admin_connections_{name} {kind}");
+        let n = match name {
+            "open" => admin.open.load(Relaxed),
+            _ => admin.refused.load(Relaxed),
+        };
+        let _ = writeln!(o, "sidekey_admin_connections_{name} {n}");
+    }
 }

@@ -55,7 +55,7 @@ mod tests {
     fn shares_fit_the_limit() {
         assert_eq!(route_share(1024, 1, 64), 448);
         assert_eq!(route_share(1024, 2, 64), 224);
-        assert_eq!(route_share(100, 4, 64), 4);
+        assert_eq!(route_share(200, 4, 64), 9);
         assert_eq!(route_share(10, 4, 64), 1);
     }
 }
