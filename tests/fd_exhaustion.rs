@@ -1,0 +1,58 @@
+//! 1,100 silent connections to one route of a sidekey held to 1,024 open files (`prlimit`): the route refuses what it cannot hold, and the other route and the admin API go on answering.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+use support::binary::Running;
+use support::{BEARER, Upstream, get, route};
+
+#[tokio::test]
+async fn held_connections_under_the_usual_file_limit_leave_other_routes_answering() {
+    let up = Upstream::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), "k_fd_exhaustion_1\n").unwrap();
+    let config = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n[credentials.k]\nsource = \"file\"\npath = \"{{dir}}/key\"\n{}{}",
+        route("held", &up.url(), "k", BEARER, ""),
+        route("free", &up.url(), "k", BEARER, ""),
+    );
+    let mut cmd = Command::new("prlimit");
+    cmd.args(["--nofile=1024:1024", "--", env!("CARGO_BIN_EXE_sidekey")]);
+    let mut sk = Running::start_with(dir.path(), &config, cmd);
+    let listen = |v: &serde_json::Value| v["listen"].as_str().unwrap().to_owned();
+    let held = listen(&sk.wait_for(|v| v["message"] == "route listening" && v["route"] == "held"));
+    let free = listen(&sk.wait_for(|v| v["message"] == "route listening" && v["route"] == "free"));
+    let admin = listen(&sk.wait_for(|v| v["message"] == "admin API listening"));
+
+    // 1,100 connections that never send a byte, more than the process may open.
+    let mut silent = Vec::new();
+    for _ in 0..1100 {
+        silent.push(std::net::TcpStream::connect(&held).unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let answers = async {
+        let (status, _, _) = get(&format!("http://{free}/v1/ok")).await;
+        assert_eq!(status, 200, "the other route");
+        let (status, _, _) = get(&format!("http://{admin}/healthz")).await;
+        assert_eq!(status, 200, "/healthz");
+        let (status, _, _) = get(&format!("http://{admin}/readyz")).await;
+        assert_eq!(status, 200, "/readyz");
+        let (_, _, metrics) = get(&format!("http://{admin}/metrics")).await;
+        String::from_utf8_lossy(&metrics).into_owned()
+    };
+    let metrics = tokio::time::timeout(Duration::from_secs(5), answers)
+        .await
+        .expect("the other route and the admin API answer within 5 s");
+    let refused = metrics
+        .lines()
+        .find(|l| l.starts_with("sidekey_connections_refused_total{route=\"held\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no refusal count for `held` in:\n{metrics}"));
+    assert!(refused > 0, "{refused} connections refused");
+    drop(silent);
+    drop(sk);
+}
