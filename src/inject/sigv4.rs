@@ -290,14 +290,7 @@ fn strip(headers: &mut HeaderMap) {
     for h in &REMOVED {
         headers.remove(h);
     }
-    let forwarded: Vec<HeaderName> = headers
-        .keys()
-        .filter(|k| k.as_str().starts_with("x-forwarded-"))
-        .cloned()
-        .collect();
-    for h in forwarded {
-        headers.remove(h);
-    }
+    crate::transport::remove_prefixed(headers, "x-forwarded-");
 }
 
 fn strip_presigned_query<B>(req: &mut Request<B>) -> Result<(), SignError> {

@@ -54,14 +54,7 @@ pub fn filter_response(cfg: &RouteConfig, origin: Option<&HeaderValue>, headers:
     if origin.is_some_and(|o| origin_allowed(cfg, o)) {
         return;
     }
-    let cors: Vec<_> = headers
-        .keys()
-        .filter(|n| n.as_str().starts_with("access-control-"))
-        .cloned()
-        .collect();
-    for name in cors {
-        headers.remove(name);
-    }
+    crate::transport::remove_prefixed(headers, "access-control-");
 }
 
 fn origin_allowed(cfg: &RouteConfig, origin: &HeaderValue) -> bool {

@@ -3,3 +3,16 @@
 pub mod body;
 pub mod client;
 pub mod direct;
+
+/// Removes every header whose (lower-case) name starts with `prefix`
+/// (`x-forwarded-`, `access-control-`). Allocates only when one is there.
+pub fn remove_prefixed(headers: &mut http::HeaderMap, prefix: &str) {
+    let names: Vec<http::HeaderName> = headers
+        .keys()
+        .filter(|n| n.as_str().starts_with(prefix))
+        .cloned()
+        .collect();
+    for name in names {
+        headers.remove(name);
+    }
+}
