@@ -45,3 +45,8 @@ pub fn rotation_overdue(credential: &str, fp: Fingerprint, age_s: u64, max_age_s
 pub fn upstream_rejects_fresh_values(credential: &str, generation: u64) {
     tracing::warn!(target: TARGET, event = "upstream_rejects_fresh_values", credential, generation, "the upstream rejected a value fetched after its earlier rejection; rejections now trigger refreshes with backoff, and go to the app without a refresh in between");
 }
+
+pub fn caller_refused(route: &str, reason: &str, peer: Option<std::net::SocketAddr>) {
+    let peer = peer.map(|p| p.to_string());
+    tracing::warn!(target: TARGET, event = "caller_refused", route, reason, peer, "a caller the route does not admit was refused");
+}

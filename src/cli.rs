@@ -113,6 +113,9 @@ pub fn describe(c: &Config) -> String {
         if !r.allowed_hosts.is_empty() {
             let _ = writeln!(o, "    hosts: {}", r.allowed_hosts.join(" "));
         }
+        if let Some(callers) = r.caller.describe() {
+            let _ = writeln!(o, "    callers: {callers}");
+        }
     }
     let _ = writeln!(o, "\ncredentials:");
     for cr in &c.credentials {

@@ -1,4 +1,4 @@
-//! Held connections cannot take sidekey down: a route past `max_connections` refuses with `503 too_many_connections` while other routes and the admin API answer, and silent connections are closed after `header_timeout`.
+//! Held connections cannot take sidekey down: a route past `max_connections` refuses with `503 too_many_connections` while other routes and the admin API answer, silent and idle kept-alive connections are closed after `header_timeout`, and a body that stops arriving gets `408 request_timeout` after `body_timeout`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -27,6 +27,12 @@ path = "{{dir}}/key"
             "max_connections = 2\nheader_timeout = \"20s\""
         ),
         route("free", upstream, "k", BEARER, ""),
+    ) + &route(
+        "brisk",
+        upstream,
+        "k",
+        BEARER,
+        "header_timeout = \"1s\"\nbody_timeout = \"1s\"",
     )
 }
 
@@ -93,6 +99,72 @@ async fn a_silent_admin_connection_is_closed_after_its_header_timeout() {
     tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut got))
         .await
         .expect("the admin listener closes a slow header within its header_timeout")
+        .ok();
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    sk.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_gets_408_and_reaches_nothing() {
+    let up = Upstream::ok().await;
+    let sk = start(&up.url()).await;
+    let brisk = sk.url("brisk").trim_start_matches("http://").to_owned();
+    let mut slow = TcpStream::connect(&brisk).await.unwrap();
+    // A body small enough to be kept for replay, so sidekey reads it whole: 10 of 100 bytes sent.
+    slow.write_all(
+        b"POST /v1/upload HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 100\r\n\r\n0123456789",
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut got))
+        .await
+        .expect("answered within body_timeout and closed")
+        .unwrap();
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 408"), "got {got:?}");
+    assert!(
+        got.contains("sidekey-error: request_timeout"),
+        "got {got:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(up.count(), 0, "a partial body is never forwarded");
+    sk.stop().await;
+}
+
+#[tokio::test]
+async fn an_idle_kept_alive_route_connection_is_closed_after_its_header_timeout() {
+    let up = Upstream::ok().await;
+    let sk = start(&up.url()).await;
+    let brisk = sk.url("brisk").trim_start_matches("http://").to_owned();
+    let mut conn = TcpStream::connect(&brisk).await.unwrap();
+    conn.write_all(b"GET /v1/a HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = conn.read(&mut buf).await.unwrap();
+    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(first.starts_with("HTTP/1.1 200"), "got {first:?}");
+    assert_eq!(up.count(), 1);
+    // Then nothing: the server closes the idle connection (read returns 0).
+    let idle = Instant::now();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut rest))
+        .await
+        .expect("the idle connection is closed within its header_timeout")
+        .ok();
+    assert!(
+        idle.elapsed() >= Duration::from_millis(900),
+        "not closed before the timeout"
+    );
+
+    // A silent route connection (no request at all) is closed the same way.
+    let mut silent = TcpStream::connect(&brisk).await.unwrap();
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut rest))
+        .await
+        .expect("a silent connection is closed within its header_timeout")
         .ok();
     assert!(started.elapsed() >= Duration::from_millis(900));
     sk.stop().await;

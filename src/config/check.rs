@@ -1,7 +1,7 @@
 //! Stage two of loading: turns the file form into a checked `Config`, locating every problem.
 
 use super::error::{ConfigErrors, Reporter};
-use super::file_form::{FileConfig, RouteFile};
+use super::file_form::{FileConfig, RouteFile, SecretRefFile};
 use super::model::*;
 use super::origin as browser;
 use crate::credential::registry;
@@ -117,24 +117,9 @@ fn admin(r: &mut Reporter<'_>, cx: &ParseContext<'_>, form: &FileConfig) -> Admi
             .unwrap_or(ListenAddr::Tcp(SocketAddr::from(([127, 0, 0, 1], 9901)))),
         None => ListenAddr::Tcp(std::net::SocketAddr::from(DEFAULT_ADMIN_ADDR)),
     };
-    let token = admin.and_then(|a| a.token.as_ref()).and_then(|t| {
-        let form = crate::parse::SecretRefForm {
-            file: t.get_ref().file.clone(),
-            env: t.get_ref().env.clone(),
-        };
-        match cx.secret_ref("token", &form) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                r.at(t.span(), format!("[admin] token: {}", e.message));
-                None
-            }
-        }
-    });
-    if let Some(t @ SecretRef::File(_)) = &token {
-        if let Err(e) = t.read_blocking() {
-            r.whole(format!("[admin] token: {e}"));
-        }
-    }
+    let token = admin
+        .and_then(|a| a.token.as_ref())
+        .and_then(|t| secret_ref(r, cx, t, "[admin] token"));
     let conns = ConnLimits {
         max_connections: admin
             .and_then(|a| a.max_connections.as_ref())
@@ -309,6 +294,66 @@ fn credential(
     }
 }
 
+/// A `{ file | env }` secret reference; a file must be readable now.
+fn secret_ref(
+    r: &mut Reporter<'_>,
+    cx: &ParseContext<'_>,
+    t: &Spanned<SecretRefFile>,
+    what: &str,
+) -> Option<SecretRef> {
+    let form = crate::parse::SecretRefForm {
+        file: t.get_ref().file.clone(),
+        env: t.get_ref().env.clone(),
+    };
+    let sref = cx
+        .secret_ref("token", &form)
+        .map_err(|e| r.at(t.span(), format!("{what}: {}", e.message)))
+        .ok()?;
+    if let SecretRef::File(_) = &sref {
+        if let Err(e) = sref.read_blocking() {
+            r.at(t.span(), format!("{what}: {e}"));
+        }
+    }
+    Some(sref)
+}
+
+/// `allow_uids`, `allow_gids` and `caller_token` of a route.
+fn caller(
+    r: &mut Reporter<'_>,
+    cx: &ParseContext<'_>,
+    rf: &RouteFile,
+    listen: Option<&ListenAddr>,
+    name: &str,
+) -> CallerRules {
+    let list =
+        |v: &Option<Spanned<Vec<u32>>>| v.as_ref().map(|l| l.get_ref().clone()).unwrap_or_default();
+    let rules = CallerRules {
+        allow_uids: list(&rf.allow_uids),
+        allow_gids: list(&rf.allow_gids),
+        token: rf
+            .caller_token
+            .as_ref()
+            .and_then(|t| secret_ref(r, cx, t, &format!("route `{name}`: caller_token"))),
+    };
+    for (key, v) in [
+        ("allow_uids", &rf.allow_uids),
+        ("allow_gids", &rf.allow_gids),
+    ] {
+        if let Some(l) = v.as_ref().filter(|l| l.get_ref().is_empty()) {
+            r.at(l.span(), format!("route `{name}`: {key} is empty, which would refuse every caller; remove the key to allow all local callers"));
+        }
+    }
+    if let (Some(g), Some(ListenAddr::Tcp(_))) = (rf.allow_gids.as_ref(), listen) {
+        r.at(g.span(), format!("route `{name}`: allow_gids needs a unix-socket listener (listen = \"unix:...\"): the kernel's TCP socket table records only a socket's UID; use allow_uids"));
+    }
+    if let (Some(u), Some(ListenAddr::Tcp(_))) = (rf.allow_uids.as_ref(), listen) {
+        if !cfg!(target_os = "linux") {
+            r.at(u.span(), format!("route `{name}`: allow_uids on a TCP listener needs Linux's socket table; use a unix-socket listener"));
+        }
+    }
+    rules
+}
+
 fn route(
     r: &mut Reporter<'_>,
     cx: &ParseContext<'_>,
@@ -407,6 +452,7 @@ fn route(
         DEFAULT_BODY_TIMEOUT,
         &format!("route `{name}`: body_timeout"),
     );
+    let caller = caller(r, cx, &rf, listen.as_ref(), &name);
     Some(RouteConfig {
         name,
         listen: listen?,
@@ -429,6 +475,7 @@ fn route(
         allowed_hosts,
         conns,
         body_timeout,
+        caller,
     })
 }
 

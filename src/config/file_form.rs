@@ -71,6 +71,13 @@ pub struct RouteFile {
     pub max_connections: Option<Spanned<u64>>,
     pub header_timeout: Option<Spanned<String>>,
     pub body_timeout: Option<Spanned<String>>,
+    /// Peer UIDs that may use the route (unix sockets: the socket's peer
+    /// credentials; TCP on Linux: the kernel's socket table).
+    pub allow_uids: Option<Spanned<Vec<u32>>>,
+    /// Peer GIDs that may use the route (unix-socket listeners only).
+    pub allow_gids: Option<Spanned<Vec<u32>>>,
+    /// A token the app sends in `sidekey-caller-token`, stripped before forwarding.
+    pub caller_token: Option<Spanned<SecretRefFile>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -133,6 +133,39 @@ pub struct RouteConfig {
     pub conns: ConnLimits,
     /// Time for a body sidekey reads whole (kept for replay, hashed for signing).
     pub body_timeout: Duration,
+    /// Who may use the route: empty rules let every local caller in.
+    pub caller: CallerRules,
+}
+
+/// Caller authentication of a route. UID and GID lists admit a caller whose
+/// peer UID or GID is listed; a token must also be presented when set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallerRules {
+    pub allow_uids: Vec<u32>,
+    pub allow_gids: Vec<u32>,
+    pub token: Option<SecretRef>,
+}
+
+impl CallerRules {
+    /// Whether the caller's identity is checked at all.
+    pub fn checks_peer(&self) -> bool {
+        !self.allow_uids.is_empty() || !self.allow_gids.is_empty()
+    }
+
+    /// For `sidekey check`: the rules in words, never the token.
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if !self.allow_uids.is_empty() {
+            parts.push(format!("uids {:?}", self.allow_uids));
+        }
+        if !self.allow_gids.is_empty() {
+            parts.push(format!("gids {:?}", self.allow_gids));
+        }
+        if let Some(t) = &self.token {
+            parts.push(format!("token from {}", t.describe()));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
 }
 
 /// A probe sent with the previous value some time after each rotation.

@@ -20,6 +20,9 @@ pub enum ProxyError {
     /// A `Host` that is not a name of the listener (DNS rebinding).
     #[error("{0}")]
     HostNotAllowed(String),
+    /// A caller the route's `allow_uids`/`allow_gids`/`caller_token` does not admit.
+    #[error("{0}")]
+    CallerNotAllowed(String),
     #[error("no route serves this request")]
     NoRoute,
     #[error(
@@ -50,6 +53,7 @@ impl ProxyError {
             ProxyError::NotAllowed { .. } | ProxyError::PartNotAllowed(_) => "not_allowed",
             ProxyError::BrowserOriginRefused(_) => "browser_origin_refused",
             ProxyError::HostNotAllowed(_) => "host_not_allowed",
+            ProxyError::CallerNotAllowed(_) => "caller_not_allowed",
             ProxyError::NoRoute => "no_route",
             ProxyError::CredentialUnavailable(_) => "credential_unavailable",
             ProxyError::CredentialExpired(_) => "credential_expired",
@@ -67,7 +71,8 @@ impl ProxyError {
             ProxyError::NotAllowed { .. }
             | ProxyError::PartNotAllowed(_)
             | ProxyError::BrowserOriginRefused(_)
-            | ProxyError::HostNotAllowed(_) => StatusCode::FORBIDDEN,
+            | ProxyError::HostNotAllowed(_)
+            | ProxyError::CallerNotAllowed(_) => StatusCode::FORBIDDEN,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::CredentialUnavailable(_) | ProxyError::CredentialExpired(_) => {
                 StatusCode::SERVICE_UNAVAILABLE

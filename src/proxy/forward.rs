@@ -3,6 +3,7 @@
 use super::error::ProxyError;
 use super::limits::body_within;
 use super::route::{Route, Target};
+use super::router::Connection;
 use super::send::{Outgoing, send};
 use super::{browser, headers, path};
 use crate::audit;
@@ -25,7 +26,11 @@ pub struct Outcome {
 }
 
 /// Serves one request from the app. Never fails: errors become answers here.
-pub async fn serve(route: Arc<Route>, req: Request<Incoming>) -> Response<ProxyBody> {
+pub async fn serve(
+    route: Arc<Route>,
+    conn: Arc<Connection>,
+    req: Request<Incoming>,
+) -> Response<ProxyBody> {
     let started = Instant::now();
     let method = req.method().clone();
     let mut outcome = Outcome {
@@ -38,7 +43,7 @@ pub async fn serve(route: Arc<Route>, req: Request<Incoming>) -> Response<ProxyB
         replayed: false,
     };
     let origin = req.headers().get(http::header::ORIGIN).cloned();
-    let mut resp = match forward(&route, req, &mut outcome).await {
+    let mut resp = match forward(&route, &conn, req, &mut outcome).await {
         Ok(resp) => resp,
         Err(e) => e.into_response(route.name()),
     };
@@ -64,11 +69,12 @@ pub async fn serve(route: Arc<Route>, req: Request<Incoming>) -> Response<ProxyB
 
 async fn forward(
     route: &Route,
+    conn: &Connection,
     req: Request<Incoming>,
     outcome: &mut Outcome,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let cfg = &route.config;
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
 
     let size = headers::size(&parts.headers);
     if size > cfg.max_header_bytes {
@@ -76,6 +82,10 @@ async fn forward(
             size,
             limit: cfg.max_header_bytes,
         });
+    }
+    if let Err(why) = route.caller.admit(conn, &mut parts.headers) {
+        audit::caller_refused(route.name(), &why, conn.peer);
+        return Err(ProxyError::CallerNotAllowed(why));
     }
     browser::check(cfg, &parts.headers, &parts.uri)?;
     let norm =

@@ -4,6 +4,7 @@ use super::accept::Backoff;
 use super::error::ProxyError;
 use super::forward;
 use super::limits::ConnLimit;
+use super::peer;
 use super::router::{Connection, Head, Router};
 use super::table::RouteTable;
 use crate::config::ListenAddr;
@@ -117,9 +118,10 @@ pub async fn serve(
         let (table, router) = (serving.table.clone(), serving.router.clone());
         let service = service_fn(move |req: hyper::Request<Incoming>| {
             let route = router.route(&table.load(), &conn, &Head::of(&req));
+            let conn = conn.clone();
             async move {
                 Ok::<_, Infallible>(match route {
-                    Some(r) => forward::serve(r, req).await,
+                    Some(r) => forward::serve(r, conn, req).await,
                     None => ProxyError::NoRoute.into_response(""),
                 })
             }
@@ -155,8 +157,12 @@ pub async fn serve(
 /// What the router may know of an accepted connection.
 fn connection(listener: &Arc<str>, io: &Io) -> Connection {
     let mut c = Connection::on(listener.clone());
-    if let Io::Tcp(_, peer) = io {
-        c.peer = Some(*peer);
+    match io {
+        Io::Tcp(s, peer) => {
+            c.peer = Some(*peer);
+            c.local = s.local_addr().ok();
+        }
+        Io::Unix(s) => c = c.with_peer_ids(peer::of_unix(s)),
     }
     c
 }

@@ -2,11 +2,13 @@
 
 pub mod accept;
 pub mod browser;
+pub mod caller;
 pub mod error;
 pub mod forward;
 pub mod headers;
 pub mod limits;
 pub mod listener;
+pub mod peer;
 pub mod probe;
 pub mod request;
 pub mod route;

@@ -1,5 +1,6 @@
 //! A route as the request path uses it: its config, credential slot, upstream target and counters, all built at start-up.
 
+use super::caller::Caller;
 use crate::config::{RouteConfig, Upstream};
 use crate::credential::{Credential, RouteUse};
 use crate::metrics::RouteStats;
@@ -35,6 +36,8 @@ pub struct Route {
     pub target: Target,
     pub stats: Arc<RouteStats>,
     pub access_log: bool,
+    /// Who may use the route.
+    pub caller: Caller,
 }
 
 /// Why a route could not be built from its checked config.
@@ -52,6 +55,8 @@ pub enum BuildError {
     Tls(#[from] TlsError),
     #[error("the stand-in needs no client")]
     NoClient,
+    #[error("route `{0}`: caller_token: {1}")]
+    CallerToken(String, crate::secret_ref::ReadError),
 }
 
 /// Pooled HTTPS clients shared by routes with the same TLS and connect
@@ -112,6 +117,8 @@ impl Route {
                 base_path: base_path.clone(),
             },
         };
+        let caller = Caller::build(&config.caller)
+            .map_err(|e| BuildError::CallerToken(config.name.clone(), e))?;
         credential.add_route_use(RouteUse {
             route: config.name.clone(),
             upstream: config.upstream.to_string(),
@@ -124,6 +131,7 @@ impl Route {
             target,
             stats,
             access_log,
+            caller,
         })
     }
 

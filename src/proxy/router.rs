@@ -5,11 +5,12 @@
 //! transparent egress) route by the CONNECT target, the TLS SNI, the `Host`
 //! or the original destination, all of which [`Connection`] has room for.
 
+use super::peer::{self, PeerIds};
 use super::route::Route;
 use super::table::RouteTable;
 use http::{HeaderMap, Method, Request, Uri};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// What is known about a connection before its first request.
 #[derive(Debug, Clone)]
@@ -24,6 +25,9 @@ pub struct Connection {
     pub original_dst: Option<SocketAddr>,
     /// The server name the client asked for in its TLS hello.
     pub sni: Option<String>,
+    /// The peer's UID/GID: set at accept on unix sockets, looked up in the
+    /// kernel's socket table on first use for TCP (only routes that check callers ask).
+    ids: OnceLock<Option<PeerIds>>,
 }
 
 impl Connection {
@@ -34,7 +38,22 @@ impl Connection {
             local: None,
             original_dst: None,
             sni: None,
+            ids: OnceLock::new(),
         }
+    }
+
+    /// Records the peer credentials a unix socket carries.
+    pub fn with_peer_ids(mut self, ids: Option<PeerIds>) -> Self {
+        self.ids = OnceLock::from(ids);
+        self
+    }
+
+    /// Who the peer is, as far as the kernel says.
+    pub fn peer_ids(&self) -> Option<PeerIds> {
+        *self.ids.get_or_init(|| match (self.local, self.peer) {
+            (Some(local), Some(peer)) => peer::of_tcp(local, peer),
+            _ => None,
+        })
     }
 }
 

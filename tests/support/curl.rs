@@ -21,7 +21,28 @@ impl Answer {
 
 /// Runs `curl -sS -i ARGS...` and parses the (last) answer.
 pub async fn curl(args: &[&str]) -> Answer {
-    let out = Command::new("curl")
+    run(Command::new("curl"), args).await
+}
+
+/// Runs curl as another user (`setpriv`, so the test must run as root) and
+/// parses the (last) answer: a caller sidekey should tell apart from its owner.
+pub async fn curl_as(uid: u32, gid: u32, args: &[&str]) -> Answer {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "this test runs curl under another UID with setpriv, which needs root (CI runs as root)"
+    );
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        format!("--reuid={uid}"),
+        format!("--regid={gid}"),
+        "--clear-groups".into(),
+        "curl".into(),
+    ]);
+    run(cmd, args).await
+}
+
+async fn run(mut cmd: Command, args: &[&str]) -> Answer {
+    let out = cmd
         .args(["-sS", "-i", "--max-time", "30"])
         .args(args)
         .output()
