@@ -53,6 +53,70 @@ pub enum Command {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Store or delete a value in the OS keyring, for `source = "keyring"`.
+    Secret {
+        #[command(subcommand)]
+        action: SecretAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretAction {
+    /// Store a value read from standard input (typed without echo on a terminal).
+    Set {
+        #[command(flatten)]
+        entry: KeyringArgs,
+    },
+    /// Delete a stored value.
+    Rm {
+        #[command(flatten)]
+        entry: KeyringArgs,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct KeyringArgs {
+    /// The entry's account: the `account` of the credential that reads it.
+    pub account: String,
+    /// The entry's service.
+    #[arg(long, default_value = crate::credential::keyring::DEFAULT_SERVICE)]
+    pub service: String,
+    /// auto, kernel or secret-service (as the credential's `store`).
+    #[arg(long, default_value = "auto")]
+    pub store: String,
+}
+
+/// `sidekey secret set|rm`: writes or deletes a keyring entry. Nothing
+/// about the value is printed.
+pub fn secret(action: SecretAction) -> ExitCode {
+    use crate::credential::keyring::Place;
+    let (entry, set) = match action {
+        SecretAction::Set { entry } => (entry, true),
+        SecretAction::Rm { entry } => (entry, false),
+    };
+    let place = match Place::new(&entry.store, entry.service, entry.account) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("sidekey: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let done = match set {
+        true => crate::prompt::read_secret(&format!("value for {}: ", place.account))
+            .and_then(|value| place.set(&value)),
+        false => place.remove(),
+    };
+    match done {
+        Ok(()) => {
+            let what = if set { "stored" } else { "deleted" };
+            eprintln!("sidekey: {what} {}", place.shown());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sidekey: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]

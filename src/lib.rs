@@ -22,6 +22,7 @@ pub mod material;
 pub mod metrics;
 pub mod parse;
 pub mod path;
+pub mod prompt;
 pub mod proxy;
 pub mod redact;
 pub mod runtime;

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod env;
 pub mod exec;
 pub mod file;
+pub mod keyring;
 pub mod oauth2;
 pub mod registry;
 pub mod rejection;
