@@ -5,6 +5,7 @@
 //! `reload_error` with file, line and column) — a refused reload keeps the
 //! running config.
 
+mod access;
 pub mod client;
 mod inventory;
 mod metrics;
@@ -71,6 +72,9 @@ async fn accept(bound: &Bound) -> std::io::Result<Accepted> {
 }
 
 async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody> {
+    if let Some(refused) = access::refused(shared, &req) {
+        return refused;
+    }
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match (req.method().clone(), segs.as_slice()) {
@@ -88,9 +92,6 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody> 
             ),
         },
         (Method::POST, ["v1", "credentials", name, action @ ("refresh" | "revoke")]) => {
-            if let Some(refused) = unauthorized(shared, &req) {
-                return refused;
-            }
             inventory::act(shared, name, action).await
         }
         (_, ["healthz" | "readyz" | "metrics"])
@@ -136,28 +137,6 @@ fn config_status(shared: &Shared) -> serde_json::Value {
         "last_attempt_at": at(stats.last_attempt_at),
         "last_applied_at": at(stats.last_applied_at),
     })
-}
-
-/// Mutating endpoints require `Authorization: Bearer <token>` when `[admin] token` is set.
-/// Returns the refusal when the token is required and missing or wrong.
-fn unauthorized(shared: &Shared, req: &Request<Incoming>) -> Option<Response<ProxyBody>> {
-    let Some(token) = &shared.admin_token else {
-        return None;
-    };
-    let presented = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        .unwrap_or(b"");
-    if token.ct_eq(presented) {
-        None
-    } else {
-        Some(error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "this endpoint needs the admin token: Authorization: Bearer <token>",
-        ))
-    }
 }
 
 pub(crate) fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response<ProxyBody> {
