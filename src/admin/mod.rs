@@ -1,4 +1,4 @@
-//! The admin API on its own listener: health, readiness, metrics, the credential inventory, refresh and revoke.
+//! The admin API on its own listener: health, readiness, metrics, the credential inventory, refresh and revoke, and the inventory as a page (`GET /`).
 //!
 //! Besides DESIGN.md's endpoints, `GET /v1/config/status` says which config
 //! file runs and whether the last reload was refused (`reload_ok`,
@@ -9,6 +9,7 @@ mod access;
 pub mod client;
 mod inventory;
 mod metrics;
+mod page;
 mod state;
 
 use crate::proxy::accept::Backoff;
@@ -78,6 +79,12 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody> 
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match (req.method().clone(), segs.as_slice()) {
+        (Method::GET, [] | ["index.html" | "app.js" | "style.css"]) => {
+            match page::asset(segs.first().copied().unwrap_or("")) {
+                Some(resp) => resp,
+                None => error(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint"),
+            }
+        }
         (Method::GET, ["healthz"]) => text(StatusCode::OK, "ok\n"),
         (Method::GET, ["readyz"]) => readyz(shared),
         (Method::GET, ["metrics"]) => metrics::render(shared),
