@@ -17,8 +17,25 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Status
 
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
-/// The refusal of a request the admin API must not answer, if it is one.
+/// The refusal of a request the admin API must not answer, if it is one;
+/// logged, since it may be a page trying to reach the admin API.
 pub fn refused<B>(shared: &Shared, req: &Request<B>) -> Option<Response<ProxyBody>> {
+    let answer = refusal_of(shared, req)?;
+    let code = answer
+        .headers()
+        .get("sidekey-error")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::warn!(
+        method = %req.method(),
+        path = %crate::redact::peer_text(req.uri().path(), 100, true),
+        error = code,
+        "admin request refused"
+    );
+    Some(answer)
+}
+
+fn refusal_of<B>(shared: &Shared, req: &Request<B>) -> Option<Response<ProxyBody>> {
     let listen = shared.config.load().admin.listen.clone();
     if let Err(e) = check_listener_host(&listen, &[], req.headers(), req.uri()) {
         return Some(e.answer(None));

@@ -36,8 +36,8 @@ function span(s) {
       rest %= n;
     }
   }
-  text = text.trim() || "0s";
-  return s >= 0 ? `in ${text}` : `${text} ago`;
+  if (a === 0) return "now";
+  return s > 0 ? `in ${text.trim()}` : `${text.trim()} ago`;
 }
 
 function field(name, label, value, cls) {
