@@ -16,7 +16,7 @@ pub async fn call(
         let mut b = Request::builder()
             .method(method)
             .uri(path)
-            .header("host", "sidekey-admin");
+            .header("host", host_header(addr));
         if let Some(t) = token {
             b = b.header("authorization", format!("Bearer {t}"));
         }
@@ -35,6 +35,22 @@ pub async fn call(
             .await
             .map_err(unreachable)?;
         send(TokioIo::new(s), req).await
+    }
+}
+
+/// The `Host` the admin API accepts (it refuses names other than its own
+/// address and loopback names): the address itself when it is one, else
+/// `localhost` (the CLI connects by address; the name is only a label).
+fn host_header(addr: &str) -> &str {
+    let ip = addr
+        .rsplit_once(':')
+        .map_or(addr, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if ip.parse::<std::net::IpAddr>().is_ok() {
+        addr
+    } else {
+        "localhost"
     }
 }
 

@@ -32,6 +32,18 @@ pub struct Record {
     pub max_age_s: Option<u64>,
     pub rotation_overdue: bool,
     pub previous_value_still_valid: Option<serde_json::Value>,
+    /// The last rotations, failures and revocations, oldest first (bounded, in memory).
+    #[serde(default)]
+    pub timeline: Vec<TimelineRecord>,
+}
+
+/// One entry of a credential's timeline: a fingerprint at most, never the value.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TimelineRecord {
+    pub at: String,
+    pub event: String,
+    pub fingerprint: Option<String>,
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -86,6 +98,16 @@ pub fn record(c: &Credential) -> Record {
             .previous_value_still_valid
             .as_ref()
             .map(|p: &PreviousStillValid| serde_json::to_value(p).unwrap_or_default()),
+        timeline: status
+            .timeline
+            .entries()
+            .map(|e| TimelineRecord {
+                at: rfc3339(e.at),
+                event: e.event.to_owned(),
+                fingerprint: e.fingerprint.map(|f| f.to_string()),
+                detail: e.detail.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -1,13 +1,15 @@
-//! The admin API on its own listener: health, readiness, metrics, the credential inventory, refresh and revoke.
+//! The admin API on its own listener: health, readiness, metrics, the credential inventory, refresh and revoke, and the inventory as a page (`GET /`).
 //!
 //! Besides DESIGN.md's endpoints, `GET /v1/config/status` says which config
 //! file runs and whether the last reload was refused (`reload_ok`,
 //! `reload_error` with file, line and column) — a refused reload keeps the
 //! running config.
 
+mod access;
 pub mod client;
 mod inventory;
 mod metrics;
+mod page;
 mod state;
 
 use crate::proxy::accept::Backoff;
@@ -71,9 +73,18 @@ async fn accept(bound: &Bound) -> std::io::Result<Accepted> {
 }
 
 async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody> {
+    if let Some(refused) = access::refused(shared, &req) {
+        return refused;
+    }
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match (req.method().clone(), segs.as_slice()) {
+        (Method::GET, [] | ["index.html" | "app.js" | "style.css"]) => {
+            match page::asset(segs.first().copied().unwrap_or("")) {
+                Some(resp) => resp,
+                None => error(StatusCode::NOT_FOUND, "not_found", "no such admin endpoint"),
+            }
+        }
         (Method::GET, ["healthz"]) => text(StatusCode::OK, "ok\n"),
         (Method::GET, ["readyz"]) => readyz(shared),
         (Method::GET, ["metrics"]) => metrics::render(shared),
@@ -88,9 +99,6 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<ProxyBody> 
             ),
         },
         (Method::POST, ["v1", "credentials", name, action @ ("refresh" | "revoke")]) => {
-            if let Some(refused) = unauthorized(shared, &req) {
-                return refused;
-            }
             inventory::act(shared, name, action).await
         }
         (_, ["healthz" | "readyz" | "metrics"])
@@ -136,28 +144,6 @@ fn config_status(shared: &Shared) -> serde_json::Value {
         "last_attempt_at": at(stats.last_attempt_at),
         "last_applied_at": at(stats.last_applied_at),
     })
-}
-
-/// Mutating endpoints require `Authorization: Bearer <token>` when `[admin] token` is set.
-/// Returns the refusal when the token is required and missing or wrong.
-fn unauthorized(shared: &Shared, req: &Request<Incoming>) -> Option<Response<ProxyBody>> {
-    let Some(token) = &shared.admin_token else {
-        return None;
-    };
-    let presented = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        .unwrap_or(b"");
-    if token.ct_eq(presented) {
-        None
-    } else {
-        Some(error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "this endpoint needs the admin token: Authorization: Bearer <token>",
-        ))
-    }
 }
 
 pub(crate) fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response<ProxyBody> {

@@ -213,6 +213,12 @@ impl Refresher {
             if current.is_some() {
                 s.rotations += 1;
             }
+            let event = if current.is_some() {
+                "rotated"
+            } else {
+                "issued"
+            };
+            s.timeline.note(event, Some(fp), None);
         });
         match current {
             Some(old) => audit::rotated(cred.name(), old.fingerprint, fp, expires_in),
@@ -256,6 +262,7 @@ impl Refresher {
                     s.refreshes_failed += 1;
                     s.last_error = Some(e.message.clone());
                     s.last_refresh_at = Some(now);
+                    s.timeline.note("refresh_failed", None, Some(&e.message));
                 });
                 Err(e)
             }
@@ -264,7 +271,11 @@ impl Refresher {
 
     async fn revoke(&mut self, reply: Reply, rx: &mut mpsc::UnboundedReceiver<Command>) {
         let old = self.cred.drop_value();
-        self.cred.update_status(|s| s.revoked = true);
+        self.cred.update_status(|s| {
+            s.revoked = true;
+            s.timeline
+                .note("revoked", old.as_ref().map(|o| o.fingerprint), None);
+        });
         let mut revoke_error = None;
         if let Some(old) = old {
             let at_source = match self.source.revoke(&old.material).await {
@@ -325,9 +336,13 @@ impl Refresher {
     }
 
     fn announce_expiry(&self) {
-        if let Some(s) = self.cred.peek() {
-            audit::expired(self.cred.name(), s.fingerprint);
+        let fingerprint = self.cred.peek().map(|s| s.fingerprint);
+        if let Some(fp) = fingerprint {
+            audit::expired(self.cred.name(), fp);
         }
-        self.cred.update_status(|s| s.expiry_announced = true);
+        self.cred.update_status(|s| {
+            s.expiry_announced = true;
+            s.timeline.note("expired", fingerprint, None);
+        });
     }
 }

@@ -20,6 +20,7 @@ mod snapshot;
 mod source;
 pub mod spec;
 mod status;
+pub mod timeline;
 
 pub use crate::material::{AwsKeys, Material};
 pub use snapshot::Snapshot;

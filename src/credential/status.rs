@@ -52,6 +52,8 @@ pub struct Status {
     pub overdue_announced: Option<crate::secret::Fingerprint>,
     /// Set when a revocation probe found the previous value still accepted.
     pub previous_value_still_valid: Option<PreviousStillValid>,
+    /// The last rotations, failures and revocations, for the admin page.
+    pub timeline: super::timeline::Timeline,
 }
 
 #[derive(Debug, Clone, Serialize)]

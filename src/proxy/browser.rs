@@ -64,11 +64,21 @@ fn origin_allowed(cfg: &RouteConfig, origin: &HeaderValue) -> bool {
         .any(|a| a.eq_ignore_ascii_case(o))
 }
 
-/// `Host` (and an absolute-form target) must name this listener: a loopback
-/// name or address, the address it listens on, or one of `allowed_hosts`.
-/// Unix-socket listeners are out of a browser's reach and skip this.
 fn check_host(cfg: &RouteConfig, headers: &HeaderMap, uri: &Uri) -> Result<(), ProxyError> {
-    let ListenAddr::Tcp(listen) = &cfg.listen else {
+    check_listener_host(&cfg.listen, &cfg.allowed_hosts, headers, uri)
+}
+
+/// `Host` (and an absolute-form target) must name the listener on `listen`:
+/// a loopback name or address, the address it listens on, or one of
+/// `allowed_hosts`. Unix-socket listeners are out of a browser's reach and
+/// skip this. The admin API runs the same check.
+pub fn check_listener_host(
+    listen: &ListenAddr,
+    allowed_hosts: &[String],
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<(), ProxyError> {
+    let ListenAddr::Tcp(listen) = listen else {
         return Ok(());
     };
     let mut hosts = headers.get_all(HOST).iter();
@@ -83,9 +93,9 @@ fn check_host(cfg: &RouteConfig, headers: &HeaderMap, uri: &Uri) -> Result<(), P
         .into_iter()
         .chain(uri.authority().map(|a| a.as_str().as_bytes()));
     for raw in named {
-        if !host_allowed(cfg, listen.ip(), raw) {
+        if !host_allowed(allowed_hosts, listen.ip(), raw) {
             return Err(ProxyError::HostNotAllowed(format!(
-                "`{}` is not a name of this listener; sidekey answers only to loopback names and addresses, its own address and the route's allowed_hosts (a DNS-rebinding page would use its own name)",
+                "`{}` is not a name of this listener; sidekey answers only to loopback names and addresses, its own address and the allowed_hosts (a DNS-rebinding page would use its own name)",
                 shown(raw)
             )));
         }
@@ -93,7 +103,7 @@ fn check_host(cfg: &RouteConfig, headers: &HeaderMap, uri: &Uri) -> Result<(), P
     Ok(())
 }
 
-fn host_allowed(cfg: &RouteConfig, listen: IpAddr, raw: &[u8]) -> bool {
+fn host_allowed(allowed_hosts: &[String], listen: IpAddr, raw: &[u8]) -> bool {
     let Some(host) = host_of(raw) else {
         return false;
     };
@@ -111,9 +121,7 @@ fn host_allowed(cfg: &RouteConfig, listen: IpAddr, raw: &[u8]) -> bool {
         // under an address; any address of a listener on all addresses is its own.
         return ip.is_loopback() || ip == listen || listen.is_unspecified();
     }
-    cfg.allowed_hosts
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(host))
+    allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
 }
 
 /// The address a host names, if it is one (`127.0.0.1`, `[::1]`). Most

@@ -88,8 +88,12 @@ impl ProxyError {
 
     /// The answer the app receives.
     pub fn into_response(self, route: &str) -> Response<ProxyBody> {
-        let mut resp =
-            error_body::response(self.status(), self.code(), &self.to_string(), Some(route));
+        self.answer(Some(route))
+    }
+
+    /// The answer, naming `route` when there is one (the admin API has none).
+    pub fn answer(self, route: Option<&str>) -> Response<ProxyBody> {
+        let mut resp = error_body::response(self.status(), self.code(), &self.to_string(), route);
         let h = resp.headers_mut();
         if matches!(
             self,
