@@ -52,6 +52,8 @@ pub struct Status {
     pub overdue_announced: Option<crate::secret::Fingerprint>,
     /// Set when a revocation probe found the previous value still accepted.
     pub previous_value_still_valid: Option<PreviousStillValid>,
+    /// The source's own state for the inventory ([`super::Source::detail`]), never a secret.
+    pub source_detail: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
