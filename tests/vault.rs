@@ -302,3 +302,117 @@ timeout = "2s""#,
     assert_eq!(inventory(&sk, "v").await["state"], "fresh");
     sk.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_login_reads_the_rotated_jwt_file_at_every_login() {
+    let bao = OpenBao::start("root-jwt-8c2d").await;
+    bao.policy("app", KV_POLICY).await;
+    let key = support::oauth::EcKey::generate("test-key");
+    bao.jwt_auth(&key.public_pem(), "w", "sidekey-vault-test", "app").await;
+    let value = logs::secret("kv-jwt-value-3f19");
+    bao.kv_put("app", json!({ "key": value })).await;
+    let jwt = |sub: &str| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        logs::secret(&key.sign_jwt(&json!({
+            "aud": "sidekey-vault-test",
+            "sub": sub,
+            "iat": now,
+            "exp": now + 30,
+        })))
+    };
+    let up = echo().await;
+    let sk = start(
+        &[("jwt", &jwt("workload-1"))],
+        &config(
+            &bao,
+            &up.url(),
+            r#"auth = { method = "jwt", role = "w", jwt_file = "{dir}/jwt" }
+kv = { path = "app", field = "key" }
+poll_interval = "1s""#,
+        ),
+    )
+    .await;
+    let (status, _, body) = get(&format!("{}/x", sk.url("v"))).await;
+    assert_eq!((status.as_u16(), body), (200, format!("Bearer {value}").into()));
+    let inv = inventory(&sk, "v").await;
+    assert_eq!(inv["source_detail"]["auth_method"], "jwt");
+    let first = inv["source_detail"]["token_accessor"].as_str().unwrap().to_owned();
+    let token = bao.lookup_accessor(&first).await.unwrap();
+    assert!(token["display_name"].as_str().unwrap().contains("workload-1"), "{token}");
+    // The file rotates (a new projected token); the auth token is revoked: the
+    // next login reads the new file.
+    support::write_atomic(&sk.path("jwt"), &jwt("workload-2"));
+    bao.api(
+        "POST",
+        "auth/token/revoke-accessor",
+        Some(json!({ "accessor": first })),
+    )
+    .await;
+    let second = until(10, "a new login", || async {
+        let inv = inventory(&sk, "v").await;
+        let now = inv["source_detail"]["token_accessor"].as_str()?.to_owned();
+        (now != first).then_some(now)
+    })
+    .await;
+    let token = bao.lookup_accessor(&second).await.unwrap();
+    assert!(token["display_name"].as_str().unwrap().contains("workload-2"), "{token}");
+    let (status, _, _) = get(&format!("{}/x", sk.url("v"))).await;
+    assert_eq!(status, 200);
+    sk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leased_secret_is_reissued_before_expiry_and_revoked_at_openbao() {
+    let bao = OpenBao::start("root-lease-1e77").await;
+    bao.pki_with_leases("svc", "6s").await;
+    let up = echo().await;
+    let sk = start(
+        &[("vault-token", &bao.root)],
+        &config(
+            &bao,
+            &up.url(),
+            r#"auth = { method = "token", token = { file = "{dir}/vault-token" } }
+write = { path = "pki/issue/svc", data = { common_name = "svc.example" }, field = "serial_number" }
+revoke_on_shutdown = true"#,
+        ),
+    )
+    .await;
+    let prefix = "pki/issue/svc/";
+    let first = bao.leases(prefix).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    logs::secret(&first[0]); // lease data never reaches a log
+    let lease = bao.lease(&first[0]).await.unwrap();
+    assert!(lease["ttl"].as_u64().unwrap() <= 6, "{lease}");
+    let (status, _, body) = get(&format!("{}/x", sk.url("v"))).await;
+    assert_eq!(status, 200);
+    let serial_1 = logs::secret(String::from_utf8_lossy(&body).trim_start_matches("Bearer "));
+    // A lease that cannot be renewed is replaced at about 2/3 of its life.
+    let current = until(10, "a new lease", || async {
+        let now = bao.leases(prefix).await;
+        now.into_iter().find(|l| !first.contains(l))
+    })
+    .await;
+    logs::secret(&current);
+    let (_, _, body) = get(&format!("{}/x", sk.url("v"))).await;
+    assert!(!String::from_utf8_lossy(&body).contains(&serial_1));
+    // `sidekey revoke`: the lease is revoked at OpenBao, a new one issued.
+    sk.app.credential("v").unwrap().revoke_now().await.unwrap();
+    assert_eq!(bao.lease(&current).await.err(), Some(400), "lease revoked");
+    let inv = inventory(&sk, "v").await;
+    assert_eq!(inv["state"], "fresh");
+    let held = until(5, "the lease of the new value", || async {
+        let now = bao.leases(prefix).await;
+        now.into_iter().find(|l| *l != current && !first.contains(l))
+    })
+    .await;
+    assert!(bao.lease(&held).await.is_ok());
+    // revoke_on_shutdown: the held lease goes with sidekey.
+    sk.stop().await;
+    until(5, "lease revoked at shutdown", || async {
+        bao.lease(&held).await.is_err().then_some(())
+    })
+    .await;
+}

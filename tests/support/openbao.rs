@@ -262,3 +262,73 @@ impl Verifier {
         }
     }
 }
+
+impl OpenBao {
+    /// JWT auth at `auth/jwt` trusting `public_pem`, with role `role` for
+    /// audience `audience` (tokens of policy `policy`).
+    pub async fn jwt_auth(&self, public_pem: &str, role: &str, audience: &str, policy: &str) {
+        self.enable_auth("jwt").await;
+        self.api(
+            "POST",
+            "auth/jwt/config",
+            Some(json!({ "jwt_validation_pubkeys": [public_pem] })),
+        )
+        .await;
+        self.api(
+            "POST",
+            &format!("auth/jwt/role/{role}"),
+            Some(json!({
+                "role_type": "jwt",
+                "bound_audiences": [audience],
+                "user_claim": "sub",
+                "token_policies": [policy],
+                "token_ttl": "60s",
+            })),
+        )
+        .await;
+    }
+
+    /// A PKI mount `pki` with a root CA and role `role` whose certificates
+    /// carry a lease (`generate_lease`) of `ttl`.
+    pub async fn pki_with_leases(&self, role: &str, ttl: &str) {
+        self.api("POST", "sys/mounts/pki", Some(json!({ "type": "pki" })))
+            .await;
+        self.api(
+            "POST",
+            "pki/root/generate/internal",
+            Some(json!({ "common_name": "test root", "ttl": "1h" })),
+        )
+        .await;
+        self.api(
+            "POST",
+            &format!("pki/roles/{role}"),
+            Some(json!({ "allow_any_name": true, "generate_lease": true, "ttl": ttl, "max_ttl": "1h" })),
+        )
+        .await;
+    }
+
+    /// The lease ids under `prefix` (`LIST sys/leases/lookup/{prefix}`).
+    pub async fn leases(&self, prefix: &str) -> Vec<String> {
+        let (s, v) = self
+            .call_as(&self.root, "LIST", &format!("sys/leases/lookup/{prefix}"), None, &[])
+            .await;
+        if s == 404 {
+            return Vec::new();
+        }
+        assert_eq!(s, 200, "list leases: {v}");
+        v["data"]["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| format!("{prefix}{}", k.as_str().unwrap()))
+            .collect()
+    }
+
+    /// `sys/leases/lookup` of one lease: its data, or the HTTP status.
+    pub async fn lease(&self, id: &str) -> Result<Value, u16> {
+        let (s, v) = self
+            .call_as(&self.root, "PUT", "sys/leases/lookup", Some(json!({ "lease_id": id })), &[])
+            .await;
+        if s == 200 { Ok(v["data"].clone()) } else { Err(s) }
+    }
+}
