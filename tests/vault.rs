@@ -416,3 +416,50 @@ revoke_on_shutdown = true"#,
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_lease_is_renewed_while_renewable_then_reissued_at_its_max_ttl() {
+    let bao = OpenBao::start("root-db-5b90").await;
+    let redis = support::redis::Redis::start().await;
+    bao.redis_database(&redis, "r", "4s", "10s").await;
+    let up = echo().await;
+    let sk = start(
+        &[("vault-token", &bao.root)],
+        &config(
+            &bao,
+            &up.url(),
+            r#"auth = { method = "token", token = { file = "{dir}/vault-token" } }
+read = { path = "database/creds/r", field = "password" }"#,
+        ),
+    )
+    .await;
+    let prefix = "database/creds/r/";
+    let first = bao.leases(prefix).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    logs::secret(&first[0]);
+    let url = format!("{}/x", sk.url("v"));
+    let (_, _, body) = get(&url).await;
+    let password = logs::secret(String::from_utf8_lossy(&body).trim_start_matches("Bearer "));
+    // Past the 4 s lease: renewed, same password, no rotation.
+    sleep(Duration::from_millis(4500)).await;
+    let lease = bao.lease(&first[0]).await.expect("lease alive past its first TTL");
+    assert!(!lease["last_renewal"].is_null(), "renewed: {lease}");
+    assert_eq!(bao.leases(prefix).await, first, "no new lease while renewable");
+    let (status, _, body) = get(&url).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, format!("Bearer {password}"));
+    assert_eq!(inventory(&sk, "v").await["rotations"], 0);
+    // Near the 10 s max TTL renewal cannot extend it: a new lease, a new password.
+    let second = until(12, "a new lease before max TTL", || async {
+        bao.leases(prefix).await.into_iter().find(|l| !first.contains(l))
+    })
+    .await;
+    logs::secret(&second);
+    let (status, _, body) = get(&url).await;
+    assert_eq!(status, 200, "no gap at the re-issue");
+    let body = String::from_utf8_lossy(&body).into_owned();
+    logs::secret(body.trim_start_matches("Bearer "));
+    assert_ne!(body, format!("Bearer {password}"));
+    assert_eq!(inventory(&sk, "v").await["rotations"], 1);
+    sk.stop().await;
+}

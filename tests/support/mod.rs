@@ -9,6 +9,7 @@ pub mod logs;
 pub mod oauth;
 pub mod openbao;
 pub mod properties;
+pub mod redis;
 pub mod tls;
 pub mod upstream;
 

@@ -332,3 +332,36 @@ impl OpenBao {
         if s == 200 { Ok(v["data"].clone()) } else { Err(s) }
     }
 }
+
+impl OpenBao {
+    /// The database engine at `database/` managing `redis`, with role `role`
+    /// whose users live `ttl`, renewable up to `max_ttl`.
+    pub async fn redis_database(&self, redis: &super::redis::Redis, role: &str, ttl: &str, max_ttl: &str) {
+        self.api("POST", "sys/mounts/database", Some(json!({ "type": "database" })))
+            .await;
+        self.api(
+            "POST",
+            "database/config/redis",
+            Some(json!({
+                "plugin_name": "redis-database-plugin",
+                "host": "127.0.0.1",
+                "port": redis.port,
+                "username": "default",
+                "password": redis.admin_password,
+                "allowed_roles": [role],
+            })),
+        )
+        .await;
+        self.api(
+            "POST",
+            &format!("database/roles/{role}"),
+            Some(json!({
+                "db_name": "redis",
+                "creation_statements": "[\"~*\", \"+@read\"]",
+                "default_ttl": ttl,
+                "max_ttl": max_ttl,
+            })),
+        )
+        .await;
+    }
+}
