@@ -266,14 +266,17 @@ timeout = "2s""#,
     let url = format!("{}/x", sk.url("v"));
     let (status, _, _) = get(&url).await;
     assert_eq!(status, 200);
-    bao.stop().await;
-    let inv = until(10, "stale while OpenBao is down", || async {
+    // Sealed: the value stays, the error says what OpenBao said.
+    bao.api("PUT", "sys/seal", None).await;
+    let inv = until(10, "stale while OpenBao is sealed", || async {
         let inv = inventory(&sk, "v").await;
         (inv["state"] == "stale").then_some(inv)
     })
     .await;
     let err = inv["last_error"].as_str().unwrap();
-    assert!(err.contains("vault"), "{err}");
+    assert!(err.contains("sealed"), "{err}");
+    // Down: still stale, then expired.
+    bao.stop().await;
     let (status, _, _) = get(&url).await;
     assert_eq!(status, 200, "the last good value serves while valid");
     let body = until(10, "503 credential_expired", || async {

@@ -39,6 +39,27 @@ impl super::spec::SourceSettings for VaultSpec {
         )
     }
 
+    /// `sidekey check`: the secrets the login reads are there now.
+    fn probe(&self) -> Result<(), crate::parse::FieldError> {
+        let refs = match &self.auth {
+            AuthSpec::Token(r) => vec![r.clone()],
+            AuthSpec::AppRole {
+                role_id, secret_id, ..
+            } => match role_id {
+                settings::RoleId::From(r) => vec![r.clone(), secret_id.clone()],
+                settings::RoleId::Inline(_) => vec![secret_id.clone()],
+            },
+            AuthSpec::Jwt { jwt_file, .. } => {
+                vec![super::secret_ref::SecretRef::File(jwt_file.clone())]
+            }
+        };
+        for r in refs {
+            r.read_blocking()
+                .map_err(|e| crate::parse::FieldError::on("auth", e.0))?;
+        }
+        Ok(())
+    }
+
     fn material(&self) -> crate::material::MaterialKind {
         self.target.fields().kind()
     }
