@@ -66,7 +66,8 @@ async fn kv_v2_new_version_is_in_use_within_the_poll_interval_with_no_failed_req
     let bao = OpenBao::start("root-kv-3a9f1c").await;
     let v1 = logs::secret("kv-value-one-7d2e");
     let v2 = logs::secret("kv-value-two-91b4");
-    bao.kv_put("payments/stripe", json!({ "api_key": v1, "other": "x" })).await;
+    bao.kv_put("payments/stripe", json!({ "api_key": v1, "other": "x" }))
+        .await;
     let up = echo().await;
     let sk = start(
         &[("vault-token", &bao.root)],
@@ -99,7 +100,9 @@ poll_interval = "1s""#,
             while !stop.load(Ordering::Relaxed) {
                 let (status, body) = support::get_with(&client, &url).await;
                 let body = String::from_utf8_lossy(&body).into_owned();
-                if status != 200 || (body != format!("Bearer {v1}") && body != format!("Bearer {v2}")) {
+                if status != 200
+                    || (body != format!("Bearer {v1}") && body != format!("Bearer {v2}"))
+                {
                     failed.fetch_add(1, Ordering::Relaxed);
                 } else if body == format!("Bearer {v2}") {
                     saw_v2.lock().get_or_insert_with(Instant::now);
@@ -111,7 +114,11 @@ poll_interval = "1s""#,
     }
     sleep(Duration::from_millis(1500)).await;
     let written = Instant::now();
-    assert_eq!(bao.kv_put("payments/stripe", json!({ "api_key": v2 })).await, 2);
+    assert_eq!(
+        bao.kv_put("payments/stripe", json!({ "api_key": v2 }))
+            .await,
+        2
+    );
     until(10, "version 2 in use", || async { *saw_v2.lock() }).await;
     let took = saw_v2.lock().unwrap() - written;
     sleep(Duration::from_millis(500)).await;
@@ -121,9 +128,16 @@ poll_interval = "1s""#,
         total += t.await.unwrap();
     }
     assert!(total > 50, "only {total} requests");
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "failed requests out of {total}");
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "failed requests out of {total}"
+    );
     // Poll interval 1 s, plus jitter-free slack for a loaded machine.
-    assert!(took < Duration::from_millis(2500), "version 2 in use after {took:?}");
+    assert!(
+        took < Duration::from_millis(2500),
+        "version 2 in use after {took:?}"
+    );
     let inv = inventory(&sk, "v").await;
     assert_eq!(inv["source"], "vault");
     assert_eq!(inv["rotations"], 1);
@@ -135,8 +149,15 @@ poll_interval = "1s""#,
 async fn seed_approle(bao: &OpenBao, ttl: &str, max_ttl: &str) {
     bao.enable_auth("approle").await;
     bao.policy("app", KV_POLICY).await;
-    bao.approle("app", "app", ttl, max_ttl, "role-id-app", &logs::secret("secret-id-fixed-5c1e"))
-        .await;
+    bao.approle(
+        "app",
+        "app",
+        ttl,
+        max_ttl,
+        "role-id-app",
+        &logs::secret("secret-id-fixed-5c1e"),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +186,10 @@ poll_interval = "1s""#,
     assert_ne!(s, 200, "the wrapping token was unwrapped by sidekey");
     let inv = inventory(&sk, "v").await;
     assert_eq!(inv["source_detail"]["auth_method"], "approle");
-    let first = inv["source_detail"]["token_accessor"].as_str().unwrap().to_owned();
+    let first = inv["source_detail"]["token_accessor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let url = format!("{}/x", sk.url("v"));
     // Past the 3 s TTL: the token is alive because sidekey renewed it.
     let t0 = Instant::now();
@@ -175,7 +199,10 @@ poll_interval = "1s""#,
         assert_eq!(body, format!("Bearer {value}"));
         sleep(Duration::from_millis(250)).await;
     }
-    let token = bao.lookup_accessor(&first).await.expect("token still alive after its TTL");
+    let token = bao
+        .lookup_accessor(&first)
+        .await
+        .expect("token still alive after its TTL");
     assert!(token["ttl"].as_u64().unwrap() > 0, "{token}");
     assert!(!token["last_renewal_time"].is_null(), "renewed: {token}");
     // At the 9 s max TTL renewal cannot extend it: a new login, a new accessor.
@@ -224,11 +251,17 @@ revoke_on_shutdown = true"#,
     let (status, _, body) = get(&format!("{}/api", sk.url("v"))).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let claims: Value = serde_json::from_slice(&body).unwrap();
-    assert!(claims["sub"].as_str().is_some_and(|s| !s.is_empty()), "{claims}");
+    assert!(
+        claims["sub"].as_str().is_some_and(|s| !s.is_empty()),
+        "{claims}"
+    );
     let inv = inventory(&sk, "v").await;
     let first = inv["fingerprint"].clone();
     assert!(inv["expires_at"].is_string(), "{inv}");
-    let accessor = inv["source_detail"]["token_accessor"].as_str().unwrap().to_owned();
+    let accessor = inv["source_detail"]["token_accessor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // The 6 s token is replaced at about 2/3 of its life; the new one verifies too.
     until(10, "a new identity token", || async {
         let inv = inventory(&sk, "v").await;
@@ -311,7 +344,8 @@ async fn jwt_login_reads_the_rotated_jwt_file_at_every_login() {
     let bao = OpenBao::start("root-jwt-8c2d").await;
     bao.policy("app", KV_POLICY).await;
     let key = support::oauth::EcKey::generate("test-key");
-    bao.jwt_auth(&key.public_pem(), "w", "sidekey-vault-test", "app").await;
+    bao.jwt_auth(&key.public_pem(), "w", "sidekey-vault-test", "app")
+        .await;
     let value = logs::secret("kv-jwt-value-3f19");
     bao.kv_put("app", json!({ "key": value })).await;
     let jwt = |sub: &str| {
@@ -339,12 +373,24 @@ poll_interval = "1s""#,
     )
     .await;
     let (status, _, body) = get(&format!("{}/x", sk.url("v"))).await;
-    assert_eq!((status.as_u16(), body), (200, format!("Bearer {value}").into()));
+    assert_eq!(
+        (status.as_u16(), body),
+        (200, format!("Bearer {value}").into())
+    );
     let inv = inventory(&sk, "v").await;
     assert_eq!(inv["source_detail"]["auth_method"], "jwt");
-    let first = inv["source_detail"]["token_accessor"].as_str().unwrap().to_owned();
+    let first = inv["source_detail"]["token_accessor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let token = bao.lookup_accessor(&first).await.unwrap();
-    assert!(token["display_name"].as_str().unwrap().contains("workload-1"), "{token}");
+    assert!(
+        token["display_name"]
+            .as_str()
+            .unwrap()
+            .contains("workload-1"),
+        "{token}"
+    );
     // The file rotates (a new projected token); the auth token is revoked: the
     // next login reads the new file.
     support::write_atomic(&sk.path("jwt"), &jwt("workload-2"));
@@ -361,7 +407,13 @@ poll_interval = "1s""#,
     })
     .await;
     let token = bao.lookup_accessor(&second).await.unwrap();
-    assert!(token["display_name"].as_str().unwrap().contains("workload-2"), "{token}");
+    assert!(
+        token["display_name"]
+            .as_str()
+            .unwrap()
+            .contains("workload-2"),
+        "{token}"
+    );
     let (status, _, _) = get(&format!("{}/x", sk.url("v"))).await;
     assert_eq!(status, 200);
     sk.stop().await;
@@ -408,7 +460,8 @@ revoke_on_shutdown = true"#,
     assert_eq!(inv["state"], "fresh");
     let held = until(5, "the lease of the new value", || async {
         let now = bao.leases(prefix).await;
-        now.into_iter().find(|l| *l != current && !first.contains(l))
+        now.into_iter()
+            .find(|l| *l != current && !first.contains(l))
     })
     .await;
     assert!(bao.lease(&held).await.is_ok());
@@ -445,16 +498,26 @@ read = { path = "database/creds/r", field = "password" }"#,
     let password = logs::secret(String::from_utf8_lossy(&body).trim_start_matches("Bearer "));
     // Past the 4 s lease: renewed, same password, no rotation.
     sleep(Duration::from_millis(4500)).await;
-    let lease = bao.lease(&first[0]).await.expect("lease alive past its first TTL");
+    let lease = bao
+        .lease(&first[0])
+        .await
+        .expect("lease alive past its first TTL");
     assert!(!lease["last_renewal"].is_null(), "renewed: {lease}");
-    assert_eq!(bao.leases(prefix).await, first, "no new lease while renewable");
+    assert_eq!(
+        bao.leases(prefix).await,
+        first,
+        "no new lease while renewable"
+    );
     let (status, _, body) = get(&url).await;
     assert_eq!(status, 200);
     assert_eq!(body, format!("Bearer {password}"));
     assert_eq!(inventory(&sk, "v").await["rotations"], 0);
     // Near the 10 s max TTL renewal cannot extend it: a new lease, a new password.
     let second = until(12, "a new lease before max TTL", || async {
-        bao.leases(prefix).await.into_iter().find(|l| !first.contains(l))
+        bao.leases(prefix)
+            .await
+            .into_iter()
+            .find(|l| !first.contains(l))
     })
     .await;
     logs::secret(&second);

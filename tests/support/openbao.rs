@@ -66,11 +66,11 @@ impl OpenBao {
                 .is_ok();
             let healthy = listening
                 && tokio::time::timeout(
-                Duration::from_secs(2),
-                super::get(&format!("{}/v1/sys/health", self.address())),
-            )
-            .await
-            .is_ok_and(|(s, _, _)| s == 200);
+                    Duration::from_secs(2),
+                    super::get(&format!("{}/v1/sys/health", self.address())),
+                )
+                .await
+                .is_ok_and(|(s, _, _)| s == 200);
             if healthy {
                 return;
             }
@@ -109,7 +109,10 @@ impl OpenBao {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
-        let mut h = vec![("X-Vault-Token", token), ("Content-Type", "application/json")];
+        let mut h = vec![
+            ("X-Vault-Token", token),
+            ("Content-Type", "application/json"),
+        ];
         h.extend_from_slice(headers);
         let (status, _, bytes) = super::send(
             method.parse().unwrap(),
@@ -136,7 +139,11 @@ impl OpenBao {
     /// Writes a KV v2 secret `secret/{path}` with `data`.
     pub async fn kv_put(&self, path: &str, data: Value) -> u64 {
         let v = self
-            .api("POST", &format!("secret/data/{path}"), Some(json!({ "data": data })))
+            .api(
+                "POST",
+                &format!("secret/data/{path}"),
+                Some(json!({ "data": data })),
+            )
             .await;
         v["data"]["version"].as_u64().unwrap()
     }
@@ -153,14 +160,26 @@ impl OpenBao {
 
     /// Enables auth method `kind` at its default mount.
     pub async fn enable_auth(&self, kind: &str) {
-        self.api("POST", &format!("sys/auth/{kind}"), Some(json!({ "type": kind })))
-            .await;
+        self.api(
+            "POST",
+            &format!("sys/auth/{kind}"),
+            Some(json!({ "type": kind })),
+        )
+        .await;
     }
 
     /// An AppRole role `name` with fixed `role_id` and `secret_id` (so a
     /// restarted dev server can be seeded with the same ones), tokens of
     /// policy `policy` living `ttl` (renewable up to `max_ttl`).
-    pub async fn approle(&self, name: &str, policy: &str, ttl: &str, max_ttl: &str, role_id: &str, secret_id: &str) {
+    pub async fn approle(
+        &self,
+        name: &str,
+        policy: &str,
+        ttl: &str,
+        max_ttl: &str,
+        role_id: &str,
+        secret_id: &str,
+    ) {
         self.api(
             "POST",
             &format!("auth/approle/role/{name}"),
@@ -207,7 +226,11 @@ impl OpenBao {
                 &[],
             )
             .await;
-        if s == 200 { Ok(v["data"].clone()) } else { Err(s) }
+        if s == 200 {
+            Ok(v["data"].clone())
+        } else {
+            Err(s)
+        }
     }
 
     /// An identity OIDC key `key` and role `role` issuing tokens valid `ttl`;
@@ -225,7 +248,9 @@ impl OpenBao {
             Some(json!({ "key": key, "ttl": ttl })),
         )
         .await;
-        let v = self.api("GET", &format!("identity/oidc/role/{role}"), None).await;
+        let v = self
+            .api("GET", &format!("identity/oidc/role/{role}"), None)
+            .await;
         v["data"]["client_id"].as_str().unwrap().to_owned()
     }
 }
@@ -243,7 +268,10 @@ impl Verifier {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let mut child = Command::new(root.join(".venv/bin/python"))
             .arg(root.join("tests/support/oidc_verifier.py"))
-            .arg(format!("{}/v1/identity/oidc/.well-known/keys", bao.address()))
+            .arg(format!(
+                "{}/v1/identity/oidc/.well-known/keys",
+                bao.address()
+            ))
             .arg(audience)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -310,7 +338,13 @@ impl OpenBao {
     /// The lease ids under `prefix` (`LIST sys/leases/lookup/{prefix}`).
     pub async fn leases(&self, prefix: &str) -> Vec<String> {
         let (s, v) = self
-            .call_as(&self.root, "LIST", &format!("sys/leases/lookup/{prefix}"), None, &[])
+            .call_as(
+                &self.root,
+                "LIST",
+                &format!("sys/leases/lookup/{prefix}"),
+                None,
+                &[],
+            )
             .await;
         if s == 404 {
             return Vec::new();
@@ -327,18 +361,38 @@ impl OpenBao {
     /// `sys/leases/lookup` of one lease: its data, or the HTTP status.
     pub async fn lease(&self, id: &str) -> Result<Value, u16> {
         let (s, v) = self
-            .call_as(&self.root, "PUT", "sys/leases/lookup", Some(json!({ "lease_id": id })), &[])
+            .call_as(
+                &self.root,
+                "PUT",
+                "sys/leases/lookup",
+                Some(json!({ "lease_id": id })),
+                &[],
+            )
             .await;
-        if s == 200 { Ok(v["data"].clone()) } else { Err(s) }
+        if s == 200 {
+            Ok(v["data"].clone())
+        } else {
+            Err(s)
+        }
     }
 }
 
 impl OpenBao {
     /// The database engine at `database/` managing `redis`, with role `role`
     /// whose users live `ttl`, renewable up to `max_ttl`.
-    pub async fn redis_database(&self, redis: &super::redis::Redis, role: &str, ttl: &str, max_ttl: &str) {
-        self.api("POST", "sys/mounts/database", Some(json!({ "type": "database" })))
-            .await;
+    pub async fn redis_database(
+        &self,
+        redis: &super::redis::Redis,
+        role: &str,
+        ttl: &str,
+        max_ttl: &str,
+    ) {
+        self.api(
+            "POST",
+            "sys/mounts/database",
+            Some(json!({ "type": "database" })),
+        )
+        .await;
         self.api(
             "POST",
             "database/config/redis",

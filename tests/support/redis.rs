@@ -37,8 +37,14 @@ impl Redis {
             .spawn()
             .expect("redis-server is missing: run scripts/install-test-peers");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(tokio::time::Instant::now() < deadline, "redis-server not listening within 10 s");
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "redis-server not listening within 10 s"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Redis {
