@@ -61,6 +61,12 @@ path "secret/metadata/*" { capabilities = ["read"] }
 path "identity/oidc/token/*" { capabilities = ["read"] }
 "#;
 
+/// What a token needs to renew and revoke the leases it was given.
+const LEASE_POLICY: &str = r#"
+path "sys/leases/renew" { capabilities = ["update"] }
+path "sys/leases/revoke" { capabilities = ["update"] }
+"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kv_v2_new_version_is_in_use_within_the_poll_interval_with_no_failed_request() {
     let bao = OpenBao::start("root-kv-3a9f1c").await;
@@ -219,6 +225,26 @@ poll_interval = "1s""#,
     })
     .await;
     assert!(bao.lookup_accessor(&second).await.is_ok());
+    // 403: the policy no longer allows the read. The value stays (stale), the error says why.
+    bao.policy("app", r#"path "sys/nothing" { capabilities = ["read"] }"#)
+        .await;
+    let inv = until(10, "stale on 403", || async {
+        let inv = inventory(&sk, "v").await;
+        (inv["state"] == "stale").then_some(inv)
+    })
+    .await;
+    let err = inv["last_error"].as_str().unwrap();
+    assert!(err.contains("permission denied (HTTP 403)"), "{err}");
+    assert_eq!(
+        get(&url).await.0,
+        200,
+        "no expiry on a KV value: it keeps serving"
+    );
+    bao.policy("app", KV_POLICY).await;
+    until(15, "fresh again", || async {
+        (inventory(&sk, "v").await["state"] == "fresh").then_some(())
+    })
+    .await;
     sk.stop().await;
 }
 
@@ -528,4 +554,66 @@ read = { path = "database/creds/r", field = "password" }"#,
     assert_ne!(body, format!("Bearer {password}"));
     assert_eq!(inventory(&sk, "v").await["rotations"], 1);
     sk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_revokes_the_lease_and_the_auth_token_of_the_real_binary() {
+    let bao = OpenBao::start("root-sigterm-2c58").await;
+    seed_approle(&bao, "60s", "120s").await;
+    bao.policy(
+        "app",
+        &format!(
+            "{KV_POLICY}{LEASE_POLICY}\npath \"pki/issue/*\" {{ capabilities = [\"update\"] }}"
+        ),
+    )
+    .await;
+    bao.pki_with_leases("svc", "30m").await;
+    let up = echo().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret-id"), "secret-id-fixed-5c1e").unwrap();
+    let mut sk = support::binary::Running::start(
+        dir.path(),
+        &config(
+            &bao,
+            &up.url(),
+            r#"auth = { method = "approle", role_id = "role-id-app", secret_id = { file = "{dir}/secret-id" } }
+write = { path = "pki/issue/svc", data = { common_name = "svc.example" }, field = "serial_number" }
+revoke_on_shutdown = true"#,
+        ),
+    );
+    let login = sk.wait_for_line(|l| l.contains("vault login"));
+    let accessor = login
+        .split_once("accessor=")
+        .unwrap()
+        .1
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    sk.wait_for_line(|l| l.contains("issued"));
+    let leases = bao.leases("pki/issue/svc/").await;
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    logs::secret(&leases[0]);
+    assert!(bao.lease(&leases[0]).await.is_ok());
+    assert!(bao.lookup_accessor(&accessor).await.is_ok());
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &sk.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (code, log) = sk.finish();
+    assert_eq!(code, 0, "{}", log.join("\n"));
+    assert!(
+        bao.lease(&leases[0]).await.is_err(),
+        "lease revoked at SIGTERM"
+    );
+    assert!(
+        bao.lookup_accessor(&accessor).await.is_err(),
+        "auth token revoked at SIGTERM"
+    );
+    let all = log.join("\n");
+    assert!(all.contains("vault token revoked at shutdown"), "{all}");
+    logs::assert_no_secret_in("the binary's trace log", all.as_bytes());
 }
