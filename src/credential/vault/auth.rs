@@ -131,6 +131,20 @@ impl Auth {
         self.login(&mut state).await
     }
 
+    /// Whether Vault still knows `token` (`auth/token/lookup-self` answers).
+    pub async fn is_valid(&self, token: &Secret) -> bool {
+        self.client
+            .json(
+                Method::GET,
+                "auth/token/lookup-self",
+                Some(token),
+                None,
+                &[],
+            )
+            .await
+            .is_ok()
+    }
+
     /// Vault refused `token`: forget it, so the next call logs in again.
     pub async fn invalidate(&self, token: &Secret) {
         let mut state = self.state.lock().await;

@@ -198,6 +198,8 @@ fn refusal(status: StatusCode, body: &[u8], secrets: &[&str]) -> String {
         None => format!("HTTP {status}"),
     };
     let text = crate::redact::without_secrets(&text, secrets);
+    // Vault's multi-error text spreads over lines ("1 error occurred:\n\t* ..."): one line.
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     crate::redact::peer_text(&text, MAX_ERROR_TEXT, true)
 }
 
@@ -213,6 +215,9 @@ mod tests {
             text,
             "permission denied; token <redacted> is revoked (HTTP 403)"
         );
+        let body = br#"{"errors":["1 error occurred:\n\t* permission denied\n\n"]}"#;
+        let text = refusal(StatusCode::FORBIDDEN, body, &[]);
+        assert_eq!(text, "1 error occurred: * permission denied (HTTP 403)");
         let text = refusal(StatusCode::SERVICE_UNAVAILABLE, b"<html>", &[]);
         assert_eq!(text, "HTTP 503 Service Unavailable");
     }

@@ -44,8 +44,8 @@ impl VaultSource {
         }
     }
 
-    /// A call with the auth token; a token Vault refuses (revoked, expired) is
-    /// replaced by a new login and the call made once more.
+    /// A call with the auth token; a token Vault no longer knows (revoked,
+    /// expired) is replaced by a new login and the call made once more.
     pub(super) async fn authed(
         &self,
         method: Method,
@@ -58,7 +58,9 @@ impl VaultSource {
             .json(method.clone(), path, Some(&token), body, &[])
             .await
         {
-            Err(e) if e.token_refused() => {
+            // A 403 is a revoked or expired token, or a policy that does not
+            // allow the path: only the first is mended by a new login.
+            Err(e) if e.token_refused() && !self.auth.is_valid(&token).await => {
                 self.auth.invalidate(&token).await;
                 let token = self.auth.token().await?;
                 Ok(self
