@@ -225,6 +225,8 @@ poll_interval = "1s""#,
     })
     .await;
     assert!(bao.lookup_accessor(&second).await.is_ok());
+    let (_, _, metrics) = get(&format!("{}/metrics", sk.admin())).await;
+    logs::assert_no_secret_in("the metrics", &metrics);
     // 403: the policy no longer allows the read. The value stays (stale), the error says why.
     bao.policy("app", r#"path "sys/nothing" { capabilities = ["read"] }"#)
         .await;
