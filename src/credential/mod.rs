@@ -308,8 +308,12 @@ impl Credential {
     }
 
     /// Lets the source release what it holds at its origin (`revoke_on_shutdown`),
-    /// waiting up to `limit`; the refresher ends.
+    /// waiting up to `limit`; the refresher ends. Sources with nothing to
+    /// release are not waited for.
     pub async fn shutdown_now(&self, limit: Duration) {
+        if !self.config.source.releases_on_shutdown() {
+            return;
+        }
         let (tx, rx) = oneshot::channel();
         if self.send(Command::Shutdown(tx)) {
             let _ = tokio::time::timeout(limit, rx).await;

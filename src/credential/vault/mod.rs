@@ -60,6 +60,10 @@ impl super::spec::SourceSettings for VaultSpec {
         Ok(())
     }
 
+    fn releases_on_shutdown(&self) -> bool {
+        self.revoke_on_shutdown
+    }
+
     fn material(&self) -> crate::material::MaterialKind {
         self.target.fields().kind()
     }
