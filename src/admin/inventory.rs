@@ -32,6 +32,9 @@ pub struct Record {
     pub max_age_s: Option<u64>,
     pub rotation_overdue: bool,
     pub previous_value_still_valid: Option<serde_json::Value>,
+    /// What the source says of its own state (a Vault token's accessor); never a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_detail: Option<serde_json::Value>,
     /// The last rotations, failures and revocations, oldest first (bounded, in memory).
     #[serde(default)]
     pub timeline: Vec<TimelineRecord>,
@@ -98,6 +101,7 @@ pub fn record(c: &Credential) -> Record {
             .previous_value_still_valid
             .as_ref()
             .map(|p: &PreviousStillValid| serde_json::to_value(p).unwrap_or_default()),
+        source_detail: status.source_detail.clone(),
         timeline: status
             .timeline
             .entries()

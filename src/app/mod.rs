@@ -52,6 +52,9 @@ pub struct Control {
     addrs: Mutex<BTreeMap<String, ListenAddr>>,
 }
 
+/// Longest wait for one source to release what it holds at shutdown.
+const SOURCE_SHUTDOWN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A running sidekey.
 pub struct App {
     pub shared: Arc<Shared>,
@@ -262,6 +265,18 @@ impl App {
         }
         for p in running.probes.values() {
             p.abort();
+        }
+        // Sources release what they hold at their origin (Vault's revoke_on_shutdown).
+        let credentials: Vec<_> = self
+            .shared
+            .table
+            .load()
+            .credentials
+            .values()
+            .cloned()
+            .collect();
+        for c in credentials {
+            c.shutdown_now(SOURCE_SHUTDOWN).await;
         }
         for r in running.refreshers.values() {
             r.abort();

@@ -101,6 +101,11 @@ impl Refresher {
                 Some(Command::Revoke(reply)) => {
                     self.revoke(reply, &mut rx).await;
                 }
+                Some(Command::Shutdown(done)) => {
+                    self.source.shutdown().await;
+                    let _ = done.send(());
+                    return;
+                }
             }
             next = self.next_attempt();
         }
@@ -144,6 +149,8 @@ impl Refresher {
             Err(e) => Err(e),
         };
         let answer = self.record(outcome);
+        let detail = self.source.detail();
+        self.cred.update_status(|s| s.source_detail = detail);
         self.cred.fetch_ended();
         // Requests that arrived while the fetch was in flight join its result.
         let mut deferred = Vec::new();
@@ -152,6 +159,10 @@ impl Refresher {
                 Command::Refresh(r) => replies.push(r),
                 Command::Changed => self.changed_while_fetching = true,
                 revoke @ Command::Revoke(_) => deferred.push(revoke),
+                Command::Shutdown(done) => {
+                    self.source.shutdown().await;
+                    let _ = done.send(());
+                }
             }
         }
         for reply in replies.into_iter().flatten() {

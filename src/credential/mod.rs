@@ -14,6 +14,7 @@ pub mod oauth2;
 pub mod registry;
 pub mod rejection;
 pub mod schedule;
+pub mod vault;
 /// Kept under the name the sources use.
 pub use crate::secret_ref;
 mod snapshot;
@@ -68,6 +69,8 @@ pub enum Command {
     Revoke(Option<oneshot::Sender<Result<(), SourceError>>>),
     /// A watched file changed.
     Changed,
+    /// The process stops: let the source release what it holds, then end.
+    Shutdown(oneshot::Sender<()>),
 }
 
 /// One named credential: its current value and its lifecycle.
@@ -304,6 +307,19 @@ impl Credential {
         rx.await
             .map_err(|_| CommandError::Stopped)?
             .map_err(CommandError::Failed)
+    }
+
+    /// Lets the source release what it holds at its origin (`revoke_on_shutdown`),
+    /// waiting up to `limit`; the refresher ends. Sources with nothing to
+    /// release are not waited for.
+    pub async fn shutdown_now(&self, limit: Duration) {
+        if !self.config.source.releases_on_shutdown() {
+            return;
+        }
+        let (tx, rx) = oneshot::channel();
+        if self.send(Command::Shutdown(tx)) {
+            let _ = tokio::time::timeout(limit, rx).await;
+        }
     }
 
     pub fn status(&self) -> Status {

@@ -1,7 +1,7 @@
 //! Every source kind this build knows: adding one is a module with its settings and `Source`, plus one line here.
 
 use super::spec::SourceSpec;
-use super::{aws, env, exec, file, keyring, oauth2};
+use super::{aws, env, exec, file, keyring, oauth2, vault};
 use crate::parse::{FieldError, ParseContext};
 
 /// Parses a source's own keys (the common keys `source`, `max_age` and
@@ -23,6 +23,7 @@ pub const KINDS: &[(&str, Parse)] = &[
     ("keyring", |t, cx| {
         keyring::parse(t, cx).map(SourceSpec::new)
     }),
+    ("vault", |t, cx| vault::parse(t, cx).map(SourceSpec::new)),
 ];
 
 /// Parses the table of a credential whose `source` is `kind`.

@@ -129,4 +129,16 @@ pub trait Source: Send + Sync + 'static {
     fn reread_every(&self) -> Option<Duration> {
         None
     }
+
+    /// The process is stopping: let go of what the source holds at its origin
+    /// (a lease, a login) if it was told to. Bounded by the caller.
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
+    /// What the inventory may show about the source's own state besides the
+    /// value (a Vault token's accessor, say). Never a secret.
+    fn detail(&self) -> Option<serde_json::Value> {
+        None
+    }
 }

@@ -35,6 +35,11 @@ pub trait SourceSettings: AnyEq + fmt::Debug + Send + Sync {
     fn probe(&self) -> Result<(), FieldError> {
         Ok(())
     }
+    /// Whether the source has something to release at its origin when the
+    /// process stops ([`Source::shutdown`]); only those are waited for.
+    fn releases_on_shutdown(&self) -> bool {
+        false
+    }
     /// The shape of value this source issues.
     fn material(&self) -> MaterialKind {
         MaterialKind::Token

@@ -54,6 +54,8 @@ pub struct Status {
     pub previous_value_still_valid: Option<PreviousStillValid>,
     /// The last rotations, failures and revocations, for the admin page.
     pub timeline: super::timeline::Timeline,
+    /// The source's own state for the inventory ([`super::Source::detail`]), never a secret.
+    pub source_detail: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -7,7 +7,9 @@ pub mod binary;
 pub mod curl;
 pub mod logs;
 pub mod oauth;
+pub mod openbao;
 pub mod properties;
+pub mod redis;
 pub mod tls;
 pub mod upstream;
 

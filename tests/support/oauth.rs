@@ -234,6 +234,11 @@ impl EcKey {
         }
     }
 
+    /// The public key as a PEM SubjectPublicKeyInfo (what OpenBao's jwt auth takes).
+    pub fn public_pem(&self) -> String {
+        self.pair.public_key_pem()
+    }
+
     /// An ES256 JWT of `claims`, signed here (as a kubelet would sign a
     /// projected service-account token).
     pub fn sign_jwt(&self, claims: &Value) -> String {

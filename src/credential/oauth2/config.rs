@@ -309,7 +309,8 @@ fn request(f: Form) -> Result<RequestSpec, FieldError> {
 }
 
 /// An authorization server URL: `https://`, or `http://` to a loopback host only.
-fn endpoint_url(field: &str, text: &str) -> Result<Url, FieldError> {
+/// (Also the Vault source's rule for its address.)
+pub(in crate::credential) fn endpoint_url(field: &str, text: &str) -> Result<Url, FieldError> {
     let url = Url::parse(text.trim())
         .map_err(|e| FieldError::on(field, format!("`{text}` is not a URL ({e})")))?;
     if !url.username().is_empty() || url.password().is_some() {

@@ -17,6 +17,7 @@ mod transport;
 
 pub use client_auth::ClientAuth;
 pub use client_credentials::OAuth2Source;
+pub(in crate::credential) use config::endpoint_url;
 pub use config::{parse_client_credentials, parse_token_exchange};
 pub use exchange::{TokenExchangeSource, TokenExchangeSpec};
 

