@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         Command::Inventory { admin, json } => runtime.block_on(inventory(admin, json)),
         Command::Refresh { name, admin } => runtime.block_on(action(admin, &name, "refresh")),
         Command::Revoke { name, admin } => runtime.block_on(action(admin, &name, "revoke")),
+        Command::Inject(args) => sidekey::kube::run(&args),
     }
 }
 

@@ -1,0 +1,78 @@
+//! Applies the additions to one pod spec, once: a pod that already runs the sidecar is left as it is.
+
+use super::sidecar::{Additions, SIDECAR};
+use super::yaml::{Yaml, get, get_str, list_mut, upsert_named};
+
+/// What happened to a pod spec.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Injected,
+    /// A container named `sidekey` is there already; nothing changed.
+    AlreadyInjected,
+}
+
+/// Adds `add` to the pod spec `spec`. `transparent`: the pod's egress is
+/// redirected, which a pod on the node's network must not do.
+pub fn apply(spec: &mut Yaml, add: &Additions, transparent: bool) -> Result<Outcome, String> {
+    if has_sidecar(spec) {
+        return Ok(Outcome::AlreadyInjected);
+    }
+    if transparent && get(spec, "hostNetwork").and_then(Yaml::as_bool) == Some(true) {
+        return Err(
+            "uses hostNetwork: a transparent redirect would capture the node's own traffic".into(),
+        );
+    }
+    let Some(hash) = spec.as_mut_hash() else {
+        return Err("its pod spec is not a mapping".into());
+    };
+    let containers = list_mut(hash, "containers").ok_or("`containers` is not a list")?;
+    if containers.is_empty() {
+        return Err("has no containers".into());
+    }
+    for c in containers.iter_mut() {
+        app_container(c, add)?;
+    }
+    let init = list_mut(hash, "initContainers").ok_or("`initContainers` is not a list")?;
+    for c in init.iter_mut() {
+        app_container(c, add)?;
+    }
+    // Ours first: the app's own init containers already find sidekey serving.
+    let theirs = std::mem::take(init);
+    init.extend(add.init_containers.iter().cloned());
+    init.extend(theirs);
+    let volumes = list_mut(hash, "volumes").ok_or("`volumes` is not a list")?;
+    for v in &add.volumes {
+        upsert_named(volumes, v.clone());
+    }
+    Ok(Outcome::Injected)
+}
+
+fn has_sidecar(spec: &Yaml) -> bool {
+    ["initContainers", "containers"].iter().any(|key| {
+        get(spec, key)
+            .and_then(Yaml::as_vec)
+            .is_some_and(|cs| cs.iter().any(|c| get_str(c, "name") == Some(SIDECAR)))
+    })
+}
+
+/// Gives an app container the variables and mounts of the mode; never a secret.
+fn app_container(container: &mut Yaml, add: &Additions) -> Result<(), String> {
+    let name = get_str(container, "name").unwrap_or("(unnamed)").to_owned();
+    let Some(hash) = container.as_mut_hash() else {
+        return Err(format!("container {name} is not a mapping"));
+    };
+    if !add.app_env.is_empty() {
+        let env = list_mut(hash, "env").ok_or(format!("container {name}: `env` is not a list"))?;
+        for e in &add.app_env {
+            upsert_named(env, e.clone());
+        }
+    }
+    if !add.app_mounts.is_empty() {
+        let mounts = list_mut(hash, "volumeMounts")
+            .ok_or(format!("container {name}: `volumeMounts` is not a list"))?;
+        for m in &add.app_mounts {
+            upsert_named(mounts, m.clone());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! YAML in and out for `sidekey inject`: multi-document load and dump, and small builders for mappings.
+
+pub use yaml_rust2::Yaml;
+use yaml_rust2::yaml::Hash;
+use yaml_rust2::{YamlEmitter, YamlLoader};
+
+/// Where the YAML text stops making sense, 1-based.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub line: usize,
+    pub column: usize,
+    pub problem: String,
+}
+
+/// Every document of a YAML stream, aliases resolved, in order.
+pub fn load(text: &str) -> Result<Vec<Yaml>, SyntaxError> {
+    YamlLoader::load_from_str(text).map_err(|e| SyntaxError {
+        line: e.marker().line(),
+        column: e.marker().col() + 1,
+        problem: e.info().to_owned(),
+    })
+}
+
+/// The documents as one YAML stream, each opened by `---`; multi-line
+/// strings (a config map's file) keep their literal block form.
+pub fn dump(docs: &[Yaml]) -> Result<String, std::fmt::Error> {
+    let mut out = String::new();
+    for doc in docs {
+        let mut emitter = YamlEmitter::new(&mut out);
+        emitter.multiline_strings(true);
+        emitter.dump(doc).map_err(|_| std::fmt::Error)?;
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// A string scalar.
+pub fn s(value: &str) -> Yaml {
+    Yaml::String(value.to_owned())
+}
+
+/// A mapping with its keys in the order given.
+pub fn map<const N: usize>(pairs: [(&str, Yaml); N]) -> Yaml {
+    Yaml::Hash(pairs.into_iter().map(|(k, v)| (s(k), v)).collect())
+}
+
+/// A sequence.
+pub fn list<const N: usize>(items: [Yaml; N]) -> Yaml {
+    Yaml::Array(items.into())
+}
+
+/// A sequence of strings.
+pub fn strings(items: &[&str]) -> Yaml {
+    Yaml::Array(items.iter().map(|i| s(i)).collect())
+}
+
+/// The value under `key` in a mapping, if `node` is one and holds it.
+pub fn get<'a>(node: &'a Yaml, key: &str) -> Option<&'a Yaml> {
+    node.as_hash()?.get(&s(key))
+}
+
+/// The value under `key`, mutable.
+pub fn get_mut<'a>(node: &'a mut Yaml, key: &str) -> Option<&'a mut Yaml> {
+    node.as_mut_hash()?.get_mut(&s(key))
+}
+
+/// The string under `key`, if it is one.
+pub fn get_str<'a>(node: &'a Yaml, key: &str) -> Option<&'a str> {
+    get(node, key)?.as_str()
+}
+
+/// The sequence under `key` of the mapping `hash`, created empty when absent
+/// or null. `None` when something else is there.
+pub fn list_mut<'a>(hash: &'a mut Hash, key: &str) -> Option<&'a mut Vec<Yaml>> {
+    let slot = hash.entry(s(key)).or_insert(Yaml::Null);
+    if slot.is_null() {
+        *slot = Yaml::Array(Vec::new());
+    }
+    slot.as_mut_vec()
+}
+
+/// Puts `item` into the list of named items (containers, volumes, env), in
+/// place of the one with the same `name`, else at the end.
+pub fn upsert_named(items: &mut Vec<Yaml>, item: Yaml) {
+    let name = get_str(&item, "name").map(str::to_owned);
+    match items
+        .iter_mut()
+        .find(|i| get_str(i, "name") == name.as_deref())
+    {
+        Some(slot) => *slot = item,
+        None => items.push(item),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_survives_load_and_dump() {
+        let text = "a: 1\nb: \"8080\"\nc: |\n  x = 1\n  y = 2\n---\nd: [true, \"yes\"]\n";
+        let docs = load(text).unwrap();
+        assert_eq!(docs.len(), 2);
+        let out = dump(&docs).unwrap();
+        assert_eq!(load(&out).unwrap(), docs);
+        assert!(out.contains("c: |\n"), "{out}");
+    }
+
+    #[test]
+    fn a_syntax_error_names_line_and_column() {
+        let e = load("a: 1\nb: [unclosed\n").unwrap_err();
+        assert!(e.line >= 2, "{e:?}");
+    }
+
+    #[test]
+    fn upsert_replaces_by_name() {
+        let mut items = vec![map([("name", s("a")), ("v", s("1"))])];
+        upsert_named(&mut items, map([("name", s("a")), ("v", s("2"))]));
+        upsert_named(&mut items, map([("name", s("b"))]));
+        assert_eq!(items.len(), 2);
+        assert_eq!(get_str(&items[0], "v"), Some("2"));
+    }
+}
