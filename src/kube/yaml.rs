@@ -31,7 +31,18 @@ pub fn dump(docs: &[Yaml]) -> Result<String, std::fmt::Error> {
         emitter.dump(doc).map_err(|_| std::fmt::Error)?;
         out.push('\n');
     }
-    Ok(out)
+    // The emitter indents the empty lines of a literal block; without that
+    // trailing whitespace the stream reads the same, unless a line's spaces
+    // were content, which the reload tells.
+    let trimmed: String = out
+        .lines()
+        .map(|l| if l.trim().is_empty() { "" } else { l })
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    match load(&trimmed) {
+        Ok(again) if again == docs => Ok(trimmed),
+        _ => Ok(out),
+    }
 }
 
 /// A string scalar.
@@ -104,6 +115,14 @@ mod tests {
         let out = dump(&docs).unwrap();
         assert_eq!(load(&out).unwrap(), docs);
         assert!(out.contains("c: |\n"), "{out}");
+    }
+
+    #[test]
+    fn blank_lines_of_a_block_lose_their_indent_but_content_spaces_stay() {
+        let docs = load("c: |\n  x\n\n  y\n").unwrap();
+        assert_eq!(dump(&docs).unwrap(), "---\nc: |\n  x\n\n  y\n");
+        let spaces = vec![map([("c", s("x\n   \ny\n"))])];
+        assert_eq!(load(&dump(&spaces).unwrap()).unwrap(), spaces);
     }
 
     #[test]
