@@ -403,6 +403,17 @@ fn bad_input_exits_65_and_says_where() {
         out.stderr
     );
 
+    let out = refused(
+        "kind: Job\nmetadata: {name: j}\nspec: {template: {spec: {containers: {name: a}}}}\n",
+        &[],
+    );
+    assert_eq!(out.code, 65);
+    assert!(
+        out.stderr.contains("(Job j) `containers` is not a list"),
+        "{}",
+        out.stderr
+    );
+
     let host = "kind: Pod\nmetadata: {name: h}\nspec: {hostNetwork: true, containers: [{name: a, image: a}]}\n";
     let out = refused(host, &["--mode", "transparent"]);
     assert_eq!(out.code, 65);
