@@ -5,7 +5,10 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::binary::Running;
+use support::curl::curl;
 use support::kube::{KUBERNETES, inject, kubernetes_validate, load, root, run, sidekey, venv_tool};
+use support::logs;
 
 /// Each Kubernetes example: its mode, its input, the options it was injected with.
 const EXAMPLES: [(&str, &[&str]); 3] = [
@@ -363,4 +366,89 @@ fn compose_example_keeps_the_secret_in_sidekey_and_the_app_on_its_loopback() {
             .any(|l| l == "/api-key"),
         "the local key could be committed"
     );
+}
+
+/// Runs the real binary on a shipped config, its ports made free ones and
+/// its secret paths pointed at scratch files holding `secrets`; returns it
+/// with its route's and admin listener's loopback addresses once the
+/// credential is issued.
+fn serve(dir: &Path, text: &str, secrets: &[(&str, &str)]) -> (Running, String, String) {
+    let mut text = text.to_owned();
+    for (i, (path, value)) in secrets.iter().enumerate() {
+        let local = dir.join(format!("secret-{i}"));
+        std::fs::write(&local, value).unwrap();
+        text = text.replace(path, local.to_str().unwrap());
+    }
+    let text = text
+        .replace(":8081\"", ":0\"")
+        .replace(":9901\"", ":0\"")
+        .replace("format = \"text\"", "format = \"json\"");
+    let mut sk = Running::start(dir, &text);
+    let addr = |v: serde_json::Value| {
+        let listen = v["listen"].as_str().unwrap();
+        listen.replace("0.0.0.0:", "127.0.0.1:")
+    };
+    let route = addr(sk.wait_for(|v| v["message"] == "route listening"));
+    let admin = addr(sk.wait_for(|v| v["message"] == "admin API listening"));
+    sk.wait_for(|v| v["event"] == "issued");
+    (sk, route, admin)
+}
+
+/// The kubelet's probes as the injected pod sends them: to the pod's
+/// address (the admin listener binds every address), `Host: localhost`.
+#[tokio::test]
+async fn the_reverse_example_config_answers_the_kubelet_probes() {
+    logs::init();
+    let key = logs::secret("sk_live_reverse_example_5e0c");
+    let token = logs::secret("admin_token_reverse_example_93b1");
+    let dir = tempfile::tempdir().unwrap();
+    let toml = config_map_toml("deploy/kubernetes/reverse.yaml");
+    let secrets = [
+        ("/var/run/secrets/stripe-api-key/api-key", key.as_str()),
+        (
+            "/var/run/secrets/payments-sidekey-admin/token",
+            token.as_str(),
+        ),
+    ];
+    let (mut sk, _route, admin) = serve(dir.path(), &toml, &secrets);
+    for path in ["/healthz", "/readyz"] {
+        let answer = curl(&["-H", "Host: localhost", &format!("http://{admin}{path}")]).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+    }
+    // Reachable from the pod network, the admin API still wants the token to act.
+    let refresh = format!("http://{admin}/v1/credentials/stripe/refresh");
+    let answer = curl(&["-X", "POST", "-H", "Host: localhost", &refresh]).await;
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    sk.child.kill().unwrap();
+    let (_, log) = sk.finish();
+    logs::assert_no_secret_in("the log", log.join("\n").as_bytes());
+}
+
+/// The compose example's sidekey as the app container sees it: the stand-in
+/// upstream echoes the request with the credential by fingerprint only.
+#[tokio::test]
+async fn the_compose_config_serves_the_app_as_written() {
+    logs::init();
+    let key = logs::secret("sk_test_compose_example_7d1f");
+    let dir = tempfile::tempdir().unwrap();
+    let toml = read("deploy/compose/sidekey.toml");
+    let (mut sk, route, _admin) =
+        serve(dir.path(), &toml, &[("/run/secrets/api-key", key.as_str())]);
+    let answer = curl(&[&format!("http://{route}/v1/charges")]).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        answer.body.contains("<credential demo fingerprint="),
+        "{}",
+        answer.body
+    );
+    logs::assert_no_secret_in("the answer", answer.body.as_bytes());
+    let answer = curl(&["-X", "DELETE", &format!("http://{route}/v1/customers")]).await;
+    assert_eq!(
+        answer.status, 403,
+        "outside the route's scope: {}",
+        answer.body
+    );
+    sk.child.kill().unwrap();
+    let (_, log) = sk.finish();
+    logs::assert_no_secret_in("the log", log.join("\n").as_bytes());
 }
