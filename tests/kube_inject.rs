@@ -227,6 +227,34 @@ fn injecting_twice_equals_injecting_once() {
 }
 
 #[test]
+fn a_proxy_variable_of_the_app_is_replaced_and_said_so() {
+    let pod = support::kube::root().join("tests/data/kube/pod.yaml");
+    let out = sidekey(
+        &["inject", "-f", pod.to_str().unwrap(), "--mode", "proxy"],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("(Pod reports) container reports: HTTPS_PROXY replaced by sidekey's"),
+        "{}",
+        out.stderr
+    );
+    let docs = load(&out.stdout);
+    let app = named(pod_specs(&docs[0])[0], "containers", "reports").unwrap();
+    let proxies: Vec<_> = items(app, "env")
+        .iter()
+        .filter(|e| e["name"].as_str() == Some("HTTPS_PROXY"))
+        .collect();
+    assert_eq!(proxies.len(), 1, "one HTTPS_PROXY");
+    assert_eq!(proxies[0]["value"].as_str(), Some("http://127.0.0.1:3128"));
+    // In reverse mode the app's own variable stays.
+    let out = sidekey(&["inject", "-f", pod.to_str().unwrap()], None);
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    assert!(out.stdout.contains("http://corporate-proxy:3128"));
+}
+
+#[test]
 fn the_input_file_is_left_untouched() {
     for file in samples() {
         let before = std::fs::read(&file).unwrap();

@@ -92,7 +92,14 @@ fn inject_doc(
             let add = sidecar::additions(args, &config_map);
             let transparent = args.mode == Mode::Transparent;
             match pod::apply(spec, &add, transparent).map_err(refused)? {
-                Outcome::Injected => {}
+                Outcome::Injected { replaced } => {
+                    for r in replaced {
+                        notes.push(format!(
+                            "{}: document {} ({what}) container {r} replaced by sidekey's",
+                            at.input, at.doc
+                        ));
+                    }
+                }
                 Outcome::AlreadyInjected => notes.push(format!(
                     "{}: document {} ({what}) already has a `sidekey` container: left unchanged",
                     at.input, at.doc

@@ -6,7 +6,8 @@ use super::yaml::{Yaml, get, get_str, list_mut, upsert_named};
 /// What happened to a pod spec.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Injected,
+    /// Injected; the app's variables that had another value before, as `container: NAME`.
+    Injected { replaced: Vec<String> },
     /// A container named `sidekey` is there already; nothing changed.
     AlreadyInjected,
 }
@@ -29,12 +30,13 @@ pub fn apply(spec: &mut Yaml, add: &Additions, transparent: bool) -> Result<Outc
     if containers.is_empty() {
         return Err("has no containers".into());
     }
+    let mut replaced = Vec::new();
     for c in containers.iter_mut() {
-        app_container(c, add)?;
+        app_container(c, add, &mut replaced)?;
     }
     let init = list_mut(hash, "initContainers").ok_or("`initContainers` is not a list")?;
     for c in init.iter_mut() {
-        app_container(c, add)?;
+        app_container(c, add, &mut replaced)?;
     }
     // Ours first: the app's own init containers already find sidekey serving.
     let theirs = std::mem::take(init);
@@ -44,7 +46,7 @@ pub fn apply(spec: &mut Yaml, add: &Additions, transparent: bool) -> Result<Outc
     for v in &add.volumes {
         upsert_named(volumes, v.clone());
     }
-    Ok(Outcome::Injected)
+    Ok(Outcome::Injected { replaced })
 }
 
 fn has_sidecar(spec: &Yaml) -> bool {
@@ -55,8 +57,13 @@ fn has_sidecar(spec: &Yaml) -> bool {
     })
 }
 
-/// Gives an app container the variables and mounts of the mode; never a secret.
-fn app_container(container: &mut Yaml, add: &Additions) -> Result<(), String> {
+/// Gives an app container the variables and mounts of the mode; never a
+/// secret. A variable it set itself is replaced, and named in `replaced`.
+fn app_container(
+    container: &mut Yaml,
+    add: &Additions,
+    replaced: &mut Vec<String>,
+) -> Result<(), String> {
     let name = get_str(container, "name").unwrap_or("(unnamed)").to_owned();
     let Some(hash) = container.as_mut_hash() else {
         return Err(format!("container {name} is not a mapping"));
@@ -64,7 +71,10 @@ fn app_container(container: &mut Yaml, add: &Additions) -> Result<(), String> {
     if !add.app_env.is_empty() {
         let env = list_mut(hash, "env").ok_or(format!("container {name}: `env` is not a list"))?;
         for e in &add.app_env {
-            upsert_named(env, e.clone());
+            if upsert_named(env, e.clone()) {
+                let var = get_str(e, "name").unwrap_or_default();
+                replaced.push(format!("{name}: {var}"));
+            }
         }
     }
     if !add.app_mounts.is_empty() {

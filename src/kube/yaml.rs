@@ -91,15 +91,21 @@ pub fn list_mut<'a>(hash: &'a mut Hash, key: &str) -> Option<&'a mut Vec<Yaml>> 
 }
 
 /// Puts `item` into the list of named items (containers, volumes, env), in
-/// place of the one with the same `name`, else at the end.
-pub fn upsert_named(items: &mut Vec<Yaml>, item: Yaml) {
+/// place of the one with the same `name`, else at the end. True when it
+/// replaced a different item.
+pub fn upsert_named(items: &mut Vec<Yaml>, item: Yaml) -> bool {
     let name = get_str(&item, "name").map(str::to_owned);
-    match items
-        .iter_mut()
-        .find(|i| get_str(i, "name") == name.as_deref())
-    {
-        Some(slot) => *slot = item,
-        None => items.push(item),
+    let same = |i: &&mut Yaml| get_str(i, "name") == name.as_deref();
+    match items.iter_mut().find(same) {
+        Some(slot) => {
+            let changed = *slot != item;
+            *slot = item;
+            changed
+        }
+        None => {
+            items.push(item);
+            false
+        }
     }
 }
 
@@ -134,8 +140,15 @@ mod tests {
     #[test]
     fn upsert_replaces_by_name() {
         let mut items = vec![map([("name", s("a")), ("v", s("1"))])];
-        upsert_named(&mut items, map([("name", s("a")), ("v", s("2"))]));
-        upsert_named(&mut items, map([("name", s("b"))]));
+        assert!(upsert_named(
+            &mut items,
+            map([("name", s("a")), ("v", s("2"))])
+        ));
+        assert!(!upsert_named(
+            &mut items,
+            map([("name", s("a")), ("v", s("2"))])
+        ));
+        assert!(!upsert_named(&mut items, map([("name", s("b"))])));
         assert_eq!(items.len(), 2);
         assert_eq!(get_str(&items[0], "v"), Some("2"));
     }
