@@ -442,6 +442,27 @@ fn bad_input_exits_65_and_says_where() {
         out.stderr
     );
 
+    let same = "kind: Pod\nmetadata: {name: u}\nspec: {containers: [{name: a, image: a, securityContext: {runAsUser: 65532}}]}\n";
+    let out = refused(same, &[]);
+    assert_eq!(out.code, 65);
+    assert!(
+        out.stderr
+            .contains("runs container a as UID 65532, sidekey's UID: choose another with --uid"),
+        "{}",
+        out.stderr
+    );
+    let fine = sidekey(&["inject", "-f", "-", "--uid", "4000"], Some(same));
+    assert_eq!(fine.code, 0, "{}", fine.stderr);
+    let out = refused(
+        "kind: Pod\nmetadata: {name: u}\nspec: {securityContext: {runAsUser: 65532}, containers: [{name: a}]}\n",
+        &[],
+    );
+    assert!(
+        out.stderr.contains("runs its pods as UID 65532"),
+        "{}",
+        out.stderr
+    );
+
     let host = "kind: Pod\nmetadata: {name: h}\nspec: {hostNetwork: true, containers: [{name: a, image: a}]}\n";
     let out = refused(host, &["--mode", "transparent"]);
     assert_eq!(out.code, 65);

@@ -23,6 +23,7 @@ pub fn apply(spec: &mut Yaml, add: &Additions, transparent: bool) -> Result<Outc
             "uses hostNetwork: a transparent redirect would capture the node's own traffic".into(),
         );
     }
+    shares_no_uid(spec, add.uid)?;
     let Some(hash) = spec.as_mut_hash() else {
         return Err("its pod spec is not a mapping".into());
     };
@@ -47,6 +48,34 @@ pub fn apply(spec: &mut Yaml, add: &Additions, transparent: bool) -> Result<Outc
         upsert_named(volumes, v.clone());
     }
     Ok(Outcome::Injected { replaced })
+}
+
+/// An app under sidekey's UID could read what sidekey reads, and transparent
+/// mode's redirect would spare it. (A UID set only by the app's image
+/// cannot be seen here.)
+fn shares_no_uid(spec: &Yaml, uid: u32) -> Result<(), String> {
+    let runs_as = |node: &Yaml| {
+        get(node, "securityContext")
+            .and_then(|sc| get(sc, "runAsUser"))
+            .and_then(Yaml::as_i64)
+            == Some(i64::from(uid))
+    };
+    let clash = ["initContainers", "containers"].iter().find_map(|key| {
+        get(spec, key)?
+            .as_vec()?
+            .iter()
+            .find(|c| runs_as(c))
+            .map(|c| get_str(c, "name").unwrap_or("(unnamed)").to_owned())
+    });
+    match (runs_as(spec), clash) {
+        (true, _) => Err(format!(
+            "runs its pods as UID {uid}, sidekey's UID: choose another with --uid"
+        )),
+        (false, Some(c)) => Err(format!(
+            "runs container {c} as UID {uid}, sidekey's UID: choose another with --uid"
+        )),
+        (false, None) => Ok(()),
+    }
 }
 
 fn has_sidecar(spec: &Yaml) -> bool {

@@ -22,6 +22,8 @@ pub struct Additions {
     pub app_env: Vec<Yaml>,
     /// Mounts added to every app container.
     pub app_mounts: Vec<Yaml>,
+    /// The UID sidekey runs as, which no app container may share.
+    pub uid: u32,
 }
 
 /// The additions for `args`, with `config_map` holding `sidekey.toml`.
@@ -63,6 +65,7 @@ pub fn additions(args: &InjectArgs, config_map: &str) -> Additions {
         volumes,
         app_env,
         app_mounts,
+        uid: args.uid,
     }
 }
 
