@@ -54,6 +54,22 @@ fn every_output_validates_against_the_oldest_and_newest_kubernetes_schemas() {
     }
 }
 
+/// Native sidecars came with 1.29; the newest is what the pinned package
+/// ships, so a newer pin shows up here.
+#[test]
+fn the_versions_checked_are_the_first_with_native_sidecars_and_the_newest_shipped() {
+    let shipped = support::kube::shipped_schemas();
+    assert!(
+        shipped.iter().any(|(m, v)| *m == 29 && v == KUBERNETES[0]),
+        "{shipped:?}"
+    );
+    assert_eq!(
+        shipped.last().unwrap().1,
+        KUBERNETES[1],
+        "newest shipped schema"
+    );
+}
+
 #[test]
 fn every_workload_kind_gets_the_native_sidecar_first_and_others_pass_unchanged() {
     let mut kinds = std::collections::BTreeSet::new();

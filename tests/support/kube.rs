@@ -140,3 +140,35 @@ pub fn dump(node: &Yaml) -> String {
     yaml_rust2::YamlEmitter::new(&mut out).dump(node).unwrap();
     out
 }
+
+/// The Kubernetes versions whose strict schemas the installed
+/// kubernetes-validate ships, oldest first (`1.29.0`, ...).
+pub fn shipped_schemas() -> Vec<(u32, String)> {
+    let mut cmd = Command::new(venv_tool("python"));
+    cmd.args([
+        "-c",
+        "import kubernetes_validate, os; print(os.path.dirname(kubernetes_validate.__file__))",
+    ]);
+    let out = run(cmd, None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let dir = Path::new(out.stdout.trim()).join("kubernetes-json-schema");
+    let mut v: Vec<(u32, String)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let version = name
+                .strip_prefix('v')?
+                .strip_suffix("-local-strict")?
+                .to_owned();
+            let minor = version
+                .strip_prefix("1.")?
+                .split('.')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((minor, version))
+        })
+        .collect();
+    v.sort();
+    v
+}
