@@ -414,12 +414,12 @@ fn bad_input_exits_65_and_says_where() {
     assert!(out.stderr.contains("not valid YAML"), "{}", out.stderr);
 
     let out = refused(
-        "kind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: a}]}\n---\njust a string\n",
+        "kind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: a}]}\n---\n---\njust a string\n",
         &[],
     );
     assert_eq!(out.code, 65);
     assert!(
-        out.stderr.contains("document 2 is not a mapping"),
+        out.stderr.contains("document 3 is not a mapping"),
         "{}",
         out.stderr
     );

@@ -39,13 +39,15 @@ pub fn inject(text: &str, input: &str, args: &InjectArgs) -> Result<Injected, In
         column: e.column,
         problem: e.problem,
     })?;
-    // An empty document (a stray `---`) is dropped.
-    docs.retain(|d| !d.is_null());
     let mut notes = Vec::new();
     for (i, doc) in docs.iter_mut().enumerate() {
-        let at = Place { input, doc: i + 1 };
-        inject_doc(doc, &at, args, &mut notes)?;
+        if !doc.is_null() {
+            let at = Place { input, doc: i + 1 };
+            inject_doc(doc, &at, args, &mut notes)?;
+        }
     }
+    // An empty document (a stray `---`) is dropped, after counting it.
+    docs.retain(|d| !d.is_null());
     let yaml = yaml::dump(&docs).map_err(|_| InjectError::Emit {
         input: input.to_owned(),
     })?;
