@@ -217,6 +217,23 @@ fn dockerfile_passes_hadolint_and_runs_as_a_numeric_non_root_user() {
         last.contains("ENTRYPOINT [\"/usr/local/bin/sidekey\"]"),
         "{last}"
     );
+    // What the build copies is what the context file lets through.
+    let ignore = read("deploy/Dockerfile.dockerignore");
+    let allowed: Vec<&str> = ignore.lines().filter_map(|l| l.strip_prefix('!')).collect();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for source in &words[1..words.len() - 1] {
+            let dir = format!("{}/", source.trim_end_matches('/'));
+            assert!(
+                allowed.contains(source) || allowed.contains(&dir.as_str()),
+                "{source} is left out of the build context"
+            );
+            assert!(root().join(source).exists(), "{source}");
+        }
+    }
     assert!(
         !last.contains("RUN "),
         "the runtime stage runs nothing (it has no shell)"
