@@ -1,4 +1,4 @@
-//! The command line: `run`, `check`, `inventory`, `refresh`, `revoke`.
+//! The command line: `run`, `check`, `inventory`, `refresh`, `revoke`, `inject`.
 
 use crate::admin::Record;
 use crate::config::{self, Config, ConfigErrors};
@@ -53,6 +53,8 @@ pub enum Command {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Add sidekey as a native sidecar to Kubernetes manifests (printed to stdout).
+    Inject(crate::kube::InjectArgs),
     /// Store or delete a value in the OS keyring, for `source = "keyring"`.
     Secret {
         #[command(subcommand)]

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             let _context = runtime.enter();
             cli::secret(action)
         }
+        Command::Inject(args) => sidekey::kube::run(&args),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod binary;
 pub mod curl;
+pub mod kube;
 pub mod logs;
 pub mod oauth;
 pub mod openbao;

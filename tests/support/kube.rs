@@ -1,0 +1,174 @@
+//! `sidekey inject` run as the binary, the pods of its output, and the outside checkers of deploy artifacts (kubernetes-validate, hadolint, systemd-analyze).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use yaml_rust2::{Yaml, YamlLoader};
+
+pub const MODES: [&str; 3] = ["reverse", "proxy", "transparent"];
+
+/// The oldest Kubernetes with native sidecars (1.29) and the newest schema
+/// the pinned kubernetes-validate ships (its `kubernetes-json-schema/`).
+pub const KUBERNETES: [&str; 2] = ["1.29.0", "1.37.0"];
+
+/// What a finished command said.
+#[derive(Debug)]
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// The repository's root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `cmd`, feeding `stdin` when given.
+pub fn run(mut cmd: Command, stdin: Option<&str>) -> Out {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut pipe = child.stdin.take().unwrap();
+    // A command that refuses its options exits without reading: a broken pipe is no failure.
+    let _ = pipe.write_all(stdin.unwrap_or_default().as_bytes());
+    drop(pipe);
+    let out = child.wait_with_output().unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `sidekey ARGS` (the test build), with `stdin`.
+pub fn sidekey(args: &[&str], stdin: Option<&str>) -> Out {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sidekey"));
+    cmd.args(args);
+    run(cmd, stdin)
+}
+
+/// `sidekey inject -f FILE ARGS`, which must succeed; its stdout.
+pub fn inject(file: &Path, args: &[&str]) -> String {
+    let mut all = vec!["inject", "-f", file.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = sidekey(&all, None);
+    assert_eq!(out.code, 0, "sidekey {all:?} failed: {}", out.stderr);
+    out.stdout
+}
+
+/// The sample manifests, `tests/data/kube/*.yaml`, in name order.
+pub fn samples() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("tests/data/kube"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A program the test-peer install put into `./.venv/bin`.
+pub fn venv_tool(name: &str) -> PathBuf {
+    let path = root().join(".venv/bin").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/install-test-peers",
+        path.display()
+    );
+    path
+}
+
+/// `kubernetes-validate --strict` of `files` against Kubernetes `version`.
+pub fn kubernetes_validate(files: &[PathBuf], version: &str) -> Out {
+    let mut cmd = Command::new(venv_tool("kubernetes-validate"));
+    cmd.args(["--strict", "--quiet", "-k", version]).args(files);
+    run(cmd, None)
+}
+
+/// Every document of a YAML stream.
+pub fn load(text: &str) -> Vec<Yaml> {
+    YamlLoader::load_from_str(text).unwrap_or_else(|e| panic!("not YAML: {e}\n{text}"))
+}
+
+/// The pod specs of a document: a workload's, or those of a List's items.
+pub fn pod_specs(doc: &Yaml) -> Vec<&Yaml> {
+    let kind = doc["kind"].as_str().unwrap_or_default();
+    let spec = match kind {
+        "List" => {
+            return doc["items"]
+                .as_vec()
+                .map(|items| items.iter().flat_map(pod_specs).collect())
+                .unwrap_or_default();
+        }
+        "Pod" => &doc["spec"],
+        "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
+            &doc["spec"]["template"]["spec"]
+        }
+        _ => return Vec::new(),
+    };
+    vec![spec]
+}
+
+/// The items of a list field (`containers`, `env`, ...), none when absent.
+pub fn items<'a>(node: &'a Yaml, key: &str) -> &'a [Yaml] {
+    node[key].as_vec().map(Vec::as_slice).unwrap_or_default()
+}
+
+/// The item of a list field with that `name`.
+pub fn named<'a>(node: &'a Yaml, key: &str, name: &str) -> Option<&'a Yaml> {
+    items(node, key)
+        .iter()
+        .find(|i| i["name"].as_str() == Some(name))
+}
+
+/// The `name`s of a list field's items.
+pub fn names(node: &Yaml, key: &str) -> Vec<String> {
+    items(node, key)
+        .iter()
+        .filter_map(|i| i["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A node as YAML text, to search it as a whole.
+pub fn dump(node: &Yaml) -> String {
+    let mut out = String::new();
+    yaml_rust2::YamlEmitter::new(&mut out).dump(node).unwrap();
+    out
+}
+
+/// The Kubernetes versions whose strict schemas the installed
+/// kubernetes-validate ships, oldest first (`1.29.0`, ...).
+pub fn shipped_schemas() -> Vec<(u32, String)> {
+    let mut cmd = Command::new(venv_tool("python"));
+    cmd.args([
+        "-c",
+        "import kubernetes_validate, os; print(os.path.dirname(kubernetes_validate.__file__))",
+    ]);
+    let out = run(cmd, None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let dir = Path::new(out.stdout.trim()).join("kubernetes-json-schema");
+    let mut v: Vec<(u32, String)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let version = name
+                .strip_prefix('v')?
+                .strip_suffix("-local-strict")?
+                .to_owned();
+            let minor = version
+                .strip_prefix("1.")?
+                .split('.')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((minor, version))
+        })
+        .collect();
+    v.sort();
+    v
+}
