@@ -3,12 +3,14 @@
 //! An injection form is rendered once per credential value (at rotation
 //! time, never per request) into an [`Attach`]; attaching it to a request is
 //! then a header insert, a query edit or a signature. Forms: [`header`]
-//! (also HTTP Basic), [`query`], [`sigv4`]; [`registry`] names them.
+//! (also HTTP Basic), [`query`], [`sigv4`], [`signature`] (RFC 9421);
+//! [`registry`] names them.
 
 pub mod basic;
 pub mod header;
 pub mod query;
 pub mod registry;
+pub mod signature;
 pub mod sigv4;
 
 use crate::any_eq::{AnyEq, Dyn};
@@ -94,6 +96,8 @@ pub enum RenderError {
     NeedsToken,
     #[error("aws_sigv4 signing needs AWS keys (a source = \"aws\" credential), not a single token")]
     NeedsAwsKeys,
+    #[error("{0}")]
+    BadKey(String),
 }
 
 /// A request the credential cannot be attached to. Never holds a secret.
