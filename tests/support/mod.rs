@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod binary;
 pub mod curl;
+pub mod httpsig;
 pub mod logs;
 pub mod oauth;
 pub mod properties;
