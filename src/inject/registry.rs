@@ -1,6 +1,7 @@
 //! Every injection form this build knows: adding one is a module with its `Injector`, plus one line here.
 
 use super::basic::BasicForm;
+use super::client_cert::ClientCertForm;
 use super::header::HeaderForm;
 use super::query::QueryForm;
 use super::signature::{HttpSignatureSpec, Settings};
@@ -18,6 +19,7 @@ pub const FORMS: &[(&str, Parse)] = &[
     ("query", query),
     ("aws_sigv4", aws_sigv4),
     ("http_signature", http_signature),
+    ("client_cert", client_cert),
 ];
 
 /// Parses `inject = { ... }`: exactly one form's key, and that form's keys only.
@@ -30,7 +32,7 @@ pub fn parse(table: toml::Table) -> Result<InjectSpec, String> {
         [(_, parse)] => parse(table),
         _ => Err(format!(
             "write exactly one of {}",
-            "{ header, format }, { basic = { username } }, { query = \"param\" }, { aws_sigv4 = { service, region } }, { http_signature = { key_id, alg, components } }"
+            "{ header, format }, { basic = { username } }, { query = \"param\" }, { aws_sigv4 = { service, region } }, { http_signature = { key_id, alg, components } }, { client_cert = {} }"
         )),
     }
 }
@@ -133,4 +135,18 @@ fn http_signature(table: toml::Table) -> Result<InjectSpec, String> {
         max_signed_body: v.max_signed_body,
     })
     .map(InjectSpec::new)
+}
+
+fn client_cert(table: toml::Table) -> Result<InjectSpec, String> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Form {
+        #[allow(dead_code)] // `{}`: present, with no keys
+        client_cert: Empty,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Empty {}
+    let _: Form = form(table)?;
+    Ok(InjectSpec::new(ClientCertForm))
 }
