@@ -5,8 +5,8 @@
 
 use super::spec::SourceSettings;
 use super::{BoxFuture, Command, Credential, Issued, Material, Source, SourceError};
-use crate::parse::{FieldError, ParseContext, typed};
 use crate::material::MaterialKind;
+use crate::parse::{FieldError, ParseContext, typed};
 use crate::secret::Secret;
 use notify::{RecursiveMode, Watcher};
 use std::ffi::{OsStr, OsString};
@@ -105,13 +105,8 @@ pub async fn read_cert_pair(cert: &Path, key: &Path) -> Result<Issued, SourceErr
             cert.display()
         )));
     }
-    let identity = crate::transport::cert::load(&chain, &key_pem).map_err(|e| {
-        SourceError::new(format!(
-            "{} with {}: {e}",
-            cert.display(),
-            key.display()
-        ))
-    })?;
+    let identity = crate::transport::cert::load(&chain, &key_pem)
+        .map_err(|e| SourceError::new(format!("{} with {}: {e}", cert.display(), key.display())))?;
     let key_pem = Secret::new(key_pem.as_str())
         .map_err(|_| SourceError::new(format!("{} is empty", key.display())))?;
     let modified = tokio::fs::metadata(cert)
@@ -265,11 +260,7 @@ impl SourceSettings for FileSpec {
 
     fn describe(&self) -> String {
         match &self.key {
-            Some(key) => format!(
-                "file cert {} key {}",
-                self.path.display(),
-                key.display()
-            ),
+            Some(key) => format!("file cert {} key {}", self.path.display(), key.display()),
             None => format!("file {}", self.path.display()),
         }
     }

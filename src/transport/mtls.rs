@@ -107,10 +107,9 @@ async fn sweep(pools: Weak<CertPools>) {
         let (retired, more) = {
             let mut state = pools.state.lock();
             let newest = state.pools.iter().map(|p| p.last_used).max();
-            let (keep, retired): (Vec<Pool>, Vec<Pool>) =
-                std::mem::take(&mut state.pools).into_iter().partition(|p| {
-                    Some(p.last_used) == newest || p.last_used.elapsed() < RETIRE_AFTER
-                });
+            let (keep, retired): (Vec<Pool>, Vec<Pool>) = std::mem::take(&mut state.pools)
+                .into_iter()
+                .partition(|p| Some(p.last_used) == newest || p.last_used.elapsed() < RETIRE_AFTER);
             state.pools = keep;
             state.sweeping = state.pools.len() > 1;
             (retired, state.sweeping)
