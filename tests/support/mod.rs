@@ -7,6 +7,7 @@ pub mod binary;
 pub mod curl;
 pub mod httpsig;
 pub mod logs;
+pub mod nginx;
 pub mod oauth;
 pub mod properties;
 pub mod tls;
