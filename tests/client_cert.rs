@@ -279,3 +279,40 @@ async fn a_revoked_certificate_is_refused_and_the_probe_tells_retired_from_still
     sk.stop().await;
     nginx.stop().await;
 }
+
+#[tokio::test]
+async fn misconfigured_client_certificates_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |text: &str| {
+        let path = dir.path().join("sidekey.toml");
+        std::fs::write(&path, text.replace("{dir}", dir.path().to_str().unwrap())).unwrap();
+        sidekey::config::load(&path)
+    };
+    let token_source = config(1, "").replace(
+        "cert = \"{dir}/client.pem\"\nkey = \"{dir}/client-key.pem\"",
+        "path = \"{dir}/token\"",
+    );
+    let e = load(&token_source).unwrap_err().to_string();
+    assert!(e.contains("needs a certificate and key"), "{e}");
+    let half = config(1, "").replace("key = \"{dir}/client-key.pem\"\n", "");
+    let e = load(&half).unwrap_err().to_string();
+    assert!(e.contains("`cert` needs `key`"), "{e}");
+    let both = config(1, "").replace(
+        "source = \"file\"",
+        "source = \"file\"\npath = \"{dir}/token\"",
+    );
+    let e = load(&both).unwrap_err().to_string();
+    assert!(e.contains("either `path` or `cert` and `key`"), "{e}");
+    // A client certificate over plain HTTP is refused at start, not sent without it.
+    let ca = TestCa::new();
+    install(dir.path(), &new_pair(&ca, &[1]));
+    ca.write(&dir.path().join("ca.pem"));
+    let plain = config(1, "").replace("https://", "http://");
+    let cfg = load(&plain).unwrap();
+    let e = sidekey::app::App::start(cfg)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("needs an https:// upstream"), "{e}");
+}

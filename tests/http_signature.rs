@@ -320,3 +320,56 @@ async fn a_rejected_key_is_refreshed_and_the_request_replayed() {
     assert_eq!(count.trim(), "2", "one refresh");
     sk.stop().await;
 }
+
+#[tokio::test]
+async fn misconfigured_signatures_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |form: &str| {
+        let path = dir.path().join("sidekey.toml");
+        let text = support::one_route("http://127.0.0.1:1", form, "")
+            .replace("{dir}", dir.path().to_str().unwrap());
+        std::fs::write(&path, text).unwrap();
+        sidekey::config::load(&path)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    assert!(load(&inject("ed25519", COMPONENTS, "")).is_ok());
+    let e = load(&inject("rsa-v1_5-sha256", COMPONENTS, "")).unwrap_err();
+    assert!(e.contains("alg `rsa-v1_5-sha256` is not supported"), "{e}");
+    let e = load(&inject("ed25519", r#"["@status"]"#, "")).unwrap_err();
+    assert!(e.contains("component `@status` is not supported"), "{e}");
+    let e = load(&inject("ed25519", r#"["Content-Type"]"#, "")).unwrap_err();
+    assert!(e.contains("lower case"), "{e}");
+    let e = load(&inject("ed25519", COMPONENTS, ", colour = 1")).unwrap_err();
+    assert!(e.contains("unknown field `colour`"), "{e}");
+}
+
+#[tokio::test]
+async fn the_revocation_probe_signs_with_the_previous_key() {
+    // The verifier trusts only the second key: after the rotation the probe,
+    // signing with the first, is refused, and the first key is reported retired.
+    let alg = "ed25519";
+    let (first, _) = new_key(alg);
+    let (second, second_public) = new_key(alg);
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = dir.path().join("trusted");
+    std::fs::write(&trusted, &second_public).unwrap();
+    let verifier = Verifier::start(alg, "test-key", &trusted).await;
+    std::fs::write(dir.path().join("key"), &first).unwrap();
+    let probe = r#"revocation_check = { method = "GET", path = "/probe", expect_status = [401], after = "1s" }"#;
+    let cfg = support::one_route(&verifier.url, &inject(alg, COMPONENTS, ""), probe);
+    let sk = Sidekey::start_in(dir, &cfg).await;
+    sk.wait_ready(5).await;
+    support::write_atomic(&sk.path("key"), &second);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while logs::lines_with("event=\"previous_value_retired\" credential=\"k\"").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the probe did not report the first key retired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, v) = call(&sk.url("r"), Method::GET, "/after", &[], b"").await;
+    assert_eq!(status, 200, "the second key verifies: {v}");
+    sk.stop().await;
+}
