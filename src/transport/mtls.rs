@@ -149,3 +149,59 @@ pub async fn send(
     };
     pools.client(&cert).request(req).await.map_err(Some)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert() -> PresentCert {
+        let mut p = rcgen::CertificateParams::new(vec!["client".to_string()]).unwrap();
+        p.not_after = rcgen::date_time_ymd(2031, 1, 1);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let c = p.self_signed(&key).unwrap();
+        let id = super::super::cert::load(&c.pem(), &key.serialize_pem()).unwrap();
+        PresentCert {
+            key: id.key,
+            id: id.id,
+        }
+    }
+
+    fn pools() -> Arc<CertPools> {
+        let tls = client::tls_config(None).unwrap();
+        CertPools::new(tls, Duration::from_secs(1))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retired_certificate_pool_is_dropped_within_twice_retire_after() {
+        let (old, new) = (cert(), cert());
+        let p = pools();
+        p.client(&old);
+        p.client(&old);
+        assert_eq!(p.pools(), 1, "one pool per certificate");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        p.client(&new); // the rotation: the old pool is not used again
+        assert_eq!(p.pools(), 2);
+        // Keep using the new one, as traffic would.
+        for _ in 0..8 {
+            tokio::time::sleep(RETIRE_AFTER / 4).await;
+            p.client(&new);
+        }
+        assert_eq!(p.pools(), 1, "the old pool is gone within 2 × RETIRE_AFTER");
+        // The pool left is the new certificate's: using it makes no new pool.
+        p.client(&new);
+        assert_eq!(p.pools(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_route_keeps_its_one_pool() {
+        let (a, b) = (cert(), cert());
+        let p = pools();
+        p.client(&a);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        p.client(&b);
+        tokio::time::sleep(RETIRE_AFTER * 5).await;
+        assert_eq!(p.pools(), 1, "the most recently used pool stays");
+        p.client(&b);
+        assert_eq!(p.pools(), 1);
+    }
+}
