@@ -121,6 +121,7 @@ fn http_signature(table: toml::Table) -> Result<InjectSpec, String> {
         label: Option<String>,
         tag: Option<String>,
         max_signed_body: Option<u64>,
+        key_encoding: Option<String>,
     }
     let f: Form = form(table)?;
     let v = f.http_signature;
@@ -133,6 +134,7 @@ fn http_signature(table: toml::Table) -> Result<InjectSpec, String> {
         label: v.label.as_deref(),
         tag: v.tag.as_deref(),
         max_signed_body: v.max_signed_body,
+        key_encoding: v.key_encoding.as_deref(),
     })
     .map(InjectSpec::new)
 }

@@ -46,10 +46,25 @@ pub enum SigningKey {
 
 impl SigningKey {
     /// Loads the credential value as a key for `alg`: the value's bytes for
-    /// HMAC, a PKCS#8 PEM (`BEGIN PRIVATE KEY`) otherwise. Errors never hold the key.
-    pub fn load(alg: Alg, secret: &Secret) -> Result<SigningKey, RenderError> {
+    /// HMAC (decoded first when `base64`), a PKCS#8 PEM (`BEGIN PRIVATE KEY`)
+    /// otherwise. Errors never hold the key.
+    pub fn load(alg: Alg, secret: &Secret, base64: bool) -> Result<SigningKey, RenderError> {
         let bytes = secret.expose().as_bytes();
         match alg {
+            Alg::HmacSha256 if base64 => {
+                use base64::Engine;
+                let raw = zeroize::Zeroizing::new(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(bytes)
+                        .map_err(|_| {
+                            RenderError::BadKey("the HMAC key is not valid base64".into())
+                        })?,
+                );
+                Ok(SigningKey::Hmac(ring::hmac::Key::new(
+                    ring::hmac::HMAC_SHA256,
+                    &raw,
+                )))
+            }
             Alg::HmacSha256 => Ok(SigningKey::Hmac(ring::hmac::Key::new(
                 ring::hmac::HMAC_SHA256,
                 bytes,

@@ -45,6 +45,8 @@ pub struct HttpSignatureSpec {
     pub tag: Option<String>,
     /// Largest body hashed for a covered `content-digest`.
     pub max_signed_body: u64,
+    /// An HMAC key written in base64 (decoded before use) rather than used as is.
+    pub hmac_base64: bool,
 }
 
 /// The config keys, before checking.
@@ -57,6 +59,8 @@ pub struct Settings<'a> {
     pub label: Option<&'a str>,
     pub tag: Option<&'a str>,
     pub max_signed_body: Option<u64>,
+    /// `key_encoding`: `"raw"` (default) or `"base64"`, for HMAC keys.
+    pub key_encoding: Option<&'a str>,
 }
 
 impl HttpSignatureSpec {
@@ -101,7 +105,22 @@ impl HttpSignatureSpec {
         if max_signed_body == 0 {
             return Err("max_signed_body must be above 0".into());
         }
+        let hmac_base64 = match s.key_encoding {
+            None | Some("raw") => false,
+            Some("base64") if alg == Alg::HmacSha256 => true,
+            Some("base64") => {
+                return Err(
+                    "key_encoding applies to hmac-sha256 keys only (others are PEM)".into(),
+                );
+            }
+            Some(other) => {
+                return Err(format!(
+                    "key_encoding `{other}` is not known; use \"raw\" or \"base64\""
+                ));
+            }
+        };
         Ok(HttpSignatureSpec {
+            hmac_base64,
             key_id,
             alg,
             components,
@@ -135,7 +154,7 @@ impl Injector for HttpSignatureSpec {
         let secret = material.token().ok_or(RenderError::NeedsToken)?;
         Ok(Arc::new(Signer {
             spec: self.clone(),
-            key: SigningKey::load(self.alg, secret)?,
+            key: SigningKey::load(self.alg, secret, self.hmac_base64)?,
         }))
     }
 
