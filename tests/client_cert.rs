@@ -228,6 +228,8 @@ async fn a_revoked_certificate_is_refused_and_the_probe_tells_retired_from_still
     std::fs::write(dir.join("crl.pem"), ca.crl_pem(&[&a])).unwrap();
     nginx.stop().await;
     let nginx = Nginx::start(&dir, port, true).await;
+    // Give the pool a moment to see its connections to the stopped nginx closed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let (status, _, _) = get(&url).await;
     assert_eq!(status, 400, "nginx refuses the revoked certificate");
     // The new certificate is accepted.
@@ -307,6 +309,41 @@ async fn misconfigured_client_certificates_are_explained() {
     let ca = TestCa::new();
     install(dir.path(), &new_pair(&ca, &[1]));
     ca.write(&dir.path().join("ca.pem"));
+    // `sidekey check` reads the pair and says when the key is not the certificate's.
+    let path = dir.path().join("sidekey.toml");
+    std::fs::write(
+        &path,
+        config(1, "").replace("{dir}", dir.path().to_str().unwrap()),
+    )
+    .unwrap();
+    let check = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sidekey"))
+            .args(["check", "-c"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let out = check();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("file cert") && text.contains("TLS client certificate"),
+        "{text}"
+    );
+    write_atomic(&dir.path().join("client-key.pem"), &ca.client_pem(&[2]).1);
+    let out = check();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("the private key does not match the certificate"),
+        "{err}"
+    );
+    install(dir.path(), &new_pair(&ca, &[1]));
     let plain = config(1, "").replace("https://", "http://");
     let cfg = load(&plain).unwrap();
     let e = sidekey::app::App::start(cfg)

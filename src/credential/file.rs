@@ -273,6 +273,17 @@ impl SourceSettings for FileSpec {
     }
 
     fn probe(&self) -> Result<(), FieldError> {
+        if let Some(key) = &self.key {
+            let read = |field: &str, p: &Path| {
+                std::fs::read_to_string(p)
+                    .map_err(|e| FieldError::on(field, format!("cannot read {}: {e}", p.display())))
+            };
+            let chain = read("cert", &self.path)?;
+            let key_pem = zeroize::Zeroizing::new(read("key", key)?);
+            return crate::transport::cert::load(&chain, &key_pem)
+                .map(|_| ())
+                .map_err(|e| FieldError::on("key", e.to_string()));
+        }
         match std::fs::read(&self.path) {
             Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Err(FieldError::on(
                 "path",
