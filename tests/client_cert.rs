@@ -1,4 +1,4 @@
-//! mTLS end to end against a real nginx with `ssl_verify_client on` and a CA made by the test: sidekey presents the certificate of a `source = "file"` `cert`/`key` pair; certificates rotated every second under 8 concurrent clients for 20 s fail no request and nginx sees each new serial at once; a certificate revoked at the CA (nginx `ssl_crl`) is refused and its successor accepted; the revocation probe tells a retired certificate from one still accepted; a key that does not match is refused.
+//! mTLS end to end against a real nginx with `ssl_verify_client on` and a CA made by the test: sidekey presents the certificate of a `source = "file"` `cert`/`key` pair; certificates rotated every second under 8 concurrent clients for 20 s fail no request and nginx sees each new serial at once; a certificate revoked at the CA (nginx `ssl_crl`) is refused and its successor accepted; the revocation probe tells a retired certificate from one still accepted; a 401 fetches the new certificate and replays; a key that does not match is refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -352,4 +352,61 @@ async fn misconfigured_client_certificates_are_explained() {
         .expect("refused")
         .to_string();
     assert!(e.contains("needs an https:// upstream"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_fetches_the_new_certificate_and_the_request_is_replayed() {
+    // The pair sidekey reads are symlinks into a folder it does not watch, and
+    // its poll is slow: the new certificate is found only by the refresh a 401 asks for.
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    nginx_files(&ca, dir.path());
+    let store = dir.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    install(&store, &new_pair(&ca, &[0xa1]));
+    for name in ["client.pem", "client-key.pem"] {
+        std::os::unix::fs::symlink(store.join(name), dir.path().join(name)).unwrap();
+    }
+    let port = free_port();
+    let refuse_a1 = r#"if ($ssl_client_serial = "A1") { return 401 "old certificate\n"; }"#;
+    let nginx = Nginx::start_with(dir.path(), port, false, refuse_a1).await;
+    let cfg = config(port, "").replace(
+        "key = \"{dir}/client-key.pem\"",
+        "key = \"{dir}/client-key.pem\"\npoll_interval = \"1h\"\nmin_refresh_interval = \"0s\"",
+    );
+    let sk = Sidekey::start_in(dir, &cfg).await;
+    sk.wait_ready(5).await;
+    let url = format!("{}/charge", sk.url("r"));
+    // (One refresh is asked per value: the first 401 must be the one that finds B2.)
+    install(&store, &new_pair(&ca, &[0xb2]));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        record(&sk).await["rotations"],
+        0,
+        "not seen without a refresh"
+    );
+    let (status, _, body) = support::send(http::Method::POST, &url, &[], "amount=1").await;
+    assert_eq!(
+        (status.as_u16(), &body[..]),
+        (200, &b"serial=B2\n"[..]),
+        "replayed with B2"
+    );
+    let charges: Vec<_> = nginx
+        .access()
+        .into_iter()
+        .filter(|a| a.path == "/charge")
+        .collect();
+    let last: Vec<(&str, u16)> = charges
+        .iter()
+        .rev()
+        .take(2)
+        .map(|a| (a.serial.as_str(), a.status))
+        .collect();
+    assert_eq!(
+        last,
+        vec![("B2", 200), ("A1", 401)],
+        "the request went twice: A1 refused, B2 accepted"
+    );
+    sk.stop().await;
+    nginx.stop().await;
 }

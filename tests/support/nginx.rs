@@ -36,6 +36,11 @@ pub fn free_port() -> u16 {
 impl Nginx {
     /// Starts nginx on `port` with the files already in `dir`; `crl` turns on `ssl_crl`.
     pub async fn start(dir: &Path, port: u16, crl: bool) -> Nginx {
+        Self::start_with(dir, port, crl, "").await
+    }
+
+    /// [`Nginx::start`] with `extra` directives at the top of its one `location`.
+    pub async fn start_with(dir: &Path, port: u16, crl: bool, extra: &str) -> Nginx {
         assert!(
             Path::new("/usr/sbin/nginx").exists(),
             "nginx is missing: run scripts/install-test-peers (it installs the Debian package)"
@@ -72,6 +77,7 @@ http {{
         keepalive_timeout 120s;
         location / {{
             default_type text/plain;
+            {extra}
             return 200 "serial=$ssl_client_serial\n";
         }}
     }}
