@@ -1,4 +1,4 @@
-//! The shapes a credential value can take: a single token, or a set of AWS keys.
+//! The shapes a credential value can take: a single token, a set of AWS keys, or a TLS client certificate and its key.
 
 use crate::secret::{Fingerprint, Secret};
 
@@ -7,6 +7,7 @@ use crate::secret::{Fingerprint, Secret};
 pub enum MaterialKind {
     Token,
     AwsKeys,
+    CertKey,
 }
 
 impl MaterialKind {
@@ -15,6 +16,7 @@ impl MaterialKind {
         match self {
             MaterialKind::Token => "a single token",
             MaterialKind::AwsKeys => "AWS keys",
+            MaterialKind::CertKey => "a certificate and key",
         }
     }
 }
@@ -26,6 +28,16 @@ pub enum Material {
     Token(Secret),
     /// AWS credentials for SigV4 signing.
     Aws(AwsKeys),
+    /// A TLS client certificate chain and its private key (mTLS).
+    Cert(CertKey),
+}
+
+/// A certificate chain and its key, both PEM, checked to belong together by the source.
+#[derive(Clone, Debug)]
+pub struct CertKey {
+    /// Not a secret: the upstream sees it in every handshake.
+    pub chain_pem: String,
+    pub key_pem: Secret,
 }
 
 #[derive(Clone, Debug)]
@@ -41,20 +53,28 @@ impl Material {
         match self {
             Material::Token(_) => MaterialKind::Token,
             Material::Aws(_) => MaterialKind::AwsKeys,
+            Material::Cert(_) => MaterialKind::CertKey,
         }
     }
 
     pub fn token(&self) -> Option<&Secret> {
         match self {
             Material::Token(s) => Some(s),
-            Material::Aws(_) => None,
+            _ => None,
         }
     }
 
     pub fn aws(&self) -> Option<&AwsKeys> {
         match self {
             Material::Aws(k) => Some(k),
-            Material::Token(_) => None,
+            _ => None,
+        }
+    }
+
+    pub fn cert(&self) -> Option<&CertKey> {
+        match self {
+            Material::Cert(c) => Some(c),
+            _ => None,
         }
     }
 
@@ -68,6 +88,11 @@ impl Material {
                     k.access_key_id,
                     k.secret_access_key.expose()
                 ));
+                Fingerprint::of(joined.as_bytes())
+            }
+            Material::Cert(c) => {
+                let joined =
+                    zeroize::Zeroizing::new(format!("{}{}", c.chain_pem, c.key_pem.expose()));
                 Fingerprint::of(joined.as_bytes())
             }
         }

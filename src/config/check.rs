@@ -491,6 +491,12 @@ fn inject_mismatch(route: &RouteConfig, credentials: &[CredentialConfig]) -> Opt
             c.name,
             c.source.kind()
         ),
+        MaterialKind::CertKey => format!(
+            "route `{}`: inject = {{ client_cert }} needs a certificate and key, but credential `{}` holds {}; use source = \"file\" with `cert` and `key`",
+            route.name,
+            c.name,
+            issues.describe()
+        ),
         MaterialKind::Token => format!(
             "route `{}`: credential `{}` holds {}, which inject = {{ {} }} cannot use",
             route.name,

@@ -1,8 +1,11 @@
 //! `source = "file"`: a value read from a mounted file, re-read when it changes
-//! (including the Kubernetes Secret-volume `..data` symlink swap).
+//! (including the Kubernetes Secret-volume `..data` symlink swap). With `cert`
+//! and `key` instead of `path`, the value is a TLS client certificate and its
+//! key, read together and published only when the key matches the certificate.
 
 use super::spec::SourceSettings;
 use super::{BoxFuture, Command, Credential, Issued, Material, Source, SourceError};
+use crate::material::MaterialKind;
 use crate::parse::{FieldError, ParseContext, typed};
 use crate::secret::Secret;
 use notify::{RecursiveMode, Watcher};
@@ -13,7 +16,10 @@ use std::time::{Duration, SystemTime};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileSpec {
+    /// The value's file; with `key` set, the certificate chain (PEM).
     pub path: PathBuf,
+    /// The private key (PEM) of the certificate in `path`, for `cert`/`key`.
+    pub key: Option<PathBuf>,
     /// Read again this often even without a change event (a safety net for
     /// file systems that do not report changes).
     pub poll_interval: Duration,
@@ -36,11 +42,18 @@ impl Source for FileSource {
         &'a self,
         _previous: Option<&'a Issued>,
     ) -> BoxFuture<'a, Result<Issued, SourceError>> {
-        Box::pin(async move { read_file_value(&self.spec.path).await })
+        Box::pin(async move {
+            match &self.spec.key {
+                Some(key) => read_cert_pair(&self.spec.path, key).await,
+                None => read_file_value(&self.spec.path).await,
+            }
+        })
     }
 
     fn watch_paths(&self) -> Vec<PathBuf> {
-        vec![self.spec.path.clone()]
+        let mut paths = vec![self.spec.path.clone()];
+        paths.extend(self.spec.key.clone());
+        paths
     }
 
     fn reread_every(&self) -> Option<Duration> {
@@ -65,6 +78,48 @@ pub async fn read_file_value(path: &Path) -> Result<Issued, SourceError> {
         material: Material::Token(secret),
         issued_at: modified.unwrap_or_else(SystemTime::now),
         expires_at: None,
+        lease: None,
+    })
+}
+
+/// Reads a certificate chain and its key. The certificate is read again
+/// after the key: a pair caught half-written (one file replaced, not yet the
+/// other) does not match and is refused, and the next change reads it again.
+/// Its expiry is the leaf certificate's notAfter.
+pub async fn read_cert_pair(cert: &Path, key: &Path) -> Result<Issued, SourceError> {
+    let read = |p: &Path| {
+        let p = p.to_owned();
+        async move {
+            let bytes = tokio::fs::read(&p)
+                .await
+                .map_err(|e| SourceError::new(format!("cannot read {}: {e}", p.display())))?;
+            String::from_utf8(bytes)
+                .map_err(|_| SourceError::new(format!("{} is not UTF-8 text", p.display())))
+        }
+    };
+    let chain = read(cert).await?;
+    let key_pem = zeroize::Zeroizing::new(read(key).await?);
+    if read(cert).await? != chain {
+        return Err(SourceError::new(format!(
+            "{} changed while it was read; reading again on the next change",
+            cert.display()
+        )));
+    }
+    let identity = crate::transport::cert::load(&chain, &key_pem)
+        .map_err(|e| SourceError::new(format!("{} with {}: {e}", cert.display(), key.display())))?;
+    let key_pem = Secret::new(key_pem.as_str())
+        .map_err(|_| SourceError::new(format!("{} is empty", key.display())))?;
+    let modified = tokio::fs::metadata(cert)
+        .await
+        .ok()
+        .and_then(|m| m.modified().ok());
+    Ok(Issued {
+        material: Material::Cert(crate::material::CertKey {
+            chain_pem: chain,
+            key_pem,
+        }),
+        issued_at: modified.unwrap_or_else(SystemTime::now),
+        expires_at: Some(identity.not_after),
         lease: None,
     })
 }
@@ -156,7 +211,10 @@ mod tests {
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileForm {
-    path: String,
+    path: Option<String>,
+    /// `cert` and `key` together, instead of `path`: a TLS client certificate.
+    cert: Option<String>,
+    key: Option<String>,
     poll_interval: Option<String>,
 }
 
@@ -166,8 +224,27 @@ pub fn parse(table: toml::Table, cx: &ParseContext<'_>) -> Result<FileSpec, Fiel
     let poll = cx
         .duration("poll_interval", f.poll_interval.as_deref())?
         .unwrap_or(DEFAULT_POLL);
+    let (path, key) = match (f.path, f.cert, f.key) {
+        (Some(path), None, None) => (cx.path(&path), None),
+        (None, Some(cert), Some(key)) => (cx.path(&cert), Some(cx.path(&key))),
+        (None, Some(_), None) => return Err(FieldError::on("cert", "`cert` needs `key`")),
+        (None, None, Some(_)) => return Err(FieldError::on("key", "`key` needs `cert`")),
+        (None, None, None) => {
+            return Err(FieldError::on(
+                "path",
+                "write `path`, or `cert` and `key` for a client certificate",
+            ));
+        }
+        (Some(_), _, _) => {
+            return Err(FieldError::on(
+                "path",
+                "write either `path` or `cert` and `key`, not both",
+            ));
+        }
+    };
     Ok(FileSpec {
-        path: cx.path(&f.path),
+        path,
+        key,
         poll_interval: poll,
     })
 }
@@ -182,10 +259,31 @@ impl SourceSettings for FileSpec {
     }
 
     fn describe(&self) -> String {
-        format!("file {}", self.path.display())
+        match &self.key {
+            Some(key) => format!("file cert {} key {}", self.path.display(), key.display()),
+            None => format!("file {}", self.path.display()),
+        }
+    }
+
+    fn material(&self) -> MaterialKind {
+        match self.key {
+            Some(_) => MaterialKind::CertKey,
+            None => MaterialKind::Token,
+        }
     }
 
     fn probe(&self) -> Result<(), FieldError> {
+        if let Some(key) = &self.key {
+            let read = |field: &str, p: &Path| {
+                std::fs::read_to_string(p)
+                    .map_err(|e| FieldError::on(field, format!("cannot read {}: {e}", p.display())))
+            };
+            let chain = read("cert", &self.path)?;
+            let key_pem = zeroize::Zeroizing::new(read("key", key)?);
+            return crate::transport::cert::load(&chain, &key_pem)
+                .map(|_| ())
+                .map_err(|e| FieldError::on("key", e.to_string()));
+        }
         match std::fs::read(&self.path) {
             Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Err(FieldError::on(
                 "path",

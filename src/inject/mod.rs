@@ -3,12 +3,15 @@
 //! An injection form is rendered once per credential value (at rotation
 //! time, never per request) into an [`Attach`]; attaching it to a request is
 //! then a header insert, a query edit or a signature. Forms: [`header`]
-//! (also HTTP Basic), [`query`], [`sigv4`]; [`registry`] names them.
+//! (also HTTP Basic), [`query`], [`sigv4`], [`signature`] (RFC 9421), [`client_cert`] (mTLS);
+//! [`registry`] names them.
 
 pub mod basic;
+pub mod client_cert;
 pub mod header;
 pub mod query;
 pub mod registry;
+pub mod signature;
 pub mod sigv4;
 
 use crate::any_eq::{AnyEq, Dyn};
@@ -39,6 +42,12 @@ pub trait Injector: AnyEq + fmt::Debug + Send + Sync {
     /// The shape of credential value this form can use.
     fn material(&self) -> MaterialKind {
         MaterialKind::Token
+    }
+
+    /// Whether the credential is a TLS client certificate the upstream
+    /// connection presents (mTLS), so the route needs a client that can.
+    fn presents_client_cert(&self) -> bool {
+        false
     }
 
     /// The header that carries the credential, if any (redacted by the stand-in).
@@ -94,6 +103,12 @@ pub enum RenderError {
     NeedsToken,
     #[error("aws_sigv4 signing needs AWS keys (a source = \"aws\" credential), not a single token")]
     NeedsAwsKeys,
+    #[error("{0}")]
+    BadKey(String),
+    #[error("the client certificate cannot be used: {0}")]
+    BadCertificate(#[from] crate::transport::cert::CertError),
+    #[error("client_cert needs a certificate and key (source = \"file\" with `cert` and `key`)")]
+    NeedsCertificate,
 }
 
 /// A request the credential cannot be attached to. Never holds a secret.

@@ -71,10 +71,20 @@ impl Clients {
         let Upstream::Url { scheme, .. } = &config.upstream else {
             return Err(BuildError::NoClient);
         };
+        let mtls = config.inject.presents_client_cert();
+        if *scheme == Scheme::HTTP && mtls {
+            let why = "inject = { client_cert } needs an https:// upstream";
+            return Err(BuildError::Upstream(to.to_string(), why.into()));
+        }
         if *scheme == Scheme::HTTP {
             let direct = Direct::new(to, config.connect_timeout)
                 .map_err(|e| BuildError::Upstream(to.to_string(), e.to_string()))?;
             return Ok(Client::Direct(Arc::new(direct)));
+        }
+        if mtls {
+            let tls = client::tls_config(config.ca_file.as_deref())?;
+            let pools = crate::transport::mtls::CertPools::new(tls, config.connect_timeout);
+            return Ok(Client::Mtls(pools));
         }
         let key = (config.ca_file.clone(), config.connect_timeout);
         if let Some(c) = self.by_key.get(&key) {

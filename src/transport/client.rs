@@ -97,6 +97,8 @@ pub enum Client {
     Pooled(Box<UpstreamClient>),
     /// `http://`: connections of our own (see `direct`).
     Direct(Arc<Direct>),
+    /// `https://` presenting a client certificate: a pool per certificate (see `mtls`).
+    Mtls(Arc<super::mtls::CertPools>),
 }
 
 impl Client {
@@ -109,21 +111,35 @@ impl Client {
     /// Sends `req`. Failures are described without anything the request carried.
     pub async fn send(&self, req: Request<ProxyBody>) -> Result<Response<ProxyBody>, SendFailure> {
         match self {
-            Client::Pooled(c) => match c.request(req).await {
-                Ok(resp) => Ok(resp.map(Streamed::new)),
-                Err(e) => Err({
-                    let head = match e.is_connect() {
-                        true => "connection failed",
-                        false => "the connection failed mid-request",
-                    };
-                    SendFailure::of(head, &e)
-                }),
+            Client::Pooled(c) => pooled(c.request(req).await),
+            Client::Mtls(pools) => match super::mtls::send(pools, req).await {
+                Err(None) => Err(SendFailure::Upstream(
+                    "no client certificate to present".into(),
+                )),
+                Ok(resp) => pooled(Ok(resp)),
+                Err(Some(e)) => pooled(Err(e)),
             },
             Client::Direct(d) => d
                 .send(req)
                 .await
                 .map_err(|e| SendFailure::of(&e.to_string(), &e)),
         }
+    }
+}
+
+/// A pooled client's answer, or how its failure reads.
+fn pooled(
+    result: Result<Response<hyper::body::Incoming>, hyper_util::client::legacy::Error>,
+) -> Result<Response<ProxyBody>, SendFailure> {
+    match result {
+        Ok(resp) => Ok(resp.map(Streamed::new)),
+        Err(e) => Err({
+            let head = match e.is_connect() {
+                true => "connection failed",
+                false => "the connection failed mid-request",
+            };
+            SendFailure::of(head, &e)
+        }),
     }
 }
 

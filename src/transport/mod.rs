@@ -1,8 +1,10 @@
 //! HTTP client connections and the body type, shared by the proxy and by the sources that call out (OAuth 2.0, AWS).
 
 pub mod body;
+pub mod cert;
 pub mod client;
 pub mod direct;
+pub mod mtls;
 
 /// Removes every header whose (lower-case) name starts with `prefix`
 /// (`x-forwarded-`, `access-control-`). Allocates only when one is there.

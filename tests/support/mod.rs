@@ -5,8 +5,10 @@
 pub mod aws;
 pub mod binary;
 pub mod curl;
+pub mod httpsig;
 pub mod kube;
 pub mod logs;
+pub mod nginx;
 pub mod oauth;
 pub mod openbao;
 pub mod properties;

@@ -1,0 +1,412 @@
+//! mTLS end to end against a real nginx with `ssl_verify_client on` and a CA made by the test: sidekey presents the certificate of a `source = "file"` `cert`/`key` pair; certificates rotated every second under 8 concurrent clients for 20 s fail no request and nginx sees each new serial at once; a certificate revoked at the CA (nginx `ssl_crl`) is refused and its successor accepted; the revocation probe tells a retired certificate from one still accepted; a 401 fetches the new certificate and replays; a key that does not match is refused.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::nginx::{Nginx, free_port};
+use support::tls::TestCa;
+use support::{Sidekey, get, get_with, logs, write_atomic};
+
+/// How long after a rotation a request may still present the previous
+/// certificate: the file event and re-read, plus the retirement of the old
+/// pool (README: at most 2 × 2 s after its last request), plus slack for a
+/// loaded machine.
+const BOUND_SECS: f64 = 5.0;
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// A serial as nginx prints it: upper-case hex.
+fn hex_serial(serial: &[u8]) -> String {
+    hex::encode_upper(serial)
+}
+
+/// Writes a client certificate and its key as a rotation does: the
+/// certificate first, then the key, each file replaced atomically.
+fn install(dir: &Path, pair: &(String, String)) {
+    write_atomic(&dir.join("client.pem"), &pair.0);
+    write_atomic(&dir.join("client-key.pem"), &pair.1);
+}
+
+fn new_pair(ca: &TestCa, serial: &[u8]) -> (String, String) {
+    let pair = ca.client_pem(serial);
+    for line in pair.1.lines().filter(|l| !l.starts_with("-----")) {
+        logs::secret(line);
+    }
+    pair
+}
+
+/// nginx's files: the CA, its server certificate.
+fn nginx_files(ca: &TestCa, dir: &Path) {
+    ca.write(&dir.join("ca.pem"));
+    let (cert, key) = ca.leaf_pem();
+    std::fs::write(dir.join("server.pem"), cert).unwrap();
+    std::fs::write(dir.join("server-key.pem"), key).unwrap();
+}
+
+fn config(port: u16, route_extra: &str) -> String {
+    format!(
+        r#"
+[admin]
+listen = "127.0.0.1:0"
+
+[credentials.mtls]
+source = "file"
+cert = "{{dir}}/client.pem"
+key = "{{dir}}/client-key.pem"
+
+[[routes]]
+name = "r"
+listen = "127.0.0.1:0"
+upstream = "https://127.0.0.1:{port}"
+ca_file = "{{dir}}/ca.pem"
+credential = "mtls"
+inject = {{ client_cert = {{}} }}
+{route_extra}
+"#
+    )
+}
+
+async fn record(sk: &Sidekey) -> serde_json::Value {
+    let (status, _, body) = get(&format!("{}/v1/credentials/mtls", sk.admin())).await;
+    assert_eq!(status, 200);
+    logs::assert_no_secret_in("the inventory", &body);
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// Waits up to `secs` for `f` to hold.
+async fn eventually<F: std::future::Future<Output = bool>>(
+    secs: u64,
+    mut f: impl FnMut() -> F,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_rotated_every_second_under_load_fail_no_request() {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    nginx_files(&ca, dir.path());
+    let port = free_port();
+    let nginx = Nginx::start(dir.path(), port, false).await;
+    let serial = |n: u8| vec![0x51, n];
+    install(dir.path(), &new_pair(&ca, &serial(1)));
+    let sk = Sidekey::start_in(dir, &config(port, "")).await;
+    sk.wait_ready(5).await;
+    let url = format!("{}/ping", sk.url("r"));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (url, stop) = (url.clone(), stop.clone());
+            tokio::spawn(async move {
+                let client = support::client();
+                let (mut ok, mut failed) = (0u32, Vec::new());
+                while !stop.load(Ordering::Relaxed) {
+                    let (status, body) = get_with(&client, &url).await;
+                    match status.as_u16() {
+                        200 => ok += 1,
+                        s => failed.push(format!("{s} {}", String::from_utf8_lossy(&body))),
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+
+    let mut rotations = Vec::new();
+    let started = tokio::time::Instant::now();
+    let mut n = 1u8;
+    while started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        n += 1;
+        let pair = new_pair(&ca, &serial(n));
+        install(sk.dir.path(), &pair);
+        rotations.push((hex_serial(&serial(n)), now()));
+    }
+    // Let the last rotation be seen under load too.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for c in clients {
+        let (ok, failed) = c.await.unwrap();
+        assert!(failed.is_empty(), "failed requests: {failed:?}");
+        total += ok;
+    }
+    assert!(total > 200, "only {total} requests in 20 s");
+
+    let log = nginx.access();
+    assert!(
+        log.iter().all(|a| a.status == 200 && a.verify == "SUCCESS"),
+        "nginx refused some"
+    );
+    for (i, (serial, at)) in rotations.iter().enumerate() {
+        // The new serial reaches nginx within the bound...
+        let first = log
+            .iter()
+            .find(|a| &a.serial == serial)
+            .unwrap_or_else(|| panic!("serial {serial} never reached nginx"));
+        assert!(
+            first.at - at < BOUND_SECS,
+            "serial {serial} first seen {:.2} s after its rotation",
+            first.at - at
+        );
+        // ...and no older one is presented after it.
+        let older: Vec<&String> = rotations[..i].iter().map(|(s, _)| s).collect();
+        let late = log
+            .iter()
+            .filter(|a| a.at > at + BOUND_SECS && older.contains(&&a.serial))
+            .count();
+        assert_eq!(
+            late, 0,
+            "an older certificate than {serial} was still used {BOUND_SECS} s after"
+        );
+    }
+    let r = record(&sk).await;
+    assert_eq!(
+        r["rotations"].as_u64().unwrap(),
+        rotations.len() as u64,
+        "{r}"
+    );
+    // The credential expires with the certificate (2031-01-01T00:00:00Z).
+    assert_eq!(r["expires_at"], "2031-01-01T00:00:00Z", "{r}");
+    sk.stop().await;
+    nginx.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_certificate_is_refused_and_the_probe_tells_retired_from_still_valid() {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    nginx_files(&ca, dir.path());
+    let port = free_port();
+    let (a, b, c) = (vec![0xa1], vec![0xb2], vec![0xc3]);
+    install(dir.path(), &new_pair(&ca, &a));
+    let probe = r#"revocation_check = { method = "GET", path = "/probe", expect_status = [400], after = "3s" }"#;
+    let sk = Sidekey::start_in(dir, &config(port, probe)).await;
+    let dir = sk.dir.path().to_owned();
+    let nginx = Nginx::start(&dir, port, false).await;
+    sk.wait_ready(5).await;
+    let url = format!("{}/pay", sk.url("r"));
+    let (status, _, body) = get(&url).await;
+    assert_eq!((status.as_u16(), &body[..]), (200, &b"serial=A1\n"[..]));
+
+    // A key that does not match the certificate is a refresh failure; A stays in use.
+    let stray = ca.client_pem(&[0xee]);
+    write_atomic(&dir.join("client-key.pem"), &stray.1);
+    assert!(
+        eventually(5, || async {
+            record(&sk).await["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("does not match the certificate"))
+        })
+        .await,
+        "the mismatch is reported: {}",
+        record(&sk).await
+    );
+    let (status, _, body) = get(&url).await;
+    assert_eq!((status.as_u16(), &body[..]), (200, &b"serial=A1\n"[..]));
+    install(&dir, &new_pair(&ca, &a)); // a matching pair again (a new key for serial A1)
+    assert!(eventually(5, || async { record(&sk).await["rotations"] == 1 }).await);
+
+    // The CA revokes A: nginx, restarted with the CRL, refuses it.
+    std::fs::write(dir.join("crl.pem"), ca.crl_pem(&[&a])).unwrap();
+    nginx.stop().await;
+    let nginx = Nginx::start(&dir, port, true).await;
+    // Give the pool a moment to see its connections to the stopped nginx closed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _, _) = get(&url).await;
+    assert_eq!(status, 400, "nginx refuses the revoked certificate");
+    // The new certificate is accepted.
+    install(&dir, &new_pair(&ca, &b));
+    assert!(
+        eventually(5, || async {
+            let (s, _, body) = get(&url).await;
+            s == 200 && &body[..] == b"serial=B2\n"
+        })
+        .await,
+        "the new certificate is presented"
+    );
+    // The probe sends A again 3 s later: refused, so A is retired.
+    assert!(
+        eventually(10, || async {
+            !logs::lines_with("event=\"previous_value_retired\" credential=\"mtls\"").is_empty()
+        })
+        .await,
+        "the probe finds the revoked certificate retired"
+    );
+    assert!(
+        nginx.access().iter().any(|x| x.path == "/probe"
+            && x.serial == "A1"
+            && x.status == 400
+            && x.verify.contains("revoked")),
+        "{:?}",
+        nginx.access()
+    );
+    assert!(record(&sk).await["previous_value_still_valid"].is_null());
+
+    // B is not revoked: after rotating to C, the probe finds B still accepted.
+    install(&dir, &new_pair(&ca, &c));
+    assert!(
+        eventually(12, || async {
+            record(&sk).await["previous_value_still_valid"]["status"] == 200
+        })
+        .await,
+        "{}",
+        record(&sk).await
+    );
+    assert!(
+        nginx
+            .access()
+            .iter()
+            .any(|x| x.path == "/probe" && x.serial == "B2" && x.status == 200)
+    );
+    let (status, _, body) = get(&url).await;
+    assert_eq!((status.as_u16(), &body[..]), (200, &b"serial=C3\n"[..]));
+    sk.stop().await;
+    nginx.stop().await;
+}
+
+#[tokio::test]
+async fn misconfigured_client_certificates_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |text: &str| {
+        let path = dir.path().join("sidekey.toml");
+        std::fs::write(&path, text.replace("{dir}", dir.path().to_str().unwrap())).unwrap();
+        sidekey::config::load(&path)
+    };
+    let token_source = config(1, "").replace(
+        "cert = \"{dir}/client.pem\"\nkey = \"{dir}/client-key.pem\"",
+        "path = \"{dir}/token\"",
+    );
+    let e = load(&token_source).unwrap_err().to_string();
+    assert!(e.contains("needs a certificate and key"), "{e}");
+    let half = config(1, "").replace("key = \"{dir}/client-key.pem\"\n", "");
+    let e = load(&half).unwrap_err().to_string();
+    assert!(e.contains("`cert` needs `key`"), "{e}");
+    let both = config(1, "").replace(
+        "source = \"file\"",
+        "source = \"file\"\npath = \"{dir}/token\"",
+    );
+    let e = load(&both).unwrap_err().to_string();
+    assert!(e.contains("either `path` or `cert` and `key`"), "{e}");
+    // A client certificate over plain HTTP is refused at start, not sent without it.
+    let ca = TestCa::new();
+    install(dir.path(), &new_pair(&ca, &[1]));
+    ca.write(&dir.path().join("ca.pem"));
+    // `sidekey check` reads the pair and says when the key is not the certificate's.
+    let path = dir.path().join("sidekey.toml");
+    std::fs::write(
+        &path,
+        config(1, "").replace("{dir}", dir.path().to_str().unwrap()),
+    )
+    .unwrap();
+    let check = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sidekey"))
+            .args(["check", "-c"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let out = check();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("file cert") && text.contains("TLS client certificate"),
+        "{text}"
+    );
+    write_atomic(&dir.path().join("client-key.pem"), &ca.client_pem(&[2]).1);
+    let out = check();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("the private key does not match the certificate"),
+        "{err}"
+    );
+    install(dir.path(), &new_pair(&ca, &[1]));
+    let plain = config(1, "").replace("https://", "http://");
+    let cfg = load(&plain).unwrap();
+    let e = sidekey::app::App::start(cfg)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("needs an https:// upstream"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_fetches_the_new_certificate_and_the_request_is_replayed() {
+    // The pair sidekey reads are symlinks into a folder it does not watch, and
+    // its poll is slow: the new certificate is found only by the refresh a 401 asks for.
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    nginx_files(&ca, dir.path());
+    let store = dir.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    install(&store, &new_pair(&ca, &[0xa1]));
+    for name in ["client.pem", "client-key.pem"] {
+        std::os::unix::fs::symlink(store.join(name), dir.path().join(name)).unwrap();
+    }
+    let port = free_port();
+    let refuse_a1 = r#"if ($ssl_client_serial = "A1") { return 401 "old certificate\n"; }"#;
+    let nginx = Nginx::start_with(dir.path(), port, false, refuse_a1).await;
+    let cfg = config(port, "").replace(
+        "key = \"{dir}/client-key.pem\"",
+        "key = \"{dir}/client-key.pem\"\npoll_interval = \"1h\"\nmin_refresh_interval = \"0s\"",
+    );
+    let sk = Sidekey::start_in(dir, &cfg).await;
+    sk.wait_ready(5).await;
+    let url = format!("{}/charge", sk.url("r"));
+    // (One refresh is asked per value: the first 401 must be the one that finds B2.)
+    install(&store, &new_pair(&ca, &[0xb2]));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        record(&sk).await["rotations"],
+        0,
+        "not seen without a refresh"
+    );
+    let (status, _, body) = support::send(http::Method::POST, &url, &[], "amount=1").await;
+    assert_eq!(
+        (status.as_u16(), &body[..]),
+        (200, &b"serial=B2\n"[..]),
+        "replayed with B2"
+    );
+    let charges: Vec<_> = nginx
+        .access()
+        .into_iter()
+        .filter(|a| a.path == "/charge")
+        .collect();
+    let last: Vec<(&str, u16)> = charges
+        .iter()
+        .rev()
+        .take(2)
+        .map(|a| (a.serial.as_str(), a.status))
+        .collect();
+    assert_eq!(
+        last,
+        vec![("B2", 200), ("A1", 401)],
+        "the request went twice: A1 refused, B2 accepted"
+    );
+    sk.stop().await;
+    nginx.stop().await;
+}

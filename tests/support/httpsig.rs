@@ -1,0 +1,47 @@
+//! An RFC 9421 verifying upstream: `httpsig_verifier.py`, a small Python HTTP server that checks every request with the PyPI package `http-message-signatures`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A running verifier on a random loopback port.
+pub struct Verifier {
+    pub url: String,
+    _child: Child,
+}
+
+impl Verifier {
+    /// Starts the verifier for `alg` and `key_id`, trusting the key in `key_file`
+    /// (read again on every request).
+    pub async fn start(alg: &str, key_id: &str, key_file: &Path) -> Verifier {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let python = root.join(".venv/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: run scripts/install-test-peers (it installs http-message-signatures into .venv)",
+            python.display()
+        );
+        let mut child = Command::new(python)
+            .arg(root.join("tests/support/httpsig_verifier.py"))
+            .args([alg, key_id])
+            .arg(key_file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start httpsig_verifier.py");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the verifier starts within 20 s")
+            .unwrap()
+            .expect("the verifier prints its port");
+        let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+        let port = v["port"].as_u64().unwrap();
+        Verifier {
+            url: format!("http://127.0.0.1:{port}"),
+            _child: child,
+        }
+    }
+}
