@@ -94,9 +94,31 @@ pub fn describe(c: &Config) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     let _ = writeln!(o, "admin: {}", c.admin.listen);
+    if let Some(p) = &c.proxy {
+        let unmatched = match p.unmatched {
+            config::Unmatched::Deny => "deny",
+            config::Unmatched::Tunnel => "tunnel",
+        };
+        let ca = p.ca.as_ref().map_or_else(
+            || format!("generated in {}", c.state_dir.display()),
+            |f| f.cert.display().to_string(),
+        );
+        let _ = writeln!(o, "proxy: {} (unmatched: {unmatched}; CA: {ca})", p.listen);
+        if !p.allow_private.is_empty() {
+            let nets: Vec<String> = p.allow_private.iter().map(|n| n.to_string()).collect();
+            let _ = writeln!(o, "  allow_private: {}", nets.join(" "));
+        }
+    }
     let _ = writeln!(o, "\nroutes:");
     for r in &c.routes {
-        let _ = writeln!(o, "  {}: {} -> {}", r.name, r.listen, r.upstream);
+        match (&r.listen, &r.host) {
+            (Some(l), _) => _ = writeln!(o, "  {}: {} -> {}", r.name, l, r.upstream),
+            (None, Some(h)) => _ = writeln!(o, "  {}: {h} (via [proxy]) -> {}", r.name, r.upstream),
+            (None, None) => _ = writeln!(o, "  {}: -> {}", r.name, r.upstream),
+        }
+        if let Some(c) = r.connect_to {
+            let _ = writeln!(o, "    connect_to: {c}");
+        }
         let _ = writeln!(
             o,
             "    credential: {} ({})",

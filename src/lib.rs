@@ -17,6 +17,7 @@ pub mod error_body;
 pub mod guard;
 pub mod harden;
 pub mod inject;
+pub mod ipnet;
 pub mod logging;
 pub mod material;
 pub mod metrics;

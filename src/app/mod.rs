@@ -74,12 +74,16 @@ pub enum StartError {
     AdminToken(#[from] crate::secret_ref::ReadError),
 }
 
-/// Binds a route's listener, naming it in the error.
-async fn bind_route(route: &Route) -> Result<Bound, StartError> {
-    Bound::bind(&route.config.listen)
+/// Binds a route's listener, naming it in the error (a host route has none).
+async fn bind_route(route: &Route) -> Result<Option<Bound>, StartError> {
+    let Some(listen) = &route.config.listen else {
+        return Ok(None);
+    };
+    Bound::bind(listen)
         .await
+        .map(Some)
         .map_err(|source| StartError::Bind {
-            addr: route.config.listen.to_string(),
+            addr: listen.to_string(),
             what: format!("route `{}`", route.name()),
             source,
         })
@@ -178,6 +182,7 @@ impl App {
             if let Some(p) = probe::spawn(route.clone()) {
                 probes.insert(name.clone(), p);
             }
+            let Some(b) = b else { continue };
             let l = serve_route(b, &route, &table, config.admin.conns.max_connections);
             addrs.insert(name.clone(), l.addr.clone());
             listeners.insert(name, l);

@@ -134,6 +134,8 @@ enum Plan {
     Swap(Arc<Route>),
     /// A listener to start (a new route, or one whose address changed).
     Add(Arc<Route>, crate::proxy::listener::Bound),
+    /// A new or changed host route: the forward proxy serves it, no listener of its own.
+    Hosted(Arc<Route>),
 }
 
 /// Builds everything the new config needs, then swaps it in. Nothing
@@ -224,6 +226,14 @@ async fn apply(
                     summary.routes_added.push(name);
                 }
             }
+            Plan::Hosted(route) => {
+                routes.insert(name.clone(), route);
+                if old.routes.contains_key(&name) {
+                    summary.routes_changed.push(name);
+                } else {
+                    summary.routes_added.push(name);
+                }
+            }
         }
     }
     // One store: every listener sees the whole new generation at once.
@@ -246,7 +256,9 @@ async fn apply(
     let gone: Vec<String> = running
         .listeners
         .keys()
-        .filter(|n| !routes.contains_key(*n) || replaced.contains(n))
+        .filter(|n| {
+            routes.get(*n).is_none_or(|r| r.config.listen.is_none()) || replaced.contains(n)
+        })
         .cloned()
         .collect();
     for name in gone {
@@ -362,17 +374,20 @@ async fn plan_routes(
             stats,
             config.log.access_log,
         )?);
+        let Some(listen) = route.config.listen.clone() else {
+            plans.push(Plan::Hosted(route));
+            continue;
+        };
         if existing.is_some() && same_listener {
             plans.push(Plan::Swap(route));
         } else {
-            let bound =
-                Bound::bind(&route.config.listen)
-                    .await
-                    .map_err(|reason| ReloadError::Bind {
-                        route: route.name().to_owned(),
-                        addr: route.config.listen.to_string(),
-                        reason,
-                    })?;
+            let bound = Bound::bind(&listen)
+                .await
+                .map_err(|reason| ReloadError::Bind {
+                    route: route.name().to_owned(),
+                    addr: listen.to_string(),
+                    reason,
+                })?;
             plans.push(Plan::Add(route, bound));
         }
     }

@@ -68,7 +68,8 @@ fn origin_allowed(cfg: &RouteConfig, origin: &HeaderValue) -> bool {
 /// name or address, the address it listens on, or one of `allowed_hosts`.
 /// Unix-socket listeners are out of a browser's reach and skip this.
 fn check_host(cfg: &RouteConfig, headers: &HeaderMap, uri: &Uri) -> Result<(), ProxyError> {
-    let ListenAddr::Tcp(listen) = &cfg.listen else {
+    // A host route's Host is pinned to its destination by the forward proxy.
+    let Some(ListenAddr::Tcp(listen)) = &cfg.listen else {
         return Ok(());
     };
     let mut hosts = headers.get_all(HOST).iter();

@@ -58,7 +58,7 @@ pub enum BuildError {
 /// settings; each plain-HTTP route gets connections of its own.
 #[derive(Default)]
 pub struct Clients {
-    by_key: HashMap<(Option<PathBuf>, Duration), UpstreamClient>,
+    by_key: HashMap<(Option<PathBuf>, Duration, Option<std::net::SocketAddr>), UpstreamClient>,
 }
 
 impl Clients {
@@ -67,16 +67,20 @@ impl Clients {
             return Err(BuildError::NoClient);
         };
         if *scheme == Scheme::HTTP {
-            let direct = Direct::new(to, config.connect_timeout)
+            let direct = Direct::to(to, config.connect_timeout, config.connect_to)
                 .map_err(|e| BuildError::Upstream(to.to_string(), e.to_string()))?;
             return Ok(Client::Direct(Arc::new(direct)));
         }
-        let key = (config.ca_file.clone(), config.connect_timeout);
+        let key = (
+            config.ca_file.clone(),
+            config.connect_timeout,
+            config.connect_to,
+        );
         if let Some(c) = self.by_key.get(&key) {
             return Ok(Client::Pooled(Box::new(c.clone())));
         }
         let tls = client::tls_config(config.ca_file.as_deref())?;
-        let c = client::build(tls, config.connect_timeout);
+        let c = client::build_to(tls, config.connect_timeout, config.connect_to);
         self.by_key.insert(key, c.clone());
         Ok(Client::Pooled(Box::new(c)))
     }

@@ -3,6 +3,7 @@
 pub mod body;
 pub mod client;
 pub mod direct;
+pub mod resolve;
 
 /// Removes every header whose (lower-case) name starts with `prefix`
 /// (`x-forwarded-`, `access-control-`). Allocates only when one is there.
