@@ -32,4 +32,5 @@ pub mod secret;
 pub mod secret_ref;
 pub mod shutdown;
 pub mod sync;
+pub mod tls;
 pub mod transport;
