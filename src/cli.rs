@@ -1,4 +1,4 @@
-//! The command line: `run`, `check`, `inventory`, `refresh`, `revoke`.
+//! The command line: `run`, `check`, `ca`, `inventory`, `refresh`, `revoke`.
 
 use crate::admin::Record;
 use crate::config::{self, Config, ConfigErrors};
@@ -30,6 +30,12 @@ pub enum Command {
     },
     /// Validate a config file and print its routes, credentials and scopes.
     Check {
+        #[arg(short, long, env = "SIDEKEY_CONFIG", default_value = "sidekey.toml")]
+        config: PathBuf,
+    },
+    /// Print the forward proxy's CA certificate (PEM) for apps to trust;
+    /// generates the CA in state_dir on first use.
+    Ca {
         #[arg(short, long, env = "SIDEKEY_CONFIG", default_value = "sidekey.toml")]
         config: PathBuf,
     },
@@ -88,6 +94,37 @@ pub fn check(path: &std::path::Path) -> ExitCode {
     }
     println!("\n{}: OK", path.display());
     ExitCode::SUCCESS
+}
+
+/// `sidekey ca`: the CA certificate apps must trust, on stdout.
+pub fn ca(path: &std::path::Path) -> ExitCode {
+    let config = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => return config_failure(&e),
+    };
+    if config.proxy.is_none() {
+        eprintln!(
+            "sidekey: {} has no [proxy] table: there is no forward proxy and no CA",
+            path.display()
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    match crate::app::open_ca(&config, None) {
+        Ok(Some(ca)) => {
+            print!("{}", ca.cert_pem);
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            eprintln!(
+                "sidekey: no route has a `host`: nothing is intercepted, so there is no CA to trust"
+            );
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(e) => {
+            eprintln!("sidekey: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 pub fn describe(c: &Config) -> String {

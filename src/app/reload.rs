@@ -45,6 +45,8 @@ pub enum ReloadError {
     Invalid(#[from] config::ConfigErrors),
     #[error(transparent)]
     Build(#[from] crate::proxy::route::BuildError),
+    #[error("[proxy] CA: {0}")]
+    Ca(#[from] crate::tls::CaError),
     #[error("route `{route}`: cannot listen on {addr}: {reason}")]
     Bind {
         route: String,
@@ -152,6 +154,14 @@ async fn apply(
         tracing::warn!("changes to [admin] and [log] format take effect at the next restart");
     }
     let mut summary = Summary::default();
+    // The CA the new host routes need, opened (or made anew) before anything changes.
+    let ca = match (&control.outbound, &config.proxy) {
+        (Some(ob), Some(_)) => Some(super::open_ca(&config, ob.ca.load_full())?),
+        _ => None,
+    };
+    if old_cfg.proxy.as_ref().map(|p| &p.listen) != config.proxy.as_ref().map(|p| &p.listen) {
+        tracing::warn!("adding, removing or moving [proxy] takes effect at the next restart");
+    }
 
     let mut credentials = BTreeMap::new();
     let mut fresh = Vec::new();
@@ -236,6 +246,15 @@ async fn apply(
             }
         }
     }
+    if let Some(ob) = &control.outbound {
+        // The CA first: a new host route's first tunnel finds its leaf.
+        if let Some(ca) = ca {
+            ob.ca.store(ca);
+        }
+        if let Some(p) = &config.proxy {
+            ob.config.store(Arc::new(p.clone()));
+        }
+    }
     // One store: every listener sees the whole new generation at once.
     shared.table.store(Arc::new(RouteTable {
         routes: routes.clone(),
@@ -275,6 +294,10 @@ async fn apply(
     for (name, l) in started {
         control.addrs.lock().insert(name.clone(), l.addr.clone());
         running.listeners.insert(name, l);
+    }
+
+    if let Some(ob) = &control.outbound {
+        ob.own.store(Arc::new(super::own_addrs(control)));
     }
 
     // Route uses of credentials that stay: forget routes that no longer use them.

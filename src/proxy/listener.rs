@@ -89,7 +89,7 @@ pub struct Serving {
 pub async fn serve(bound: Bound, serving: Serving, stop: watch::Receiver<bool>, grace: Duration) {
     let builder = http1_builder(serving.max_header_bytes, serving.header_timeout);
     let (table, router) = (serving.table.clone(), serving.router.clone());
-    let each = move |io: Io, conn: Arc<Connection>, graceful: &GracefulShutdown, _: &Arc<Admitted>| {
+    let each = move |io: Io, conn: Arc<Connection>, graceful: &GracefulShutdown, _: &Arc<Admitted>, _: &watch::Receiver<bool>| {
         let (table, router) = (table.clone(), router.clone());
         let service = service_fn(move |req: hyper::Request<Incoming>| {
             let route = router.route(&table.load(), &conn, &Head::of(&req));
@@ -120,14 +120,21 @@ pub type Served = Pin<Box<dyn Future<Output = Result<(), hyper::Error>> + Send>>
 /// (backing off when accepting fails), holds each connection to the cap of
 /// `limit`, hands it to `each`, then lets connections finish for up to `grace`.
 /// `each` may keep the connection's place (`Admitted`) beyond the HTTP
-/// connection, for a tunnel it becomes.
+/// connection, for a tunnel it becomes, and watch `stop` itself where
+/// `graceful` cannot watch its connection.
 pub async fn run(
     bound: Bound,
     name: &Arc<str>,
     limit: &ConnLimit,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
-    mut each: impl FnMut(Io, Arc<Connection>, &GracefulShutdown, &Arc<Admitted>) -> Served,
+    mut each: impl FnMut(
+        Io,
+        Arc<Connection>,
+        &GracefulShutdown,
+        &Arc<Admitted>,
+        &watch::Receiver<bool>,
+    ) -> Served,
 ) {
     let graceful = GracefulShutdown::new();
     let mut backoff = Backoff::default();
@@ -153,7 +160,7 @@ pub async fn run(
         };
         let admitted = Arc::new(admitted);
         let conn = Arc::new(connection(name, &io));
-        let served = each(io, conn, &graceful, &admitted);
+        let served = each(io, conn, &graceful, &admitted, &stop);
         tokio::spawn(async move {
             let _admitted = admitted;
             if let Err(e) = served.await {

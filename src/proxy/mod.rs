@@ -7,6 +7,7 @@ pub mod forward;
 pub mod headers;
 pub mod limits;
 pub mod listener;
+pub mod outbound;
 pub mod probe;
 pub mod request;
 pub mod route;

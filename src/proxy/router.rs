@@ -24,6 +24,19 @@ pub struct Connection {
     pub original_dst: Option<SocketAddr>,
     /// The server name the client asked for in its TLS hello.
     pub sni: Option<String>,
+    /// Where the client asked the forward proxy to go (CONNECT target, or
+    /// an absolute-form request's host).
+    pub destination: Option<Destination>,
+}
+
+/// A destination named to the forward proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// Lower-case, no trailing dot.
+    pub host: String,
+    pub port: u16,
+    /// Reached through CONNECT (TLS inside) rather than as a plain request.
+    pub tls: bool,
 }
 
 impl Connection {
@@ -34,6 +47,7 @@ impl Connection {
             local: None,
             original_dst: None,
             sni: None,
+            destination: None,
         }
     }
 }
@@ -67,5 +81,15 @@ impl Router for ByListener {
     #[inline]
     fn route(&self, table: &RouteTable, conn: &Connection, _: &Head<'_>) -> Option<Arc<Route>> {
         table.route(&conn.listener).cloned()
+    }
+}
+
+/// The forward proxy's router: the host route that names the connection's destination.
+pub struct ByHost;
+
+impl Router for ByHost {
+    fn route(&self, table: &RouteTable, conn: &Connection, _: &Head<'_>) -> Option<Arc<Route>> {
+        let d = conn.destination.as_ref()?;
+        table.by_host(&d.host, d.port, d.tls).cloned()
     }
 }

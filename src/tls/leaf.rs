@@ -46,6 +46,9 @@ impl Authority {
         }
         let config = Arc::new(self.mint(host, now)?);
         self.leaves.minted.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::PROXY
+            .leaves_minted
+            .fetch_add(1, Ordering::Relaxed);
         tracing::debug!(host, "minted a leaf certificate");
         self.leaves.by_host.lock().insert(
             host.to_owned(),
