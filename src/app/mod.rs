@@ -338,6 +338,13 @@ impl App {
         self.proxy.as_ref().map(|p| &p.addr)
     }
 
+    /// CONNECT tunnels the forward proxy intercepted so far.
+    pub fn proxy_intercepted(&self) -> u64 {
+        self.control.outbound.as_ref().map_or(0, |o| {
+            o.intercepted.load(std::sync::atomic::Ordering::Relaxed)
+        })
+    }
+
     /// The forward proxy's current CA (`None` without host routes).
     pub fn proxy_ca(&self) -> Option<Arc<Authority>> {
         self.control.outbound.as_ref()?.ca.load_full()

@@ -47,6 +47,8 @@ pub struct Outbound {
     /// (client address, host) pairs whose CA distrust was logged already.
     untrusted_logged: Mutex<HashSet<(Option<IpAddr>, String)>>,
     limit: ConnLimit,
+    /// Tunnels intercepted by this proxy (one per CONNECT to a routed host).
+    pub intercepted: std::sync::atomic::AtomicU64,
 }
 
 impl Outbound {
@@ -63,6 +65,7 @@ impl Outbound {
             own: ArcSwap::from_pointee(Vec::new()),
             untrusted_logged: Mutex::new(HashSet::new()),
             limit: ConnLimit::new(Some("[proxy]"), max_connections, Default::default()),
+            intercepted: Default::default(),
         }
     }
 
@@ -236,6 +239,7 @@ async fn connect(
     };
     let admitted = admitted.clone();
     if routed {
+        ob.intercepted.fetch_add(1, Ordering::Relaxed);
         let (ob, mut c) = (ob.clone(), conn.clone());
         c.destination = Some(dest.clone());
         tokio::spawn(async move {
