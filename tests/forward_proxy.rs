@@ -38,6 +38,14 @@ async fn curl_through_the_proxy_gets_the_credential_attached_and_keeps_its_tunne
         assert_eq!(s.header("host").map(|h| h.split(':').next().unwrap()), Some(HOST));
     }
     assert!(!text.contains(&w.token), "the app never holds the credential");
+    // The inventory names the host, and the route's metrics counted both requests.
+    let (_, _, inv) = support::get(&format!("{}/v1/credentials/gh", w.sk.admin())).await;
+    let inv = String::from_utf8_lossy(&inv);
+    assert!(inv.contains(&format!("host {HOST}")), "{inv}");
+    assert!(!inv.contains(&w.token));
+    let (_, _, m) = support::get(&format!("{}/metrics", w.sk.admin())).await;
+    let m = String::from_utf8_lossy(&m);
+    assert!(m.contains("sidekey_requests_total{route=\"api\",status=\"200\"} 2"), "{m}");
     w.sk.stop().await;
 }
 

@@ -118,7 +118,11 @@ impl Route {
         };
         credential.add_route_use(RouteUse {
             route: config.name.clone(),
-            upstream: config.upstream.to_string(),
+            // A host route says what it is matched by: the inventory shows the host.
+            upstream: match &config.host {
+                Some(h) => format!("{h} -> {}", config.upstream),
+                None => config.upstream.to_string(),
+            },
             scopes: config.scope.describe(),
         });
         Ok(Route {
