@@ -20,7 +20,9 @@ impl IpNet {
         let addr = a
             .trim()
             .parse::<IpAddr>()
-            .map_err(|_| format!("`{text}` is not an IP address or range (\"10.0.0.0/8\", \"::1\")"))?
+            .map_err(|_| {
+                format!("`{text}` is not an IP address or range (\"10.0.0.0/8\", \"::1\")")
+            })?
             .to_canonical();
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match p {
@@ -37,7 +39,9 @@ impl IpNet {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip.to_canonical()) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(n) & mask == u32::from(a) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
@@ -109,15 +113,34 @@ mod tests {
         assert!(n.contains("10.1.2.3".parse().unwrap()));
         assert!(n.contains("::ffff:10.1.2.3".parse().unwrap()));
         assert!(!n.contains("11.0.0.1".parse().unwrap()));
-        assert!(IpNet::parse("::1").unwrap().contains("::1".parse().unwrap()));
-        assert!(IpNet::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(
+            IpNet::parse("::1")
+                .unwrap()
+                .contains("::1".parse().unwrap())
+        );
+        assert!(
+            IpNet::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
         assert!(IpNet::parse("10.0.0.0/33").is_err());
         assert!(IpNet::parse("example.com").is_err());
     }
 
     #[test]
     fn classes() {
-        for a in ["127.0.0.1", "::1", "::ffff:127.0.0.1", "169.254.169.254", "10.0.0.1", "192.168.1.1", "fd00::1", "fe80::1", "0.0.0.0", "100.64.0.1"] {
+        for a in [
+            "127.0.0.1",
+            "::1",
+            "::ffff:127.0.0.1",
+            "169.254.169.254",
+            "10.0.0.1",
+            "192.168.1.1",
+            "fd00::1",
+            "fe80::1",
+            "0.0.0.0",
+            "100.64.0.1",
+        ] {
             assert!(non_public(a.parse().unwrap()).is_some(), "{a}");
         }
         for a in ["8.8.8.8", "2606:4700::1111", "::ffff:1.1.1.1"] {

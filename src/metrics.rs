@@ -124,7 +124,10 @@ impl ProxyStats {
             o,
             "# HELP sidekey_proxy_tls_handshake_failures_total TLS handshakes inside forward-proxy tunnels that failed; reason=\"untrusted_ca\": the app does not trust `sidekey ca`."
         );
-        let _ = writeln!(o, "# TYPE sidekey_proxy_tls_handshake_failures_total counter");
+        let _ = writeln!(
+            o,
+            "# TYPE sidekey_proxy_tls_handshake_failures_total counter"
+        );
         let _ = writeln!(
             o,
             "sidekey_proxy_tls_handshake_failures_total{{reason=\"untrusted_ca\"}} {untrusted}"
@@ -134,13 +137,29 @@ impl ProxyStats {
             "sidekey_proxy_tls_handshake_failures_total{{reason=\"other\"}} {failed}"
         );
         for (name, help, v) in [
-            ("leaves_minted", "Leaf certificates minted by the local CA.", &self.leaves_minted),
-            ("tunnels", "Undecrypted tunnels opened for hosts without a route.", &self.tunnels),
-            ("misdirected", "Requests refused with 421 because their host was not their tunnel's.", &self.misdirected),
+            (
+                "leaves_minted",
+                "Leaf certificates minted by the local CA.",
+                &self.leaves_minted,
+            ),
+            (
+                "tunnels",
+                "Undecrypted tunnels opened for hosts without a route.",
+                &self.tunnels,
+            ),
+            (
+                "misdirected",
+                "Requests refused with 421 because their host was not their tunnel's.",
+                &self.misdirected,
+            ),
         ] {
             let _ = writeln!(o, "# HELP sidekey_proxy_{name}_total {help}");
             let _ = writeln!(o, "# TYPE sidekey_proxy_{name}_total counter");
-            let _ = writeln!(o, "sidekey_proxy_{name}_total {}", v.load(Ordering::Relaxed));
+            let _ = writeln!(
+                o,
+                "sidekey_proxy_{name}_total {}",
+                v.load(Ordering::Relaxed)
+            );
         }
     }
 }

@@ -17,7 +17,14 @@ async fn curl_through_the_proxy_gets_the_credential_attached_and_keeps_its_tunne
     let w = World::start("", both).await;
     let ca = w.trust();
     let out = tokio::process::Command::new("curl")
-        .args(["-sS", "--max-time", "20", "--proxy", &w.proxy_url(), "--cacert"])
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "--proxy",
+            &w.proxy_url(),
+            "--cacert",
+        ])
         .arg(&ca)
         .args(["-w", "\n%{http_code} %{num_connects}\n"])
         .arg(format!("https://{HOST}/v1/first"))
@@ -26,18 +33,38 @@ async fn curl_through_the_proxy_gets_the_credential_attached_and_keeps_its_tunne
         .await
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "curl: {text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "curl: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Each transfer prints its status and how many new connections it made.
     assert!(text.contains("ok /v1/first\n200 1\n"), "{text}");
-    assert!(text.contains("ok /v1/second\n200 0\n"), "second request reuses the tunnel: {text}");
-    assert_eq!(w.sk.app.proxy_intercepted(), 1, "one CONNECT for both requests");
+    assert!(
+        text.contains("ok /v1/second\n200 0\n"),
+        "second request reuses the tunnel: {text}"
+    );
+    assert_eq!(
+        w.sk.app.proxy_intercepted(),
+        1,
+        "one CONNECT for both requests"
+    );
     let seen = w.upstream.seen();
     assert_eq!(seen.len(), 2);
     for s in &seen {
-        assert_eq!(s.header("authorization"), Some(format!("Bearer {}", w.token).as_str()));
-        assert_eq!(s.header("host").map(|h| h.split(':').next().unwrap()), Some(HOST));
+        assert_eq!(
+            s.header("authorization"),
+            Some(format!("Bearer {}", w.token).as_str())
+        );
+        assert_eq!(
+            s.header("host").map(|h| h.split(':').next().unwrap()),
+            Some(HOST)
+        );
     }
-    assert!(!text.contains(&w.token), "the app never holds the credential");
+    assert!(
+        !text.contains(&w.token),
+        "the app never holds the credential"
+    );
     // The inventory names the host, and the route's metrics counted both requests.
     let (_, _, inv) = support::get(&format!("{}/v1/credentials/gh", w.sk.admin())).await;
     let inv = String::from_utf8_lossy(&inv);
@@ -45,20 +72,42 @@ async fn curl_through_the_proxy_gets_the_credential_attached_and_keeps_its_tunne
     assert!(!inv.contains(&w.token));
     let (_, _, m) = support::get(&format!("{}/metrics", w.sk.admin())).await;
     let m = String::from_utf8_lossy(&m);
-    assert!(m.contains("sidekey_requests_total{route=\"api\",status=\"200\"} 2"), "{m}");
+    assert!(
+        m.contains("sidekey_requests_total{route=\"api\",status=\"200\"} 2"),
+        "{m}"
+    );
     w.sk.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_http_request_through_the_proxy_is_sent_over_tls_with_the_credential() {
     let w = World::start("", both).await;
-    let a = curl(&["--proxy", &w.proxy_url(), &format!("http://{HOST}/v1/plain")]).await;
+    let a = curl(&[
+        "--proxy",
+        &w.proxy_url(),
+        &format!("http://{HOST}/v1/plain"),
+    ])
+    .await;
     assert_eq!(a.status, 200, "{}", a.body);
     let seen = w.upstream.seen();
-    assert_eq!(seen.len(), 1, "the upstream is HTTPS only: it was reached over TLS");
-    assert_eq!(seen[0].header("authorization"), Some(format!("Bearer {}", w.token).as_str()));
+    assert_eq!(
+        seen.len(),
+        1,
+        "the upstream is HTTPS only: it was reached over TLS"
+    );
+    assert_eq!(
+        seen[0].header("authorization"),
+        Some(format!("Bearer {}", w.token).as_str())
+    );
     // A plain request whose Host is another host than its target is misdirected.
-    let a = curl(&["--proxy", &w.proxy_url(), "-H", &format!("Host: {OTHER}"), &format!("http://{HOST}/v1/plain")]).await;
+    let a = curl(&[
+        "--proxy",
+        &w.proxy_url(),
+        "-H",
+        &format!("Host: {OTHER}"),
+        &format!("http://{HOST}/v1/plain"),
+    ])
+    .await;
     assert_eq!(a.status, 421, "{}", a.body);
     assert_eq!(a.header("sidekey-error"), Some("misdirected"));
     assert_eq!(w.upstream.count(), 1, "never forwarded");
@@ -73,16 +122,29 @@ async fn host_pinning_refuses_every_mismatch_and_forwards_none() {
     let proxy = w.proxy_url();
 
     // Host header != CONNECT target (and SNI).
-    let a = curl(&["--proxy", &proxy, "--cacert", ca_s, "-H", &format!("Host: {OTHER}"), &format!("https://{HOST}/v1/x")]).await;
+    let a = curl(&[
+        "--proxy",
+        &proxy,
+        "--cacert",
+        ca_s,
+        "-H",
+        &format!("Host: {OTHER}"),
+        &format!("https://{HOST}/v1/x"),
+    ])
+    .await;
     assert_eq!(a.status, 421, "{}", a.body);
     assert_eq!(a.header("sidekey-error"), Some("misdirected"));
 
     // SNI != CONNECT target: curl tunnels to HOST but says OTHER in its hello
     // (and -k, as an attacker would); the Host header names HOST.
     let a = curl(&[
-        "-k", "--proxy", &proxy,
-        "--connect-to", &format!("{OTHER}:443:{HOST}:443"),
-        "-H", &format!("Host: {HOST}"),
+        "-k",
+        "--proxy",
+        &proxy,
+        "--connect-to",
+        &format!("{OTHER}:443:{HOST}:443"),
+        "-H",
+        &format!("Host: {HOST}"),
         &format!("https://{OTHER}/v1/x"),
     ])
     .await;
@@ -106,10 +168,16 @@ async fn host_pinning_refuses_every_mismatch_and_forwards_none() {
             .body(http_body_util::Empty::<bytes::Bytes>::new())
             .unwrap()
     };
-    let r = send.send_request(get(format!("https://{HOST}/v1/h2"))).await.unwrap();
+    let r = send
+        .send_request(get(format!("https://{HOST}/v1/h2")))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(w.upstream.count(), 1);
-    let r = send.send_request(get(format!("https://{OTHER}/v1/switched"))).await.unwrap();
+    let r = send
+        .send_request(get(format!("https://{OTHER}/v1/switched")))
+        .await
+        .unwrap();
     assert_eq!(r.status(), 421);
     assert_eq!(r.headers()["sidekey-error"], "misdirected");
 
@@ -119,7 +187,11 @@ async fn host_pinning_refuses_every_mismatch_and_forwards_none() {
     assert_eq!(code_in(&answer.unwrap_err()), "no_route");
 
     let seen = w.upstream.seen();
-    assert_eq!(seen.len(), 1, "only the one well-formed request was forwarded");
+    assert_eq!(
+        seen.len(),
+        1,
+        "only the one well-formed request was forwarded"
+    );
     assert_eq!(seen[0].target, "/v1/h2");
     w.sk.stop().await;
 }
@@ -145,9 +217,16 @@ async fn unmatched_deny_refuses_connect_and_plain_requests_with_no_route() {
 async fn unmatched_tunnel_refuses_loopback_unless_allowed_and_never_reaches_sidekey_itself() {
     // Without allow_private: the upstream's loopback address is refused, by name and by
     // address, IPv4-mapped IPv6 included.
-    let w = World::start("unmatched = \"tunnel\"", |up| host_route("api", HOST, up, "")).await;
+    let w = World::start("unmatched = \"tunnel\"", |up| {
+        host_route("api", HOST, up, "")
+    })
+    .await;
     let port = w.upstream.addr.port();
-    for target in [format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("[::ffff:127.0.0.1]:{port}")] {
+    for target in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::ffff:127.0.0.1]:{port}"),
+    ] {
         let (status, answer) = connect(w.proxy_addr(), &target).await;
         assert_eq!(status, 403, "{target}");
         let answer = answer.unwrap_err();
@@ -167,14 +246,21 @@ async fn unmatched_tunnel_refuses_loopback_unless_allowed_and_never_reaches_side
     let up_ca = w.sk.path("upstream-ca.pem");
     let port = w.upstream.addr.port();
     let a = curl(&[
-        "--proxy", &w.proxy_url(), "--cacert", up_ca.to_str().unwrap(),
+        "--proxy",
+        &w.proxy_url(),
+        "--cacert",
+        up_ca.to_str().unwrap(),
         &format!("https://localhost:{port}/tunnelled"),
     ])
     .await;
     assert_eq!(a.status, 200, "{}", a.body);
     let seen = w.upstream.seen();
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].header("authorization"), None, "a tunnel carries no credential");
+    assert_eq!(
+        seen[0].header("authorization"),
+        None,
+        "a tunnel carries no credential"
+    );
     assert_eq!(w.sk.app.proxy_intercepted(), 0);
     // Even allowed loopback never reaches sidekey's own listeners.
     let admin = w.sk.admin().trim_start_matches("http://").to_owned();
@@ -195,18 +281,33 @@ async fn the_generated_ca_is_name_constrained_kept_private_and_persisted() {
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&state), 0o700);
     assert_eq!(mode(&state.join("ca-key.pem")), 0o600);
-    assert_eq!(std::fs::read_to_string(state.join("ca.pem")).unwrap(), std::fs::read_to_string(&ca).unwrap());
+    assert_eq!(
+        std::fs::read_to_string(state.join("ca.pem")).unwrap(),
+        std::fs::read_to_string(&ca).unwrap()
+    );
 
     // The name constraints, read back from the certificate by openssl.
     let out = std::process::Command::new("openssl")
-        .args(["x509", "-noout", "-ext", "nameConstraints,basicConstraints", "-in"])
+        .args([
+            "x509",
+            "-noout",
+            "-ext",
+            "nameConstraints,basicConstraints",
+            "-in",
+        ])
         .arg(&ca)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("critical"), "name constraints are critical: {text}");
-    assert!(text.contains(&format!("DNS:{HOST}")) && text.contains(&format!("DNS:{OTHER}")), "{text}");
+    assert!(
+        text.contains("critical"),
+        "name constraints are critical: {text}"
+    );
+    assert!(
+        text.contains(&format!("DNS:{HOST}")) && text.contains(&format!("DNS:{OTHER}")),
+        "{text}"
+    );
     assert!(!text.contains("Excluded"), "{text}");
 
     // A leaf for an unlisted host: sidekey will not mint one ...
@@ -215,7 +316,8 @@ async fn the_generated_ca_is_name_constrained_kept_private_and_persisted() {
     assert!(authority.server_config(HOST).is_ok());
     // ... and one signed with the CA's own key is rejected by a verifier,
     // while one for a routed host verifies.
-    let key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(state.join("ca-key.pem")).unwrap()).unwrap();
+    let key = rcgen::KeyPair::from_pem(&std::fs::read_to_string(state.join("ca-key.pem")).unwrap())
+        .unwrap();
     let issuer = rcgen::CertificateParams::from_ca_cert_pem(&std::fs::read_to_string(&ca).unwrap())
         .unwrap()
         .self_signed(&key)
@@ -233,7 +335,8 @@ async fn the_generated_ca_is_name_constrained_kept_private_and_persisted() {
             .arg(&path)
             .output()
             .unwrap();
-        let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        let said = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.success(), valid, "{host}: {said}");
         if !valid {
             assert!(said.contains("subtree"), "refused for its name: {said}");
@@ -242,14 +345,30 @@ async fn the_generated_ca_is_name_constrained_kept_private_and_persisted() {
 
     // Persisted: a restart on the same state_dir serves the same CA.
     let before = std::fs::read_to_string(&ca).unwrap();
-    let World { sk, upstream, test_ca, .. } = w;
+    let World {
+        sk,
+        upstream,
+        test_ca,
+        ..
+    } = w;
     let dir_path = sk.dir.path().to_owned();
     let keep = tempfile::Builder::new().tempdir().unwrap();
-    let _ = std::process::Command::new("cp").arg("-a").arg(format!("{}/.", dir_path.display())).arg(keep.path()).status();
+    let _ = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", dir_path.display()))
+        .arg(keep.path())
+        .status();
     sk.stop().await;
     let w = World::start_in(keep, upstream, test_ca, "", &both).await;
     assert_eq!(proxy::sidekey_ca(&w.sk.path("sidekey.toml")), before);
-    let a = curl(&["--proxy", &w.proxy_url(), "--cacert", w.sk.path("state/ca.pem").to_str().unwrap(), &format!("https://{HOST}/v1/after-restart")]).await;
+    let a = curl(&[
+        "--proxy",
+        &w.proxy_url(),
+        "--cacert",
+        w.sk.path("state/ca.pem").to_str().unwrap(),
+        &format!("https://{HOST}/v1/after-restart"),
+    ])
+    .await;
     assert_eq!(a.status, 200, "{}", a.body);
     w.sk.stop().await;
 }
@@ -262,7 +381,8 @@ async fn a_reload_adding_a_host_route_serves_it_without_a_restart() {
     let (status, _) = connect(w.proxy_addr(), &format!("{OTHER}:443")).await;
     assert_eq!(status, 403, "not routed yet");
 
-    let text = proxy::config("", &both(&w.upstream)).replace("{dir}", w.sk.dir.path().to_str().unwrap());
+    let text =
+        proxy::config("", &both(&w.upstream)).replace("{dir}", w.sk.dir.path().to_str().unwrap());
     support::write_atomic(&w.sk.path("sidekey.toml"), &text);
     let summary = w.sk.app.reload().await.unwrap();
     assert_eq!(summary.routes_added, vec!["other".to_string()]);
@@ -272,12 +392,22 @@ async fn a_reload_adding_a_host_route_serves_it_without_a_restart() {
     let after = std::fs::read_to_string(&ca).unwrap();
     assert_ne!(before, after);
     for host in [HOST, OTHER] {
-        let a = curl(&["--proxy", &w.proxy_url(), "--cacert", ca.to_str().unwrap(), &format!("https://{host}/v1/reloaded")]).await;
+        let a = curl(&[
+            "--proxy",
+            &w.proxy_url(),
+            "--cacert",
+            ca.to_str().unwrap(),
+            &format!("https://{host}/v1/reloaded"),
+        ])
+        .await;
         assert_eq!(a.status, 200, "{host}: {}", a.body);
     }
     let seen = w.upstream.seen();
     assert_eq!(seen.len(), 2);
-    assert!(seen.iter().all(|s| s.header("authorization") == Some(format!("Bearer {}", w.token).as_str())));
+    assert!(
+        seen.iter()
+            .all(|s| s.header("authorization") == Some(format!("Bearer {}", w.token).as_str()))
+    );
     w.sk.stop().await;
 }
 
@@ -291,7 +421,14 @@ async fn a_client_that_does_not_trust_the_ca_is_told_once_how_to_fix_it() {
     for _ in 0..2 {
         // No --cacert: curl does not trust sidekey's CA and breaks off the handshake.
         let out = tokio::process::Command::new("curl")
-            .args(["-sS", "--max-time", "10", "--proxy", &w.proxy_url(), &format!("https://{HOST}/v1/x")])
+            .args([
+                "-sS",
+                "--max-time",
+                "10",
+                "--proxy",
+                &w.proxy_url(),
+                &format!("https://{HOST}/v1/x"),
+            ])
             .output()
             .await
             .unwrap();
@@ -299,12 +436,17 @@ async fn a_client_that_does_not_trust_the_ca_is_told_once_how_to_fix_it() {
     }
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let hints = support::logs::lines_with("sidekey ca");
-    let ours: Vec<_> = hints.iter().filter(|l| l.contains(HOST) && l.contains("does not trust")).collect();
+    let ours: Vec<_> = hints
+        .iter()
+        .filter(|l| l.contains(HOST) && l.contains("does not trust"))
+        .collect();
     assert_eq!(ours.len(), 1, "logged once per client and host: {ours:?}");
     let m = metric().await;
     let n: u64 = m
         .lines()
-        .find(|l| l.starts_with("sidekey_proxy_tls_handshake_failures_total{reason=\"untrusted_ca\"}"))
+        .find(|l| {
+            l.starts_with("sidekey_proxy_tls_handshake_failures_total{reason=\"untrusted_ca\"}")
+        })
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("{m}"));

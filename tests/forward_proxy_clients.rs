@@ -21,7 +21,10 @@ fn check_answers(w: &World, answers: &Value, out: &str) {
         assert_eq!(a["status"], 200, "{out}");
         assert_eq!(a["body"], format!("ok {path}"), "{out}");
     }
-    assert!(!out.contains(&w.token), "the app never holds the credential");
+    assert!(
+        !out.contains(&w.token),
+        "the app never holds the credential"
+    );
     let seen = w.upstream.seen();
     assert_eq!(seen.len(), 2);
     for s in &seen {
@@ -48,9 +51,17 @@ async fn python_requests_with_https_proxy_and_requests_ca_bundle() {
         .await
         .expect("the test venv's python (scripts/install-test-peers)");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     check_answers(&w, &serde_json::from_str(&text).unwrap(), &text);
-    assert_eq!(w.sk.app.proxy_intercepted(), 1, "one tunnel for both requests");
+    assert_eq!(
+        w.sk.app.proxy_intercepted(),
+        1,
+        "one tunnel for both requests"
+    );
     w.sk.stop().await;
 }
 
@@ -70,7 +81,11 @@ async fn node_fetch_through_undici_proxy_agent() {
         .await
         .expect("node runs (scripts/install-test-peers)");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_str(&text).unwrap();
     // undici 7 opens a new CONNECT tunnel for each request (it does not keep
     // proxy connections alive: nodejs/undici#4086), so tunnel reuse is shown

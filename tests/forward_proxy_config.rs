@@ -58,7 +58,10 @@ fn check_prints_the_proxy_and_host_routes_with_their_default_upstream() {
     let d = dir();
     let (code, out, err) = run("check", d.path(), &format!("{HEAD}{PROXY}{HOST_ROUTE}"));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("proxy: 127.0.0.1:0 (unmatched: tunnel; CA: generated in"), "{out}");
+    assert!(
+        out.contains("proxy: 127.0.0.1:0 (unmatched: tunnel; CA: generated in"),
+        "{out}"
+    );
     assert!(out.contains("allow_private: 10.0.0.0/8"), "{out}");
     assert!(
         out.contains("github: host api.github.com (via [proxy]) -> https://api.github.com"),
@@ -102,7 +105,8 @@ fn mistakes_are_located() {
         ),
         (
             PROXY,
-            &(HOST_ROUTE.to_owned() + "\n[[routes]]\nname = \"again\"\nhost = \"api.github.com\"\ncredential = \"gh\"\ninject = { query = \"k\" }\n"),
+            &(HOST_ROUTE.to_owned()
+                + "\n[[routes]]\nname = \"again\"\nhost = \"api.github.com\"\ncredential = \"gh\"\ninject = { query = \"k\" }\n"),
             "routes `github` and `again` both match host api.github.com",
         ),
     ];
@@ -112,7 +116,14 @@ fn mistakes_are_located() {
         assert_eq!(code, 78, "{want}: {err}");
         assert!(err.contains(want), "want {want:?} in {err}");
         // file:line:column
-        assert!(err.contains("sidekey.toml:") && err.lines().any(|l| l.contains(want) && l.split(':').nth(2).is_some_and(|n| n.trim().parse::<u32>().is_ok())), "{err}");
+        assert!(
+            err.contains("sidekey.toml:")
+                && err.lines().any(|l| l.contains(want)
+                    && l.split(':')
+                        .nth(2)
+                        .is_some_and(|n| n.trim().parse::<u32>().is_ok())),
+            "{err}"
+        );
     }
 }
 
@@ -126,7 +137,13 @@ fn sidekey_ca_prints_the_generated_ca_and_keeps_printing_the_same_one() {
     let (_, second, _) = run("ca", d.path(), &text);
     assert_eq!(first, second);
     // Without [proxy] there is nothing to trust.
-    let (code, _, err) = run("ca", d.path(), &format!("{HEAD}[[routes]]\nname = \"r\"\nlisten = \"127.0.0.1:0\"\nupstream = \"stand-in\"\ncredential = \"gh\"\ninject = {{ query = \"k\" }}\n"));
+    let (code, _, err) = run(
+        "ca",
+        d.path(),
+        &format!(
+            "{HEAD}[[routes]]\nname = \"r\"\nlisten = \"127.0.0.1:0\"\nupstream = \"stand-in\"\ncredential = \"gh\"\ninject = {{ query = \"k\" }}\n"
+        ),
+    );
     assert_eq!(code, 78);
     assert!(err.contains("no [proxy] table"), "{err}");
 }
@@ -141,7 +158,8 @@ fn an_operator_ca_that_does_not_cover_a_host_route_is_refused() {
         permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName("example.org".into())],
         excluded_subtrees: vec![],
     });
-    p.distinguished_name.push(rcgen::DnType::CommonName, "operator CA");
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, "operator CA");
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = p.self_signed(&key).unwrap();
     std::fs::write(d.path().join("op-ca.pem"), cert.pem()).unwrap();
@@ -151,9 +169,16 @@ fn an_operator_ca_that_does_not_cover_a_host_route_is_refused() {
     let (code, out, err) = run("ca", d.path(), &format!("{HEAD}{proxy}{covered}"));
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, cert.pem(), "the operator's certificate, as given");
-    let (code, _, err) = run("ca", d.path(), &format!("{HEAD}{proxy}{covered}{HOST_ROUTE}"));
+    let (code, _, err) = run(
+        "ca",
+        d.path(),
+        &format!("{HEAD}{proxy}{covered}{HOST_ROUTE}"),
+    );
     assert_eq!(code, 1);
     assert!(err.contains("do not permit `api.github.com`"), "{err}");
     assert!(err.contains("operator CA must be reissued"), "{err}");
-    assert!(!d.path().join("state").exists(), "nothing generated for an operator CA");
+    assert!(
+        !d.path().join("state").exists(),
+        "nothing generated for an operator CA"
+    );
 }

@@ -214,13 +214,15 @@ impl App {
             None => None,
         };
         let proxy_bound = match &config.proxy {
-            Some(p) => Some(Bound::bind(&p.listen).await.map_err(|source| {
-                StartError::Bind {
-                    addr: p.listen.to_string(),
-                    what: "[proxy]".into(),
-                    source,
-                }
-            })?),
+            Some(p) => Some(
+                Bound::bind(&p.listen)
+                    .await
+                    .map_err(|source| StartError::Bind {
+                        addr: p.listen.to_string(),
+                        what: "[proxy]".into(),
+                        source,
+                    })?,
+            ),
             None => None,
         };
         let admin_bound =

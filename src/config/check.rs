@@ -81,11 +81,16 @@ pub fn check(path: &Path, text: &str, form: FileConfig) -> Result<Config, Config
                 r.at(inject_span, m);
             }
             if let Some(h) = &route.host {
-                let same = routes
-                    .iter()
-                    .find(|o: &&RouteConfig| o.host.as_ref().is_some_and(|o| o.host == h.host && o.port == h.port));
+                let same = routes.iter().find(|o: &&RouteConfig| {
+                    o.host
+                        .as_ref()
+                        .is_some_and(|o| o.host == h.host && o.port == h.port)
+                });
                 if let Some(o) = same {
-                    r.at(host_span.clone(), format!("routes `{}` and `{}` both match {h}", o.name, route.name));
+                    r.at(
+                        host_span.clone(),
+                        format!("routes `{}` and `{}` both match {h}", o.name, route.name),
+                    );
                 }
                 if form.proxy.is_none() {
                     r.at(host_span, format!("route `{}` is matched by host, which only the forward proxy does: add a [proxy] table with `listen = \"127.0.0.1:3128\"`", route.name));
@@ -127,7 +132,13 @@ pub fn check(path: &Path, text: &str, form: FileConfig) -> Result<Config, Config
         let fixed = !matches!(&p.listen, ListenAddr::Tcp(a) if a.port() == 0);
         if let Some(other) = fixed.then(|| listeners.get(&p.listen)).flatten() {
             if let Some(f) = &form.proxy {
-                r.at(f.span(), format!("[proxy] listens on {}, which {other} already uses", p.listen));
+                r.at(
+                    f.span(),
+                    format!(
+                        "[proxy] listens on {}, which {other} already uses",
+                        p.listen
+                    ),
+                );
             }
         }
     }
@@ -213,7 +224,11 @@ fn proxy(
 
 /// A host route's destination name: a DNS name, lower-cased, no port, no wildcard.
 fn host_name(r: &mut Reporter<'_>, name: &str, h: &Spanned<String>) -> Option<String> {
-    let text = h.get_ref().trim().trim_end_matches('.').to_ascii_lowercase();
+    let text = h
+        .get_ref()
+        .trim()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
     let label_ok = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
@@ -469,7 +484,8 @@ fn route(
         }
         (l, h) => (
             l.transpose(),
-            h.transpose().map(|h| h.map(|host| HostMatch { host, port })),
+            h.transpose()
+                .map(|h| h.map(|host| HostMatch { host, port })),
         ),
     };
     let upstream = match (&rf.upstream, &host) {
@@ -491,8 +507,16 @@ fn route(
     let connect_to = rf.connect_to.as_ref().and_then(|c| {
         let t = c.get_ref().trim();
         t.parse::<SocketAddr>()
-            .or_else(|_| t.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 0)))
-            .map_err(|_| r.at(c.span(), format!("route `{name}`: connect_to `{t}` is not an IP address or IP:port")))
+            .or_else(|_| {
+                t.parse::<std::net::IpAddr>()
+                    .map(|ip| SocketAddr::new(ip, 0))
+            })
+            .map_err(|_| {
+                r.at(
+                    c.span(),
+                    format!("route `{name}`: connect_to `{t}` is not an IP address or IP:port"),
+                )
+            })
             .ok()
     });
     let inject = crate::inject::registry::parse(rf.inject.get_ref().clone())

@@ -16,8 +16,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::Pin;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, UnixListener};
@@ -89,7 +89,11 @@ pub struct Serving {
 pub async fn serve(bound: Bound, serving: Serving, stop: watch::Receiver<bool>, grace: Duration) {
     let builder = http1_builder(serving.max_header_bytes, serving.header_timeout);
     let (table, router) = (serving.table.clone(), serving.router.clone());
-    let each = move |io: Io, conn: Arc<Connection>, graceful: &GracefulShutdown, _: &Arc<Admitted>, _: &watch::Receiver<bool>| {
+    let each = move |io: Io,
+                     conn: Arc<Connection>,
+                     graceful: &GracefulShutdown,
+                     _: &Arc<Admitted>,
+                     _: &watch::Receiver<bool>| {
         let (table, router) = (table.clone(), router.clone());
         let service = service_fn(move |req: hyper::Request<Incoming>| {
             let route = router.route(&table.load(), &conn, &Head::of(&req));
@@ -101,9 +105,9 @@ pub async fn serve(bound: Bound, serving: Serving, stop: watch::Receiver<bool>, 
             }
         });
         let served: Served = match io {
-            Io::Tcp(s, _) => Box::pin(
-                graceful.watch(builder.serve_connection(TokioIo::new(s), service.clone())),
-            ),
+            Io::Tcp(s, _) => {
+                Box::pin(graceful.watch(builder.serve_connection(TokioIo::new(s), service.clone())))
+            }
             Io::Unix(s) => {
                 Box::pin(graceful.watch(builder.serve_connection(TokioIo::new(s), service)))
             }

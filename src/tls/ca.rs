@@ -81,7 +81,9 @@ impl Authority {
                     let ca = Self::read(source, &cert, &key, hosts)?;
                     match hosts.iter().find(|h| !ca.covers(h)) {
                         None => return Ok(ca),
-                        Some(h) => tracing::warn!(host = %h, cert = %cert.display(), "the generated CA does not cover a new host route: generating a new CA; apps must trust it again (sidekey ca)"),
+                        Some(h) => {
+                            tracing::warn!(host = %h, cert = %cert.display(), "the generated CA does not cover a new host route: generating a new CA; apps must trust it again (sidekey ca)")
+                        }
                     }
                 }
                 Self::generate(dir, hosts)?;
@@ -131,12 +133,17 @@ impl Authority {
         };
         let cert_pem = std::fs::read_to_string(cert)
             .map_err(|e| file_err("CA certificate", cert, e.to_string()))?;
-        let key_pem = std::fs::read_to_string(key)
-            .map_err(|e| file_err("CA key", key, e.to_string()))?;
+        let key_pem =
+            std::fs::read_to_string(key).map_err(|e| file_err("CA key", key, e.to_string()))?;
         let key = KeyPair::from_pem(&key_pem)
             .map_err(|e| file_err("CA key", key, format!("not a PEM private key: {e}")))?;
-        let params = CertificateParams::from_ca_cert_pem(&cert_pem)
-            .map_err(|e| file_err("CA certificate", cert, format!("not a PEM certificate: {e}")))?;
+        let params = CertificateParams::from_ca_cert_pem(&cert_pem).map_err(|e| {
+            file_err(
+                "CA certificate",
+                cert,
+                format!("not a PEM certificate: {e}"),
+            )
+        })?;
         let cert_der = rustls_pki_types::pem::PemObject::from_pem_slice(cert_pem.as_bytes())
             .map_err(|e| file_err("CA certificate", cert, e.to_string()))?;
         let permitted = params.name_constraints.as_ref().map(|nc| {

@@ -77,10 +77,7 @@ impl Authority {
         let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         let signer = rustls::crypto::ring::sign::any_supported_type(&der)
             .map_err(|e| make(e.to_string()))?;
-        let certified = CertifiedKey::new(
-            vec![cert.der().clone(), self.cert_der.clone()],
-            signer,
-        );
+        let certified = CertifiedKey::new(vec![cert.der().clone(), self.cert_der.clone()], signer);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

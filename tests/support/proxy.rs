@@ -165,12 +165,16 @@ pub async fn connect(proxy: SocketAddr, target: &str) -> (u16, Result<TcpStream,
         .lines()
         .find_map(|l| {
             let (n, v) = l.split_once(':')?;
-            n.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+            n.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
         })
         .unwrap_or(0);
     let mut rest = vec![0u8; len];
     s.read_exact(&mut rest).await.unwrap();
-    (status, Err(format!("{text}{}", String::from_utf8_lossy(&rest))))
+    (
+        status,
+        Err(format!("{text}{}", String::from_utf8_lossy(&rest))),
+    )
 }
 
 /// TLS over an open tunnel with server name `sni`, trusting only `ca_pem`,

@@ -19,8 +19,13 @@ use tokio::io::{AsyncRead, AsyncWrite};
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Terminates the app's TLS inside a tunnel to `dest` and serves its requests.
-pub async fn serve<I>(io: I, dest: Destination, mut conn: Connection, ob: Arc<Outbound>, watcher: Watcher)
-where
+pub async fn serve<I>(
+    io: I,
+    dest: Destination,
+    mut conn: Connection,
+    ob: Arc<Outbound>,
+    watcher: Watcher,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let Some(ca) = ob.ca.load_full() else {
@@ -97,6 +102,8 @@ async fn request(
     }
     match ByHost.route(&ob.table.load(), conn, &Head::of(&req)) {
         Some(route) => forward::serve(route, req).await,
-        None => ProxyError::NoRouteForHost(format!("{}:{}", dest.host, dest.port)).into_response(""),
+        None => {
+            ProxyError::NoRouteForHost(format!("{}:{}", dest.host, dest.port)).into_response("")
+        }
     }
 }

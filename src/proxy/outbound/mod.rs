@@ -192,7 +192,9 @@ async fn handle(
     let Some(authority) = uri.authority().filter(|_| uri.scheme_str() == Some("http")) else {
         let why = match uri.scheme_str() {
             Some("https") => "send https:// requests through CONNECT (set HTTPS_PROXY)",
-            _ => "a forward proxy takes absolute-form requests (`GET http://host/path`) and CONNECT",
+            _ => {
+                "a forward proxy takes absolute-form requests (`GET http://host/path`) and CONNECT"
+            }
         };
         return Err(ProxyError::BadRequest(why.into()));
     };
@@ -216,7 +218,10 @@ async fn handle(
     match ByHost.route(&ob.table.load(), &c, &Head::of(&req)) {
         Some(route) => Ok(forward::serve(route, req).await),
         None => {
-            let d = c.destination.as_ref().map_or(String::new(), |d| format!("http://{}:{}", d.host, d.port));
+            let d = c
+                .destination
+                .as_ref()
+                .map_or(String::new(), |d| format!("http://{}:{}", d.host, d.port));
             Err(ProxyError::NoRouteForHost(d))
         }
     }
@@ -231,11 +236,13 @@ async fn connect(
     req: hyper::Request<Incoming>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let dest = pin::connect_target(req.uri())?;
-    let routed = ob.table.load().by_host(&dest.host, dest.port, true).is_some();
+    let routed = ob
+        .table
+        .load()
+        .by_host(&dest.host, dest.port, true)
+        .is_some();
     let Some(watcher) = watcher.lock().take() else {
-        return Err(ProxyError::BadRequest(
-            "one CONNECT per connection".into(),
-        ));
+        return Err(ProxyError::BadRequest("one CONNECT per connection".into()));
     };
     let admitted = admitted.clone();
     if routed {
@@ -256,9 +263,11 @@ async fn connect(
     if cfg.unmatched == Unmatched::Deny {
         return Err(ProxyError::NoRouteForHost(target));
     }
-    let upstream = tunnel::dial(&dest, &cfg, &ob.own.load()).await.inspect_err(|e| {
-        tracing::warn!(target = %target, error = %e, "tunnel refused");
-    })?;
+    let upstream = tunnel::dial(&dest, &cfg, &ob.own.load())
+        .await
+        .inspect_err(|e| {
+            tracing::warn!(target = %target, error = %e, "tunnel refused");
+        })?;
     PROXY.tunnels.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(target = %target, "tunnel opened (no credential, not decrypted)");
     tokio::spawn(async move {

@@ -113,7 +113,10 @@ mod tests {
 
     #[test]
     fn authorities() {
-        assert_eq!(split_authority("API.x.com.:443"), Some(("api.x.com".into(), Some(443))));
+        assert_eq!(
+            split_authority("API.x.com.:443"),
+            Some(("api.x.com".into(), Some(443)))
+        );
         assert_eq!(split_authority("[::1]:80"), Some(("::1".into(), Some(80))));
         assert_eq!(split_authority("x.com"), Some(("x.com".into(), None)));
         assert_eq!(split_authority("x.com:0"), None);
@@ -134,6 +137,14 @@ mod tests {
         assert!(check(&d("api.x.com", 443), Some("api.x.com"), &h, &abs).is_err());
         h.insert("host", "api.x.com:8443".parse().unwrap());
         assert!(check(&d("api.x.com", 443), Some("api.x.com"), &h, &uri).is_err());
-        assert!(check(&d("api.x.com", 443), Some("api.x.com"), &HeaderMap::new(), &uri).is_err());
+        assert!(
+            check(
+                &d("api.x.com", 443),
+                Some("api.x.com"),
+                &HeaderMap::new(),
+                &uri
+            )
+            .is_err()
+        );
     }
 }

@@ -43,10 +43,9 @@ pub async fn dial(
         Err(match (failed, refused) {
             (Some(f), _) => ProxyError::UpstreamUnreachable(f),
             (None, Some(why)) => ProxyError::DestinationNotAllowed(why),
-            (None, None) => ProxyError::UpstreamUnreachable(format!(
-                "{} resolves to no address",
-                dest.host
-            )),
+            (None, None) => {
+                ProxyError::UpstreamUnreachable(format!("{} resolves to no address", dest.host))
+            }
         })
     };
     tokio::time::timeout(DIAL_TIMEOUT, work)
@@ -74,8 +73,7 @@ fn allowed(a: SocketAddr, cfg: &ProxyConfig, own: &[SocketAddr]) -> Result<(), S
 fn is_own(own: SocketAddr, a: SocketAddr) -> bool {
     let ip = a.ip();
     let o = own.ip().to_canonical();
-    own.port() == a.port()
-        && (o == ip || o.is_unspecified() || (o.is_loopback() && is_local(ip)))
+    own.port() == a.port() && (o == ip || o.is_unspecified() || (o.is_loopback() && is_local(ip)))
 }
 
 /// An address of this machine as far as a loopback listener goes.
