@@ -454,3 +454,58 @@ async fn a_client_that_does_not_trust_the_ca_is_told_once_how_to_fix_it() {
     assert_eq!(w.upstream.count(), 0);
     w.sk.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_ca_serves_its_hosts_and_a_reload_it_does_not_cover_is_refused() {
+    // The operator's CA permits example.test and the names below it.
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    p.name_constraints = Some(rcgen::NameConstraints {
+        permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName("example.test".into())],
+        excluded_subtrees: vec![],
+    });
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, "operator CA");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = p.self_signed(&key).unwrap();
+    std::fs::write(dir.path().join("op-ca.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("op-ca-key.pem"), key.serialize_pem()).unwrap();
+    let ca_keys = "ca = { cert = \"op-ca.pem\", key = \"op-ca-key.pem\" }";
+    let (upstream, test_ca) = World::upstream().await;
+    let w = World::start_in(dir, upstream, test_ca, ca_keys, &|up| {
+        host_route("api", HOST, up, "")
+    })
+    .await;
+    let ca = w.sk.path("op-ca.pem");
+    let a = curl(&[
+        "--proxy",
+        &w.proxy_url(),
+        "--cacert",
+        ca.to_str().unwrap(),
+        &format!("https://{HOST}/v1/operator"),
+    ])
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(!w.sk.path("state").exists(), "no CA generated");
+
+    let routes = host_route("api", HOST, &w.upstream, "")
+        + &host_route("org", "api.example.org", &w.upstream, "");
+    let text = proxy::config(ca_keys, &routes).replace("{dir}", w.sk.dir.path().to_str().unwrap());
+    support::write_atomic(&w.sk.path("sidekey.toml"), &text);
+    let err = w.sk.app.reload().await.unwrap_err().to_string();
+    assert!(err.contains("do not permit `api.example.org`"), "{err}");
+    // The running config stays.
+    let a = curl(&[
+        "--proxy",
+        &w.proxy_url(),
+        "--cacert",
+        ca.to_str().unwrap(),
+        &format!("https://{HOST}/v1/still"),
+    ])
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let (status, _) = connect(w.proxy_addr(), "api.example.org:443").await;
+    assert_eq!(status, 403);
+    w.sk.stop().await;
+}

@@ -99,3 +99,37 @@ impl rustls::server::ResolvesServerCert for One {
         Some(self.0.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::CaSource;
+
+    #[test]
+    fn one_mint_per_host_until_renewal_and_none_for_unlisted_hosts() {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = vec!["a.example".to_owned(), "b.example".to_owned()];
+        let ca = Authority::open(&CaSource::Generated(dir.path().join("state")), &hosts).unwrap();
+        let first = ca.server_config("a.example").unwrap();
+        let again = ca.server_config("a.example").unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "cached");
+        assert_eq!(ca.leaves.minted.load(Ordering::Relaxed), 1);
+        ca.server_config("b.example").unwrap();
+        assert_eq!(ca.leaves.minted.load(Ordering::Relaxed), 2);
+        assert!(matches!(
+            ca.server_config("c.example"),
+            Err(CaError::Unlisted(_))
+        ));
+        // Near its end a leaf is replaced by a new one.
+        if let Some(m) = ca.leaves.by_host.lock().get_mut("a.example") {
+            m.renew_at = SystemTime::now() - Duration::from_secs(1);
+        }
+        let renewed = ca.server_config("a.example").unwrap();
+        assert!(!Arc::ptr_eq(&first, &renewed));
+        assert_eq!(ca.leaves.minted.load(Ordering::Relaxed), 3);
+        // The reopened CA is the same certificate.
+        let reopened =
+            Authority::open(&CaSource::Generated(dir.path().join("state")), &hosts).unwrap();
+        assert_eq!(reopened.cert_pem, ca.cert_pem);
+    }
+}
