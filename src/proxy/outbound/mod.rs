@@ -241,11 +241,18 @@ async fn connect(
         .load()
         .by_host(&dest.host, dest.port, true)
         .is_some();
-    let Some(watcher) = watcher.lock().take() else {
-        return Err(ProxyError::BadRequest("one CONNECT per connection".into()));
+    // The connection becomes the tunnel: it takes the connection's place
+    // under the cap and in the graceful shutdown. A refused CONNECT leaves
+    // the connection as it was, for another request.
+    let take = || {
+        watcher
+            .lock()
+            .take()
+            .ok_or_else(|| ProxyError::BadRequest("one tunnel per connection".into()))
     };
     let admitted = admitted.clone();
     if routed {
+        let watcher = take()?;
         ob.intercepted.fetch_add(1, Ordering::Relaxed);
         let (ob, mut c) = (ob.clone(), conn.clone());
         c.destination = Some(dest.clone());
@@ -268,6 +275,7 @@ async fn connect(
         .inspect_err(|e| {
             tracing::warn!(target = %target, error = %e, "tunnel refused");
         })?;
+    let watcher = take()?;
     PROXY.tunnels.fetch_add(1, Ordering::Relaxed);
     tracing::debug!(target = %target, "tunnel opened (no credential, not decrypted)");
     tokio::spawn(async move {
