@@ -509,3 +509,77 @@ async fn an_operator_ca_serves_its_hosts_and_a_reload_it_does_not_cover_is_refus
     assert_eq!(status, 403);
     w.sk.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_route_keeps_its_scope_and_replays_after_a_401_with_a_fresh_value() {
+    // The upstream accepts only the second value the helper issues.
+    let first = support::logs::secret("exec-raw-fp-1");
+    let second = support::logs::secret("exec-raw-fp-2");
+    let want = format!("Bearer {second}");
+    let test_ca = support::tls::TestCa::new();
+    let up = support::Upstream::start_tls(test_ca.server_config_for(&[HOST]), move |s| {
+        match s.header("authorization") == Some(want.as_str()) {
+            true => support::Reply::ok("ok"),
+            false => support::Reply::status(401),
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    test_ca.write(&dir.path().join("upstream-ca.pem"));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/exec/token.sh");
+    let scope = "  [[routes.allow]]\n  methods = [\"GET\"]\n  paths = [\"/v1/**\"]\n";
+    let text = format!(
+        "state_dir = \"{{dir}}/state\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[proxy]\nlisten = \"127.0.0.1:0\"\n\
+         [credentials.gh]\nsource = \"exec\"\ncommand = [\"{script}\"]\nenv = {{ COUNT = \"{{dir}}/count\", PREFIX = \"fp\" }}\nmin_refresh_interval = \"0s\"\n{}",
+        host_route("api", HOST, &up, scope)
+    );
+    let sk = support::Sidekey::start_in(dir, &text).await;
+    sk.wait_ready(5).await;
+    let proxy_addr = match sk.app.proxy_addr().unwrap() {
+        sidekey::config::ListenAddr::Tcp(a) => *a,
+        _ => unreachable!(),
+    };
+    let ca = sk.path("sidekey-ca.pem");
+    std::fs::write(&ca, proxy::sidekey_ca(&sk.path("sidekey.toml"))).unwrap();
+    let proxy_url = format!("http://{proxy_addr}");
+    let ca_s = ca.to_str().unwrap();
+
+    // Outside the scope: refused, never forwarded.
+    let a = curl(&[
+        "--proxy",
+        &proxy_url,
+        "--cacert",
+        ca_s,
+        "-X",
+        "DELETE",
+        &format!("https://{HOST}/v1/repo"),
+    ])
+    .await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert_eq!(a.header("sidekey-error"), Some("not_allowed"));
+    assert_eq!(up.count(), 0);
+
+    // The first value is rejected; the replay carries the fresh one.
+    let a = curl(&[
+        "--proxy",
+        &proxy_url,
+        "--cacert",
+        ca_s,
+        &format!("https://{HOST}/v1/repo"),
+    ])
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let seen = up.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        seen[0].header("authorization"),
+        Some(format!("Bearer {first}").as_str())
+    );
+    assert_eq!(
+        seen[1].header("authorization"),
+        Some(format!("Bearer {second}").as_str())
+    );
+    let (_, _, m) = support::get(&format!("{}/metrics", sk.admin())).await;
+    assert!(String::from_utf8_lossy(&m).contains("sidekey_replays_total{route=\"api\"} 1"));
+    sk.stop().await;
+}
