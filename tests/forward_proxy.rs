@@ -583,3 +583,62 @@ async fn a_host_route_keeps_its_scope_and_replays_after_a_401_with_a_fresh_value
     assert!(String::from_utf8_lossy(&m).contains("sidekey_replays_total{route=\"api\"} 1"));
     sk.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_at_trace_level_never_logs_the_credential_of_an_intercepted_request() {
+    let (upstream, test_ca) = World::upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = support::logs::secret("ghp_binary0trace0secret0987654321");
+    std::fs::write(dir.path().join("token"), format!("{token}\n")).unwrap();
+    test_ca.write(&dir.path().join("upstream-ca.pem"));
+    let text = proxy::config("", &both(&upstream));
+    let mut sk = support::binary::Running::start(dir.path(), &text);
+    let line = sk.wait_for_line(|l| l.contains("forward proxy listening"));
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("listen="))
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    let ca = dir.path().join("sidekey-ca.pem");
+    std::fs::write(&ca, proxy::sidekey_ca(&dir.path().join("sidekey.toml"))).unwrap();
+    let a = curl(&[
+        "--proxy",
+        &format!("http://{addr}"),
+        "--cacert",
+        ca.to_str().unwrap(),
+        &format!("https://{HOST}/v1/traced"),
+        &format!("https://{HOST}/v1/traced-again"),
+    ])
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let attacked = curl(&[
+        "--proxy",
+        &format!("http://{addr}"),
+        "--cacert",
+        ca.to_str().unwrap(),
+        "-H",
+        &format!("Host: {OTHER}"),
+        &format!("https://{HOST}/v1/x"),
+    ])
+    .await;
+    assert_eq!(attacked.status, 421);
+    assert_eq!(upstream.count(), 2);
+    assert!(
+        upstream
+            .seen()
+            .iter()
+            .all(|s| s.header("authorization") == Some(format!("Bearer {token}").as_str()))
+    );
+    assert!(
+        std::process::Command::new("kill")
+            .arg(sk.child.id().to_string())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (code, log) = sk.finish();
+    assert_eq!(code, 0);
+    let all = log.join("\n");
+    assert!(all.contains("TRACE"), "trace logging was on");
+    support::logs::assert_no_secret_in("the trace log", all.as_bytes());
+}
