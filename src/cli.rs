@@ -1,4 +1,4 @@
-//! The command line: `run`, `check`, `inventory`, `refresh`, `revoke`, `inject`.
+//! The command line: `run`, `check`, `ca`, `inventory`, `refresh`, `revoke`, `inject`, `secret`.
 
 use crate::admin::Record;
 use crate::config::{self, Config, ConfigErrors};
@@ -30,6 +30,12 @@ pub enum Command {
     },
     /// Validate a config file and print its routes, credentials and scopes.
     Check {
+        #[arg(short, long, env = "SIDEKEY_CONFIG", default_value = "sidekey.toml")]
+        config: PathBuf,
+    },
+    /// Print the forward proxy's CA certificate (PEM) for apps to trust;
+    /// generates the CA in state_dir on first use.
+    Ca {
         #[arg(short, long, env = "SIDEKEY_CONFIG", default_value = "sidekey.toml")]
         config: PathBuf,
     },
@@ -156,13 +162,66 @@ pub fn check(path: &std::path::Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `sidekey ca`: the CA certificate apps must trust, on stdout.
+pub fn ca(path: &std::path::Path) -> ExitCode {
+    let config = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => return config_failure(&e),
+    };
+    if config.proxy.is_none() {
+        eprintln!(
+            "sidekey: {} has no [proxy] table: there is no forward proxy and no CA",
+            path.display()
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    match crate::app::open_ca(&config, None) {
+        Ok(Some(ca)) => {
+            print!("{}", ca.cert_pem);
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            eprintln!(
+                "sidekey: no route has a `host`: nothing is intercepted, so there is no CA to trust"
+            );
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Err(e) => {
+            eprintln!("sidekey: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 pub fn describe(c: &Config) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     let _ = writeln!(o, "admin: {}", c.admin.listen);
+    if let Some(p) = &c.proxy {
+        let unmatched = match p.unmatched {
+            config::Unmatched::Deny => "deny",
+            config::Unmatched::Tunnel => "tunnel",
+        };
+        let ca = p.ca.as_ref().map_or_else(
+            || format!("generated in {}", c.state_dir.display()),
+            |f| f.cert.display().to_string(),
+        );
+        let _ = writeln!(o, "proxy: {} (unmatched: {unmatched}; CA: {ca})", p.listen);
+        if !p.allow_private.is_empty() {
+            let nets: Vec<String> = p.allow_private.iter().map(|n| n.to_string()).collect();
+            let _ = writeln!(o, "  allow_private: {}", nets.join(" "));
+        }
+    }
     let _ = writeln!(o, "\nroutes:");
     for r in &c.routes {
-        let _ = writeln!(o, "  {}: {} -> {}", r.name, r.listen, r.upstream);
+        match (&r.listen, &r.host) {
+            (Some(l), _) => _ = writeln!(o, "  {}: {} -> {}", r.name, l, r.upstream),
+            (None, Some(h)) => _ = writeln!(o, "  {}: {h} (via [proxy]) -> {}", r.name, r.upstream),
+            (None, None) => _ = writeln!(o, "  {}: -> {}", r.name, r.upstream),
+        }
+        if let Some(c) = r.connect_to {
+            let _ = writeln!(o, "    connect_to: {c}");
+        }
         let _ = writeln!(
             o,
             "    credential: {} ({})",

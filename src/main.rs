@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check { config } => cli::check(&config),
+        Command::Ca { config } => cli::ca(&config),
         Command::Run { config } => runtime.block_on(run(config)),
         Command::Inventory { admin, json } => runtime.block_on(inventory(admin, json)),
         Command::Refresh { name, admin } => runtime.block_on(action(admin, &name, "refresh")),

@@ -90,3 +90,76 @@ impl RouteStats {
         )
     }
 }
+
+/// Counters of the forward proxy, one set per process.
+pub struct ProxyStats {
+    /// TLS handshakes an app broke off because it does not trust the local CA.
+    pub untrusted_handshakes: AtomicU64,
+    /// Other failed TLS handshakes inside a tunnel.
+    pub failed_handshakes: AtomicU64,
+    /// Leaf certificates minted.
+    pub leaves_minted: AtomicU64,
+    /// Tunnels opened for hosts without a route.
+    pub tunnels: AtomicU64,
+    /// Requests refused because their names did not match their destination.
+    pub misdirected: AtomicU64,
+}
+
+/// The forward proxy's counters.
+pub static PROXY: ProxyStats = ProxyStats {
+    untrusted_handshakes: AtomicU64::new(0),
+    failed_handshakes: AtomicU64::new(0),
+    leaves_minted: AtomicU64::new(0),
+    tunnels: AtomicU64::new(0),
+    misdirected: AtomicU64::new(0),
+};
+
+impl ProxyStats {
+    /// Appends the counters in Prometheus text format.
+    pub fn render(&self, o: &mut String) {
+        use std::fmt::Write;
+        let untrusted = self.untrusted_handshakes.load(Ordering::Relaxed);
+        let failed = self.failed_handshakes.load(Ordering::Relaxed);
+        let _ = writeln!(
+            o,
+            "# HELP sidekey_proxy_tls_handshake_failures_total TLS handshakes inside forward-proxy tunnels that failed; reason=\"untrusted_ca\": the app does not trust `sidekey ca`."
+        );
+        let _ = writeln!(
+            o,
+            "# TYPE sidekey_proxy_tls_handshake_failures_total counter"
+        );
+        let _ = writeln!(
+            o,
+            "sidekey_proxy_tls_handshake_failures_total{{reason=\"untrusted_ca\"}} {untrusted}"
+        );
+        let _ = writeln!(
+            o,
+            "sidekey_proxy_tls_handshake_failures_total{{reason=\"other\"}} {failed}"
+        );
+        for (name, help, v) in [
+            (
+                "leaves_minted",
+                "Leaf certificates minted by the local CA.",
+                &self.leaves_minted,
+            ),
+            (
+                "tunnels",
+                "Undecrypted tunnels opened for hosts without a route.",
+                &self.tunnels,
+            ),
+            (
+                "misdirected",
+                "Requests refused with 421 because their host was not their tunnel's.",
+                &self.misdirected,
+            ),
+        ] {
+            let _ = writeln!(o, "# HELP sidekey_proxy_{name}_total {help}");
+            let _ = writeln!(o, "# TYPE sidekey_proxy_{name}_total counter");
+            let _ = writeln!(
+                o,
+                "sidekey_proxy_{name}_total {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+    }
+}

@@ -228,6 +228,7 @@ pub fn text(shared: &Shared) -> String {
     let ok = u8::from(shared.reload_error.lock().is_none());
     let _ = writeln!(o, "sidekey_config_reload_ok {ok}");
     connections(&mut o, shared);
+    crate::metrics::PROXY.render(&mut o);
     o
 }
 

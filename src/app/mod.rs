@@ -12,11 +12,13 @@ use crate::credential::{Credential, engine};
 use crate::metrics::RouteStats;
 use crate::proxy::limits::ConnLimit;
 use crate::proxy::listener::{self, Bound};
+use crate::proxy::outbound::{self, Outbound};
 use crate::proxy::probe;
 use crate::proxy::route::{Clients, Route};
 use crate::proxy::router::ByListener;
 use crate::proxy::table::RouteTable;
 use crate::sync::Mutex;
+use crate::tls::{Authority, CaError, CaSource};
 use arc_swap::ArcSwap;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,6 +52,10 @@ pub struct Control {
     pub shared: Arc<Shared>,
     running: tokio::sync::Mutex<Running>,
     addrs: Mutex<BTreeMap<String, ListenAddr>>,
+    /// The forward proxy, when `[proxy]` was configured at start.
+    outbound: Option<Arc<Outbound>>,
+    /// The admin and proxy listeners' addresses (a tunnel never reaches them).
+    fixed_own: Vec<std::net::SocketAddr>,
 }
 
 /// Longest wait for one source to release what it holds at shutdown.
@@ -60,6 +66,8 @@ pub struct App {
     pub shared: Arc<Shared>,
     control: Arc<Control>,
     admin: Listener,
+    /// The forward proxy's listener.
+    proxy: Option<Listener>,
     watcher: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -75,14 +83,69 @@ pub enum StartError {
     Build(#[from] crate::proxy::route::BuildError),
     #[error("[admin] token: {0}")]
     AdminToken(#[from] crate::secret_ref::ReadError),
+    #[error("[proxy] CA: {0}")]
+    Ca(#[from] CaError),
 }
 
-/// Binds a route's listener, naming it in the error.
-async fn bind_route(route: &Route) -> Result<Bound, StartError> {
-    Bound::bind(&route.config.listen)
+/// Where the forward proxy's CA comes from under `config`.
+pub fn ca_source(config: &Config) -> CaSource {
+    match config.proxy.as_ref().and_then(|p| p.ca.as_ref()) {
+        Some(f) => CaSource::Operator {
+            cert: f.cert.clone(),
+            key: f.key.clone(),
+        },
+        None => CaSource::Generated(config.state_dir.clone()),
+    }
+}
+
+/// The hosts of `config`'s host routes, sorted: what the CA must permit.
+pub fn intercepted_hosts(config: &Config) -> Vec<String> {
+    crate::tls::ca::hosts_of(
+        config
+            .routes
+            .iter()
+            .filter_map(|r| r.host.as_ref().map(|h| h.host.as_str())),
+    )
+}
+
+/// The CA `config` needs: `current` when it serves the same hosts from the
+/// same source, else opened (and generated where needed) anew; `None`
+/// without host routes.
+pub fn open_ca(
+    config: &Config,
+    current: Option<Arc<Authority>>,
+) -> Result<Option<Arc<Authority>>, CaError> {
+    let hosts = intercepted_hosts(config);
+    if hosts.is_empty() {
+        return Ok(None);
+    }
+    let source = ca_source(config);
+    if let Some(c) = current.filter(|c| c.source == source && c.serves(&hosts)) {
+        return Ok(Some(c));
+    }
+    Authority::open(&source, &hosts).map(|a| Some(Arc::new(a)))
+}
+
+/// Addresses a tunnel never reaches: every listener of this process.
+fn own_addrs(control: &Control) -> Vec<std::net::SocketAddr> {
+    let mut v = control.fixed_own.clone();
+    v.extend(control.addrs.lock().values().filter_map(|a| match a {
+        ListenAddr::Tcp(a) => Some(*a),
+        ListenAddr::Unix(_) => None,
+    }));
+    v
+}
+
+/// Binds a route's listener, naming it in the error (a host route has none).
+async fn bind_route(route: &Route) -> Result<Option<Bound>, StartError> {
+    let Some(listen) = &route.config.listen else {
+        return Ok(None);
+    };
+    Bound::bind(listen)
         .await
+        .map(Some)
         .map_err(|source| StartError::Bind {
-            addr: route.config.listen.to_string(),
+            addr: listen.to_string(),
             what: format!("route `{}`", route.name()),
             source,
         })
@@ -149,6 +212,22 @@ impl App {
             let b = bind_route(&route).await?;
             bound.push((route, b));
         }
+        let ca = match &config.proxy {
+            Some(_) => open_ca(&config, None)?,
+            None => None,
+        };
+        let proxy_bound = match &config.proxy {
+            Some(p) => Some(
+                Bound::bind(&p.listen)
+                    .await
+                    .map_err(|source| StartError::Bind {
+                        addr: p.listen.to_string(),
+                        what: "[proxy]".into(),
+                        source,
+                    })?,
+            ),
+            None => None,
+        };
         let admin_bound =
             Bound::bind(&config.admin.listen)
                 .await
@@ -181,11 +260,35 @@ impl App {
             if let Some(p) = probe::spawn(route.clone()) {
                 probes.insert(name.clone(), p);
             }
+            let Some(b) = b else { continue };
             let l = serve_route(b, &route, &table, config.admin.conns.max_connections);
             addrs.insert(name.clone(), l.addr.clone());
             listeners.insert(name, l);
         }
 
+        let admin_addr = admin_bound.local_addr();
+        let mut fixed_own: Vec<std::net::SocketAddr> = Vec::new();
+        let mut proxy = None;
+        let mut outbound = None;
+        if let (Some(pc), Some(b)) = (&config.proxy, proxy_bound) {
+            let addr = b.local_addr();
+            let wanted = pc.conns.max_connections;
+            let max = wanted.min(nofile::route_share(
+                nofile::current(),
+                config.routes.len() + 1,
+                config.admin.conns.max_connections,
+            ));
+            let ob = Arc::new(Outbound::new(table.clone(), pc.clone(), ca, max));
+            let (stop, rx) = watch::channel(false);
+            tracing::info!(listen = %addr, max_connections = max, "forward proxy listening");
+            let task = tokio::spawn(outbound::serve(b, ob.clone(), rx, DEFAULT_GRACE));
+            fixed_own.extend([&addr, &admin_addr].into_iter().filter_map(|a| match a {
+                ListenAddr::Tcp(a) => Some(*a),
+                ListenAddr::Unix(_) => None,
+            }));
+            proxy = Some(Listener { addr, stop, task });
+            outbound = Some(ob);
+        }
         let shared = Arc::new(Shared {
             table,
             admin_token,
@@ -194,7 +297,6 @@ impl App {
             admin_connections: Default::default(),
             config: ArcSwap::from_pointee(config),
         });
-        let admin_addr = admin_bound.local_addr();
         let (stop, rx) = watch::channel(false);
         tracing::info!(listen = %admin_addr, "admin API listening");
         let task = tokio::spawn(admin::serve(admin_bound, shared.clone(), rx));
@@ -208,7 +310,12 @@ impl App {
                 last_text: None,
             }),
             addrs: Mutex::new(addrs),
+            outbound,
+            fixed_own,
         });
+        if let Some(ob) = &control.outbound {
+            ob.own.store(Arc::new(own_addrs(&control)));
+        }
         Ok(App {
             shared,
             control,
@@ -217,6 +324,7 @@ impl App {
                 stop,
                 task,
             },
+            proxy,
             watcher: Mutex::new(None),
         })
     }
@@ -228,6 +336,23 @@ impl App {
 
     pub fn admin_addr(&self) -> &ListenAddr {
         &self.admin.addr
+    }
+
+    /// The forward proxy's address, when `[proxy]` is configured.
+    pub fn proxy_addr(&self) -> Option<&ListenAddr> {
+        self.proxy.as_ref().map(|p| &p.addr)
+    }
+
+    /// CONNECT tunnels the forward proxy intercepted so far.
+    pub fn proxy_intercepted(&self) -> u64 {
+        self.control.outbound.as_ref().map_or(0, |o| {
+            o.intercepted.load(std::sync::atomic::Ordering::Relaxed)
+        })
+    }
+
+    /// The forward proxy's current CA (`None` without host routes).
+    pub fn proxy_ca(&self) -> Option<Arc<Authority>> {
+        self.control.outbound.as_ref()?.ca.load_full()
     }
 
     pub fn credential(&self, name: &str) -> Option<Arc<Credential>> {
@@ -254,8 +379,11 @@ impl App {
             w.abort();
         }
         let mut running = self.control.running.lock().await;
-        for l in running.listeners.values() {
+        for l in running.listeners.values().chain(self.proxy.as_ref()) {
             let _ = l.stop.send(true);
+        }
+        if let Some(p) = self.proxy {
+            let _ = p.task.await;
         }
         for (_, l) in std::mem::take(&mut running.listeners) {
             let _ = l.task.await;

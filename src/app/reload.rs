@@ -45,6 +45,8 @@ pub enum ReloadError {
     Invalid(#[from] config::ConfigErrors),
     #[error(transparent)]
     Build(#[from] crate::proxy::route::BuildError),
+    #[error("[proxy] CA: {0}")]
+    Ca(#[from] crate::tls::CaError),
     #[error("route `{route}`: cannot listen on {addr}: {reason}")]
     Bind {
         route: String,
@@ -134,6 +136,8 @@ enum Plan {
     Swap(Arc<Route>),
     /// A listener to start (a new route, or one whose address changed).
     Add(Arc<Route>, crate::proxy::listener::Bound),
+    /// A new or changed host route: the forward proxy serves it, no listener of its own.
+    Hosted(Arc<Route>),
 }
 
 /// Builds everything the new config needs, then swaps it in. Nothing
@@ -150,6 +154,14 @@ async fn apply(
         tracing::warn!("changes to [admin] and [log] format take effect at the next restart");
     }
     let mut summary = Summary::default();
+    // The CA the new host routes need, opened (or made anew) before anything changes.
+    let ca = match (&control.outbound, &config.proxy) {
+        (Some(ob), Some(_)) => Some(super::open_ca(&config, ob.ca.load_full())?),
+        _ => None,
+    };
+    if old_cfg.proxy.as_ref().map(|p| &p.listen) != config.proxy.as_ref().map(|p| &p.listen) {
+        tracing::warn!("adding, removing or moving [proxy] takes effect at the next restart");
+    }
 
     let mut credentials = BTreeMap::new();
     let mut fresh = Vec::new();
@@ -224,6 +236,23 @@ async fn apply(
                     summary.routes_added.push(name);
                 }
             }
+            Plan::Hosted(route) => {
+                routes.insert(name.clone(), route);
+                if old.routes.contains_key(&name) {
+                    summary.routes_changed.push(name);
+                } else {
+                    summary.routes_added.push(name);
+                }
+            }
+        }
+    }
+    if let Some(ob) = &control.outbound {
+        // The CA first: a new host route's first tunnel finds its leaf.
+        if let Some(ca) = ca {
+            ob.ca.store(ca);
+        }
+        if let Some(p) = &config.proxy {
+            ob.config.store(Arc::new(p.clone()));
         }
     }
     // One store: every listener sees the whole new generation at once.
@@ -246,7 +275,9 @@ async fn apply(
     let gone: Vec<String> = running
         .listeners
         .keys()
-        .filter(|n| !routes.contains_key(*n) || replaced.contains(n))
+        .filter(|n| {
+            routes.get(*n).is_none_or(|r| r.config.listen.is_none()) || replaced.contains(n)
+        })
         .cloned()
         .collect();
     for name in gone {
@@ -263,6 +294,10 @@ async fn apply(
     for (name, l) in started {
         control.addrs.lock().insert(name.clone(), l.addr.clone());
         running.listeners.insert(name, l);
+    }
+
+    if let Some(ob) = &control.outbound {
+        ob.own.store(Arc::new(super::own_addrs(control)));
     }
 
     // Route uses of credentials that stay: forget routes that no longer use them.
@@ -362,17 +397,20 @@ async fn plan_routes(
             stats,
             config.log.access_log,
         )?);
+        let Some(listen) = route.config.listen.clone() else {
+            plans.push(Plan::Hosted(route));
+            continue;
+        };
         if existing.is_some() && same_listener {
             plans.push(Plan::Swap(route));
         } else {
-            let bound =
-                Bound::bind(&route.config.listen)
-                    .await
-                    .map_err(|reason| ReloadError::Bind {
-                        route: route.name().to_owned(),
-                        addr: route.config.listen.to_string(),
-                        reason,
-                    })?;
+            let bound = Bound::bind(&listen)
+                .await
+                .map_err(|reason| ReloadError::Bind {
+                    route: route.name().to_owned(),
+                    addr: listen.to_string(),
+                    reason,
+                })?;
             plans.push(Plan::Add(route, bound));
         }
     }

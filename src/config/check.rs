@@ -73,23 +73,43 @@ pub fn check(path: &Path, text: &str, form: FileConfig) -> Result<Config, Config
                 ),
             );
         }
-        let listen_span = rf.listen.span();
+        let listen_span = rf.listen.as_ref().map_or(span.clone(), |l| l.span());
+        let host_span = rf.host.as_ref().map_or(span.clone(), |h| h.span());
         let inject_span = rf.inject.span();
         if let Some(route) = route(&mut r, &cx, rf, span, form.allow_non_loopback) {
             if let Some(m) = inject_mismatch(&route, &credentials) {
                 r.at(inject_span, m);
             }
+            if let Some(h) = &route.host {
+                let same = routes.iter().find(|o: &&RouteConfig| {
+                    o.host
+                        .as_ref()
+                        .is_some_and(|o| o.host == h.host && o.port == h.port)
+                });
+                if let Some(o) = same {
+                    r.at(
+                        host_span.clone(),
+                        format!("routes `{}` and `{}` both match {h}", o.name, route.name),
+                    );
+                }
+                if form.proxy.is_none() {
+                    r.at(host_span, format!("route `{}` is matched by host, which only the forward proxy does: add a [proxy] table with `listen = \"127.0.0.1:3128\"`", route.name));
+                }
+            }
             // Port 0 asks the OS for a free port: never a clash.
-            let fixed = !matches!(&route.listen, ListenAddr::Tcp(a) if a.port() == 0);
-            if fixed {
+            let fixed = route
+                .listen
+                .as_ref()
+                .filter(|l| !matches!(l, ListenAddr::Tcp(a) if a.port() == 0));
+            if let Some(listen) = fixed {
                 if let Some(other) =
-                    listeners.insert(route.listen.clone(), format!("route `{}`", route.name))
+                    listeners.insert(listen.clone(), format!("route `{}`", route.name))
                 {
                     r.at(
                         listen_span,
                         format!(
                             "route `{}` listens on {}, which {} already uses",
-                            route.name, route.listen, other
+                            route.name, listen, other
                         ),
                     );
                 }
@@ -100,6 +120,28 @@ pub fn check(path: &Path, text: &str, form: FileConfig) -> Result<Config, Config
     if routes.is_empty() && !r.has_errors() {
         r.whole("no [[routes]] defined: sidekey would have nothing to do");
     }
+    let state_dir = form
+        .state_dir
+        .as_ref()
+        .map_or_else(|| DEFAULT_STATE_DIR.into(), |d| cx.path(d.get_ref()));
+    let proxy = form
+        .proxy
+        .as_ref()
+        .and_then(|p| proxy(&mut r, &cx, p, form.allow_non_loopback));
+    if let Some(p) = &proxy {
+        let fixed = !matches!(&p.listen, ListenAddr::Tcp(a) if a.port() == 0);
+        if let Some(other) = fixed.then(|| listeners.get(&p.listen)).flatten() {
+            if let Some(f) = &form.proxy {
+                r.at(
+                    f.span(),
+                    format!(
+                        "[proxy] listens on {}, which {other} already uses",
+                        p.listen
+                    ),
+                );
+            }
+        }
+    }
     r.finish(Config {
         path: path.to_owned(),
         allow_non_loopback: form.allow_non_loopback,
@@ -107,7 +149,102 @@ pub fn check(path: &Path, text: &str, form: FileConfig) -> Result<Config, Config
         log,
         credentials,
         routes,
+        state_dir,
+        proxy,
     })
+}
+
+/// `[proxy]`: the forward proxy's listener, what it does with unrouted hosts, its CA.
+fn proxy(
+    r: &mut Reporter<'_>,
+    cx: &ParseContext<'_>,
+    p: &Spanned<super::file_form::ProxyFile>,
+    allow_non_loopback: bool,
+) -> Option<ProxyConfig> {
+    let f = p.get_ref();
+    let listen = listen_addr(r, &f.listen, allow_non_loopback);
+    let unmatched = match f.unmatched.as_ref().map(|u| (u, u.get_ref().as_str())) {
+        None | Some((_, "deny")) => Unmatched::Deny,
+        Some((_, "tunnel")) => Unmatched::Tunnel,
+        Some((u, other)) => {
+            r.at(
+                u.span(),
+                format!("[proxy] unmatched `{other}` is not known; use \"deny\" or \"tunnel\""),
+            );
+            Unmatched::Deny
+        }
+    };
+    let ca = f.ca.as_ref().map(|c| {
+        let files = CaFiles {
+            cert: cx.path(&c.get_ref().cert),
+            key: cx.path(&c.get_ref().key),
+        };
+        for (what, path) in [("cert", &files.cert), ("key", &files.key)] {
+            if let Err(e) = std::fs::read(path) {
+                r.at(
+                    c.span(),
+                    format!("[proxy] ca {what}: cannot read {}: {e}", path.display()),
+                );
+            }
+        }
+        files
+    });
+    let allow_private = f
+        .allow_private
+        .iter()
+        .filter_map(|a| {
+            crate::ipnet::IpNet::parse(a.get_ref())
+                .map_err(|m| r.at(a.span(), format!("[proxy] allow_private: {m}")))
+                .ok()
+        })
+        .collect();
+    let conns = ConnLimits {
+        max_connections: f
+            .max_connections
+            .as_ref()
+            .map_or(DEFAULT_MAX_CONNECTIONS, |m| {
+                count(r, m, "[proxy] max_connections")
+            }),
+        header_timeout: humane(
+            r,
+            f.header_timeout.as_ref(),
+            DEFAULT_HEADER_TIMEOUT,
+            "[proxy] header_timeout",
+        ),
+    };
+    Some(ProxyConfig {
+        listen: listen?,
+        unmatched,
+        ca,
+        allow_private,
+        conns,
+        max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+    })
+}
+
+/// A host route's destination name: a DNS name, lower-cased, no port, no wildcard.
+fn host_name(r: &mut Reporter<'_>, name: &str, h: &Spanned<String>) -> Option<String> {
+    let text = h
+        .get_ref()
+        .trim()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if text.parse::<std::net::IpAddr>().is_ok() {
+        r.at(h.span(), format!("route `{name}`: host `{text}` is an IP address; a host route needs a DNS name (the local CA's name constraints list DNS names)"));
+        return None;
+    }
+    if text.is_empty() || text.len() > 253 || !text.split('.').all(label_ok) {
+        r.at(h.span(), format!("route `{name}`: host `{}` is not a DNS name; write it like \"api.github.com\" (no scheme, port or wildcard; the port goes in `port`)", h.get_ref()));
+        return None;
+    }
+    Some(text)
 }
 
 fn admin(r: &mut Reporter<'_>, cx: &ParseContext<'_>, form: &FileConfig) -> AdminConfig {
@@ -362,8 +499,71 @@ fn route(
     allow_non_loopback: bool,
 ) -> Option<RouteConfig> {
     let name = rf.name.get_ref().clone();
-    let listen = listen_addr(r, &rf.listen, allow_non_loopback);
-    let upstream = upstream(r, &rf.upstream);
+    let listen = rf
+        .listen
+        .as_ref()
+        .map(|l| listen_addr(r, l, allow_non_loopback).ok_or(()));
+    let host = rf.host.as_ref().map(|h| host_name(r, &name, h).ok_or(()));
+    let port = match &rf.port {
+        None => None,
+        Some(p) => match u16::try_from(*p.get_ref()) {
+            Ok(n) if n > 0 && rf.host.is_some() => Some(n),
+            Ok(n) if n > 0 => {
+                r.at(p.span(), format!("route `{name}`: `port` goes with `host` (a host route); a listener route's port is in `listen`"));
+                None
+            }
+            _ => {
+                r.at(p.span(), format!("route `{name}`: port must be 1 to 65535"));
+                None
+            }
+        },
+    };
+    let (listen, host) = match (listen, host) {
+        (Some(_), Some(_)) => {
+            r.at(span.clone(), format!("route `{name}` has both `listen` and `host`; a route is reached either on its own listener or by destination through [proxy], not both"));
+            (Err(()), Err(()))
+        }
+        (None, None) => {
+            r.at(span.clone(), format!("route `{name}` needs `listen` (its own listener, \"127.0.0.1:8081\") or `host` (matched by destination through [proxy])"));
+            (Err(()), Err(()))
+        }
+        (l, h) => (
+            l.transpose(),
+            h.transpose()
+                .map(|h| h.map(|host| HostMatch { host, port })),
+        ),
+    };
+    let upstream = match (&rf.upstream, &host) {
+        (Some(u), _) => upstream(r, u),
+        (None, Ok(Some(h))) => Some(Upstream::Url {
+            scheme: http::uri::Scheme::HTTPS,
+            authority: match h.port {
+                Some(p) => format!("{}:{p}", h.host).parse().ok()?,
+                None => h.host.parse().ok()?,
+            },
+            base_path: String::new(),
+        }),
+        (None, Ok(None)) => {
+            r.at(span.clone(), format!("route `{name}` needs an `upstream` (\"https://api.example.com\" or \"stand-in\")"));
+            None
+        }
+        (None, Err(())) => None,
+    };
+    let connect_to = rf.connect_to.as_ref().and_then(|c| {
+        let t = c.get_ref().trim();
+        t.parse::<SocketAddr>()
+            .or_else(|_| {
+                t.parse::<std::net::IpAddr>()
+                    .map(|ip| SocketAddr::new(ip, 0))
+            })
+            .map_err(|_| {
+                r.at(
+                    c.span(),
+                    format!("route `{name}`: connect_to `{t}` is not an IP address or IP:port"),
+                )
+            })
+            .ok()
+    });
     let inject = crate::inject::registry::parse(rf.inject.get_ref().clone())
         .map_err(|m| r.at(rf.inject.span(), format!("route `{name}`: inject: {m}")))
         .ok();
@@ -452,10 +652,18 @@ fn route(
         DEFAULT_BODY_TIMEOUT,
         &format!("route `{name}`: body_timeout"),
     );
-    let caller = caller(r, cx, &rf, listen.as_ref(), &name);
+    let caller = caller(
+        r,
+        cx,
+        &rf,
+        listen.as_ref().ok().and_then(Option::as_ref),
+        &name,
+    );
     Some(RouteConfig {
         name,
-        listen: listen?,
+        listen: listen.ok()?,
+        host: host.ok()?,
+        connect_to,
         upstream: upstream?,
         credential: rf.credential.into_inner(),
         inject: inject?,

@@ -15,6 +15,29 @@ pub struct FileConfig {
     pub credentials: BTreeMap<String, Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
     #[serde(default)]
     pub routes: Vec<Spanned<RouteFile>>,
+    /// Where generated state (the local CA) is kept.
+    pub state_dir: Option<Spanned<String>>,
+    pub proxy: Option<Spanned<ProxyFile>>,
+}
+
+/// `[proxy]`: the forward proxy.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyFile {
+    pub listen: Spanned<String>,
+    pub unmatched: Option<Spanned<String>>,
+    pub ca: Option<Spanned<CaFile>>,
+    #[serde(default)]
+    pub allow_private: Vec<Spanned<String>>,
+    pub max_connections: Option<Spanned<u64>>,
+    pub header_timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaFile {
+    pub cert: String,
+    pub key: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,8 +70,13 @@ pub struct SecretRefFile {
 #[serde(deny_unknown_fields)]
 pub struct RouteFile {
     pub name: Spanned<String>,
-    pub listen: Spanned<String>,
-    pub upstream: Spanned<String>,
+    pub listen: Option<Spanned<String>>,
+    /// A host route: matched by destination through the forward proxy.
+    pub host: Option<Spanned<String>>,
+    pub port: Option<Spanned<u64>>,
+    /// Optional for a host route (default `https://{host}`).
+    pub upstream: Option<Spanned<String>>,
+    pub connect_to: Option<Spanned<String>>,
     pub credential: Spanned<String>,
     /// Parsed by the injection forms' registry (`inject::registry`).
     pub inject: Spanned<toml::Table>,

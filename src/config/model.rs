@@ -34,6 +34,10 @@ pub struct Config {
     pub log: LogConfig,
     pub credentials: Vec<CredentialConfig>,
     pub routes: Vec<RouteConfig>,
+    /// Where sidekey keeps what it generates (the local CA): 0700.
+    pub state_dir: PathBuf,
+    /// The forward proxy (`[proxy]`), when configured.
+    pub proxy: Option<ProxyConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -110,7 +114,13 @@ impl fmt::Display for Upstream {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteConfig {
     pub name: String,
-    pub listen: ListenAddr,
+    /// The route's own listener; `None` for a host route.
+    pub listen: Option<ListenAddr>,
+    /// The destination a host route is matched by (forward proxy); `None` for a listener route.
+    pub host: Option<HostMatch>,
+    /// Dial this address instead of resolving the upstream's name (its name
+    /// still goes in SNI, certificate checks and `Host`); port 0 keeps the upstream's port.
+    pub connect_to: Option<SocketAddr>,
     pub upstream: Upstream,
     pub credential: String,
     pub inject: InjectSpec,
@@ -175,4 +185,63 @@ pub struct RevocationCheck {
     pub path: String,
     pub expect_status: Vec<u16>,
     pub after: Duration,
+}
+
+/// Where `state_dir` is when the config does not say.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/sidekey";
+
+/// What a host route is matched by: the destination's name and port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostMatch {
+    /// Lower-case DNS name, no trailing dot.
+    pub host: String,
+    /// The one port it is matched on; `None`: 443 for CONNECT, 80 for plain requests.
+    pub port: Option<u16>,
+}
+
+impl HostMatch {
+    /// Whether a destination `host:port` (host already lower-case) is this route's.
+    /// `tls`: reached through CONNECT (default port 443) rather than a plain request (80).
+    pub fn matches(&self, host: &str, port: u16, tls: bool) -> bool {
+        let want = self.port.unwrap_or(if tls { 443 } else { 80 });
+        self.host == host && want == port
+    }
+}
+
+impl fmt::Display for HostMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.port {
+            Some(p) => write!(f, "host {}:{p}", self.host),
+            None => write!(f, "host {}", self.host),
+        }
+    }
+}
+
+/// `[proxy]`: the forward proxy the app reaches through `HTTPS_PROXY`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProxyConfig {
+    pub listen: ListenAddr,
+    pub unmatched: Unmatched,
+    /// The operator's CA; `None`: one generated in `state_dir`.
+    pub ca: Option<CaFiles>,
+    /// Non-public ranges a tunnel may still reach.
+    pub allow_private: Vec<crate::ipnet::IpNet>,
+    pub conns: ConnLimits,
+    pub max_header_bytes: usize,
+}
+
+/// What becomes of a CONNECT to a host no route names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmatched {
+    /// Refused with 403 `no_route`.
+    Deny,
+    /// Bytes pass through undecrypted, with no credential.
+    Tunnel,
+}
+
+/// A CA given by the operator: certificate and key, PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }

@@ -45,6 +45,15 @@ pub enum ProxyError {
     HeadersTooLarge { size: usize, limit: usize },
     #[error("the request body did not arrive within {} (body_timeout)", humantime::format_duration(*.0))]
     RequestTimeout(Duration),
+    /// Forward proxy: a request whose CONNECT target, TLS SNI and `Host`/`:authority` do not all name one host.
+    #[error("{0}")]
+    Misdirected(String),
+    /// Forward proxy: no route names this destination and `unmatched = "deny"`.
+    #[error("no route serves {0} and [proxy] unmatched = \"deny\"")]
+    NoRouteForHost(String),
+    /// Forward proxy: a tunnel to an address it must not reach.
+    #[error("{0}")]
+    DestinationNotAllowed(String),
 }
 
 impl ProxyError {
@@ -63,6 +72,9 @@ impl ProxyError {
             ProxyError::RequestTooLarge(_) => "request_too_large",
             ProxyError::HeadersTooLarge { .. } => "headers_too_large",
             ProxyError::RequestTimeout(_) => "request_timeout",
+            ProxyError::Misdirected(_) => "misdirected",
+            ProxyError::NoRouteForHost(_) => "no_route",
+            ProxyError::DestinationNotAllowed(_) => "destination_not_allowed",
         }
     }
 
@@ -83,6 +95,10 @@ impl ProxyError {
             ProxyError::RequestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ProxyError::Misdirected(_) => StatusCode::MISDIRECTED_REQUEST,
+            ProxyError::NoRouteForHost(_) | ProxyError::DestinationNotAllowed(_) => {
+                StatusCode::FORBIDDEN
+            }
         }
     }
 

@@ -3,7 +3,7 @@
 use super::accept::Backoff;
 use super::error::ProxyError;
 use super::forward;
-use super::limits::ConnLimit;
+use super::limits::{Admitted, ConnLimit};
 use super::peer;
 use super::router::{Connection, Head, Router};
 use super::table::RouteTable;
@@ -16,7 +16,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, UnixListener};
@@ -85,37 +87,15 @@ pub struct Serving {
 
 /// Serves a listener until `stop` turns true, then lets requests in flight
 /// finish for up to `grace`.
-pub async fn serve(
-    bound: Bound,
-    serving: Serving,
-    mut stop: watch::Receiver<bool>,
-    grace: Duration,
-) {
-    let graceful = GracefulShutdown::new();
+pub async fn serve(bound: Bound, serving: Serving, stop: watch::Receiver<bool>, grace: Duration) {
     let builder = http1_builder(serving.max_header_bytes, serving.header_timeout);
-    let mut backoff = Backoff::default();
-    loop {
-        let accepted = tokio::select! {
-            _ = crate::shutdown::stopped(&mut stop) => break,
-            a = accept(&bound) => a,
-        };
-        let io = match accepted {
-            Ok(io) => io,
-            Err(e) => {
-                backoff.failed(&serving.name, &e).await;
-                continue;
-            }
-        };
-        backoff.reset();
-        let Some(admitted) = serving.limit.admit() else {
-            match io {
-                Io::Tcp(s, _) => serving.limit.refuse(s),
-                Io::Unix(s) => serving.limit.refuse(s),
-            }
-            continue;
-        };
-        let conn = Arc::new(connection(&serving.name, &io));
-        let (table, router) = (serving.table.clone(), serving.router.clone());
+    let (table, router) = (serving.table.clone(), serving.router.clone());
+    let each = move |io: Io,
+                     conn: Arc<Connection>,
+                     graceful: &GracefulShutdown,
+                     _: &Arc<Admitted>,
+                     _: &watch::Receiver<bool>| {
+        let (table, router) = (table.clone(), router.clone());
         let service = service_fn(move |req: hyper::Request<Incoming>| {
             let route = router.route(&table.load(), &conn, &Head::of(&req));
             let conn = conn.clone();
@@ -126,21 +106,70 @@ pub async fn serve(
                 })
             }
         });
-        let conn = match io {
-            Io::Tcp(s, _) => Either::Tcp(
-                graceful.watch(builder.serve_connection(TokioIo::new(s), service.clone())),
-            ),
+        let served: Served = match io {
+            Io::Tcp(s, _) => {
+                Box::pin(graceful.watch(builder.serve_connection(TokioIo::new(s), service.clone())))
+            }
             Io::Unix(s) => {
-                Either::Unix(graceful.watch(builder.serve_connection(TokioIo::new(s), service)))
+                Box::pin(graceful.watch(builder.serve_connection(TokioIo::new(s), service)))
             }
         };
+        served
+    };
+    run(bound, &serving.name, &serving.limit, stop, grace, each).await;
+}
+
+/// A connection being served, as the accept loop holds it.
+pub type Served = Pin<Box<dyn Future<Output = Result<(), hyper::Error>> + Send>>;
+
+/// The accept loop of every listener: accepts until `stop` turns true
+/// (backing off when accepting fails), holds each connection to the cap of
+/// `limit`, hands it to `each`, then lets connections finish for up to `grace`.
+/// `each` may keep the connection's place (`Admitted`) beyond the HTTP
+/// connection, for a tunnel it becomes, and watch `stop` itself where
+/// `graceful` cannot watch its connection.
+pub async fn run(
+    bound: Bound,
+    name: &Arc<str>,
+    limit: &ConnLimit,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+    mut each: impl FnMut(
+        Io,
+        Arc<Connection>,
+        &GracefulShutdown,
+        &Arc<Admitted>,
+        &watch::Receiver<bool>,
+    ) -> Served,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut backoff = Backoff::default();
+    loop {
+        let accepted = tokio::select! {
+            _ = crate::shutdown::stopped(&mut stop) => break,
+            a = accept(&bound) => a,
+        };
+        let io = match accepted {
+            Ok(io) => io,
+            Err(e) => {
+                backoff.failed(name, &e).await;
+                continue;
+            }
+        };
+        backoff.reset();
+        let Some(admitted) = limit.admit() else {
+            match io {
+                Io::Tcp(s, _) => limit.refuse(s),
+                Io::Unix(s) => limit.refuse(s),
+            }
+            continue;
+        };
+        let admitted = Arc::new(admitted);
+        let conn = Arc::new(connection(name, &io));
+        let served = each(io, conn, &graceful, &admitted, &stop);
         tokio::spawn(async move {
             let _admitted = admitted;
-            let result = match conn {
-                Either::Tcp(c) => c.await,
-                Either::Unix(c) => c.await,
-            };
-            if let Err(e) = result {
+            if let Err(e) = served.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
@@ -167,14 +196,10 @@ fn connection(listener: &Arc<str>, io: &Io) -> Connection {
     c
 }
 
-enum Io {
+/// An accepted connection.
+pub enum Io {
     Tcp(tokio::net::TcpStream, SocketAddr),
     Unix(tokio::net::UnixStream),
-}
-
-enum Either<A, B> {
-    Tcp(A),
-    Unix(B),
 }
 
 async fn accept(bound: &Bound) -> std::io::Result<Io> {

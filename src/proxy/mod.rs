@@ -8,6 +8,7 @@ pub mod forward;
 pub mod headers;
 pub mod limits;
 pub mod listener;
+pub mod outbound;
 pub mod peer;
 pub mod probe;
 pub mod request;

@@ -63,7 +63,7 @@ pub enum BuildError {
 /// settings; each plain-HTTP route gets connections of its own.
 #[derive(Default)]
 pub struct Clients {
-    by_key: HashMap<(Option<PathBuf>, Duration), UpstreamClient>,
+    by_key: HashMap<(Option<PathBuf>, Duration, Option<std::net::SocketAddr>), UpstreamClient>,
 }
 
 impl Clients {
@@ -77,7 +77,7 @@ impl Clients {
             return Err(BuildError::Upstream(to.to_string(), why.into()));
         }
         if *scheme == Scheme::HTTP {
-            let direct = Direct::new(to, config.connect_timeout)
+            let direct = Direct::to(to, config.connect_timeout, config.connect_to)
                 .map_err(|e| BuildError::Upstream(to.to_string(), e.to_string()))?;
             return Ok(Client::Direct(Arc::new(direct)));
         }
@@ -86,12 +86,16 @@ impl Clients {
             let pools = crate::transport::mtls::CertPools::new(tls, config.connect_timeout);
             return Ok(Client::Mtls(pools));
         }
-        let key = (config.ca_file.clone(), config.connect_timeout);
+        let key = (
+            config.ca_file.clone(),
+            config.connect_timeout,
+            config.connect_to,
+        );
         if let Some(c) = self.by_key.get(&key) {
             return Ok(Client::Pooled(Box::new(c.clone())));
         }
         let tls = client::tls_config(config.ca_file.as_deref())?;
-        let c = client::build(tls, config.connect_timeout);
+        let c = client::build_to(tls, config.connect_timeout, config.connect_to);
         self.by_key.insert(key, c.clone());
         Ok(Client::Pooled(Box::new(c)))
     }
@@ -131,7 +135,11 @@ impl Route {
             .map_err(|e| BuildError::CallerToken(config.name.clone(), e))?;
         credential.add_route_use(RouteUse {
             route: config.name.clone(),
-            upstream: config.upstream.to_string(),
+            // A host route says what it is matched by: the inventory shows the host.
+            upstream: match &config.host {
+                Some(h) => format!("{h} -> {}", config.upstream),
+                None => config.upstream.to_string(),
+            },
             scopes: config.scope.describe(),
         });
         Ok(Route {

@@ -28,6 +28,19 @@ pub struct Connection {
     /// The peer's UID/GID: set at accept on unix sockets, looked up in the
     /// kernel's socket table on first use for TCP (only routes that check callers ask).
     ids: OnceLock<Option<PeerIds>>,
+    /// Where the client asked the forward proxy to go (CONNECT target, or
+    /// an absolute-form request's host).
+    pub destination: Option<Destination>,
+}
+
+/// A destination named to the forward proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// Lower-case, no trailing dot.
+    pub host: String,
+    pub port: u16,
+    /// Reached through CONNECT (TLS inside) rather than as a plain request.
+    pub tls: bool,
 }
 
 impl Connection {
@@ -39,6 +52,7 @@ impl Connection {
             original_dst: None,
             sni: None,
             ids: OnceLock::new(),
+            destination: None,
         }
     }
 
@@ -86,5 +100,15 @@ impl Router for ByListener {
     #[inline]
     fn route(&self, table: &RouteTable, conn: &Connection, _: &Head<'_>) -> Option<Arc<Route>> {
         table.route(&conn.listener).cloned()
+    }
+}
+
+/// The forward proxy's router: the host route that names the connection's destination.
+pub struct ByHost;
+
+impl Router for ByHost {
+    fn route(&self, table: &RouteTable, conn: &Connection, _: &Head<'_>) -> Option<Arc<Route>> {
+        let d = conn.destination.as_ref()?;
+        table.by_host(&d.host, d.port, d.tls).cloned()
     }
 }

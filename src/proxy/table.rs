@@ -19,6 +19,16 @@ impl RouteTable {
         self.routes.get(name)
     }
 
+    /// The host route matching a forward-proxy destination.
+    pub fn by_host(&self, host: &str, port: u16, tls: bool) -> Option<&Arc<Route>> {
+        self.routes.values().find(|r| {
+            r.config
+                .host
+                .as_ref()
+                .is_some_and(|h| h.matches(host, port, tls))
+        })
+    }
+
     /// Every route's counters, by route name.
     pub fn stats(&self) -> impl Iterator<Item = (&String, &Arc<RouteStats>)> {
         self.routes.iter().map(|(name, r)| (name, &r.stats))

@@ -4,6 +4,7 @@
 use super::body::ProxyBody;
 use super::body::Streamed;
 use super::direct::Direct;
+use super::resolve::Resolver;
 use http::{Request, Response};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client as Pool;
@@ -16,14 +17,22 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub type UpstreamClient = Pool<HttpsConnector<HttpConnector>, ProxyBody>;
+pub type UpstreamClient = Pool<HttpsConnector<HttpConnector<Resolver>>, ProxyBody>;
 
 /// How long an idle upstream connection is kept for reuse (pooled or direct).
 pub const POOL_IDLE: Duration = Duration::from_secs(90);
 
 /// The TCP connector every upstream client dials with.
-pub fn connector(connect_timeout: Duration) -> HttpConnector {
-    let mut http = HttpConnector::new();
+pub fn connector(connect_timeout: Duration) -> HttpConnector<Resolver> {
+    connector_to(connect_timeout, None)
+}
+
+/// [`connector`], dialling `connect_to` instead of resolving the name when given.
+pub fn connector_to(
+    connect_timeout: Duration,
+    connect_to: Option<std::net::SocketAddr>,
+) -> HttpConnector<Resolver> {
+    let mut http = HttpConnector::new_with_resolver(Resolver::new(connect_to));
     http.set_nodelay(true);
     http.set_connect_timeout(Some(connect_timeout));
     http.set_keepalive(Some(Duration::from_secs(60)));
@@ -75,7 +84,16 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, TlsErr
 
 /// A pooled client for upstreams reached with this TLS configuration.
 pub fn build(tls: rustls::ClientConfig, connect_timeout: Duration) -> UpstreamClient {
-    let mut http = connector(connect_timeout);
+    build_to(tls, connect_timeout, None)
+}
+
+/// [`build`], dialling `connect_to` instead of resolving upstream names when given.
+pub fn build_to(
+    tls: rustls::ClientConfig,
+    connect_timeout: Duration,
+    connect_to: Option<std::net::SocketAddr>,
+) -> UpstreamClient {
+    let mut http = connector_to(connect_timeout, connect_to);
     http.enforce_http(false); // the TLS layer above takes https:// too
     let https = HttpsConnectorBuilder::new()
         .with_tls_config(tls)

@@ -29,7 +29,7 @@ const IDLE_FOR: Duration = client::POOL_IDLE;
 
 /// A route's plain-HTTP upstream: how to connect, and the idle lists.
 pub struct Direct {
-    connector: HttpConnector,
+    connector: HttpConnector<super::resolve::Resolver>,
     /// `http://authority/`, what the connector resolves and dials.
     dial: Uri,
     /// Idle connections, one list per runtime thread, newest last.
@@ -67,7 +67,16 @@ pub enum SendError {
 
 impl Direct {
     pub fn new(authority: &Authority, connect_timeout: Duration) -> Result<Direct, http::Error> {
-        let connector = client::connector(connect_timeout);
+        Self::to(authority, connect_timeout, None)
+    }
+
+    /// [`Direct::new`], dialling `connect_to` instead of resolving the name when given.
+    pub fn to(
+        authority: &Authority,
+        connect_timeout: Duration,
+        connect_to: Option<std::net::SocketAddr>,
+    ) -> Result<Direct, http::Error> {
+        let connector = client::connector_to(connect_timeout, connect_to);
         let dial = Uri::builder()
             .scheme("http")
             .authority(authority.clone())

@@ -5,6 +5,7 @@ pub mod cert;
 pub mod client;
 pub mod direct;
 pub mod mtls;
+pub mod resolve;
 
 /// Removes every header whose (lower-case) name starts with `prefix`
 /// (`x-forwarded-`, `access-control-`). Allocates only when one is there.

@@ -63,7 +63,9 @@ async fn run(mut cmd: Command, args: &[&str]) -> Answer {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("no status line in {text:?}"));
-        if status == 100 {
+        // A proxy's `100 Continue` or CONNECT `200 Connection established`
+        // comes before the answer itself.
+        if status == 100 || body.starts_with("HTTP/") {
             rest = body;
             continue;
         }

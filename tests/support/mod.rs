@@ -12,6 +12,7 @@ pub mod nginx;
 pub mod oauth;
 pub mod openbao;
 pub mod properties;
+pub mod proxy;
 pub mod redis;
 pub mod tls;
 pub mod upstream;

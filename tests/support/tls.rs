@@ -43,8 +43,13 @@ impl TestCa {
 
     /// A rustls server config for 127.0.0.1 and localhost, with ALPN h2 and http/1.1.
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        self.server_config_for(&["localhost", "127.0.0.1"])
+    }
+
+    /// A rustls server config whose certificate names `names`, with ALPN h2 and http/1.1.
+    pub fn server_config_for(&self, names: &[&str]) -> Arc<rustls::ServerConfig> {
         let params =
-            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .unwrap();
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();

@@ -1,0 +1,150 @@
+//! IP address ranges (`10.0.0.0/8`, `::1`) and the address classes a tunnel must not reach unless allowed.
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// An address range: a network address and a prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `ADDR` (one address) or `ADDR/PREFIX`. IPv4-mapped IPv6 is read as IPv4.
+    pub fn parse(text: &str) -> Result<IpNet, String> {
+        let (a, p) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let addr = a
+            .trim()
+            .parse::<IpAddr>()
+            .map_err(|_| {
+                format!("`{text}` is not an IP address or range (\"10.0.0.0/8\", \"::1\")")
+            })?
+            .to_canonical();
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            None => max,
+            Some(p) => match p.trim().parse::<u8>() {
+                Ok(n) if n <= max => n,
+                _ => return Err(format!("`{text}`: the prefix length must be 0 to {max}")),
+            },
+        };
+        Ok(IpNet { addr, prefix })
+    }
+
+    /// Whether `ip` (IPv4-mapped IPv6 read as IPv4) is in the range.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for IpNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// Why an address is not public: loopback, link-local, private and the
+/// like, which a tunnel to an arbitrary host must not reach. `None` for a
+/// public address. IPv4-mapped IPv6 is judged as the IPv4 address it carries.
+pub fn non_public(ip: IpAddr) -> Option<&'static str> {
+    match ip.to_canonical() {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            if a.is_loopback() {
+                Some("loopback")
+            } else if a.is_unspecified() || o[0] == 0 {
+                Some("unspecified")
+            } else if a.is_link_local() {
+                Some("link-local")
+            } else if a.is_private() {
+                Some("private")
+            } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
+                Some("shared (carrier-grade NAT)")
+            } else if a.is_multicast() || a.is_broadcast() || o[0] >= 240 {
+                Some("multicast or reserved")
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            if a.is_loopback() {
+                Some("loopback")
+            } else if a.is_unspecified() {
+                Some("unspecified")
+            } else if (s[0] & 0xffc0) == 0xfe80 {
+                Some("link-local")
+            } else if (s[0] & 0xfe00) == 0xfc00 {
+                Some("private (unique local)")
+            } else if a.is_multicast() {
+                Some("multicast")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_and_mapped_addresses() {
+        let n = IpNet::parse("10.0.0.0/8").unwrap();
+        assert!(n.contains("10.1.2.3".parse().unwrap()));
+        assert!(n.contains("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!n.contains("11.0.0.1".parse().unwrap()));
+        assert!(
+            IpNet::parse("::1")
+                .unwrap()
+                .contains("::1".parse().unwrap())
+        );
+        assert!(
+            IpNet::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        assert!(IpNet::parse("10.0.0.0/33").is_err());
+        assert!(IpNet::parse("example.com").is_err());
+    }
+
+    #[test]
+    fn classes() {
+        for a in [
+            "127.0.0.1",
+            "::1",
+            "::ffff:127.0.0.1",
+            "169.254.169.254",
+            "10.0.0.1",
+            "192.168.1.1",
+            "fd00::1",
+            "fe80::1",
+            "0.0.0.0",
+            "100.64.0.1",
+        ] {
+            assert!(non_public(a.parse().unwrap()).is_some(), "{a}");
+        }
+        for a in ["8.8.8.8", "2606:4700::1111", "::ffff:1.1.1.1"] {
+            assert!(non_public(a.parse().unwrap()).is_none(), "{a}");
+        }
+    }
+}
