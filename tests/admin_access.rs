@@ -93,6 +93,20 @@ async fn a_dns_rebinding_name_cannot_read_the_inventory() {
         assert_eq!(a.status, 200, "Host: {host}: {}", a.body);
     }
     sk.stop().await;
+
+    // A name the operator lists (a Kubernetes service Prometheus scrapes) is answered.
+    let sk = start(&up, "allowed_hosts = [\"sidekey.observability.svc\"]").await;
+    let admin = sk.admin();
+    let port = admin.rsplit(':').next().unwrap().to_owned();
+    for (host, status) in [
+        (format!("sidekey.observability.svc:{port}"), 200),
+        (format!("SIDEKEY.observability.svc:{port}"), 200),
+        (format!("other.observability.svc:{port}"), 403),
+    ] {
+        let a = curl(&["-H", &format!("Host: {host}"), &format!("{admin}/metrics")]).await;
+        assert_eq!(a.status, status, "Host: {host}: {}", a.body);
+    }
+    sk.stop().await;
 }
 
 #[tokio::test]

@@ -36,8 +36,14 @@ pub fn refused<B>(shared: &Shared, req: &Request<B>) -> Option<Response<ProxyBod
 }
 
 fn refusal_of<B>(shared: &Shared, req: &Request<B>) -> Option<Response<ProxyBody>> {
-    let listen = shared.config.load().admin.listen.clone();
-    if let Err(e) = check_listener_host(&listen, &[], req.headers(), req.uri()) {
+    let config = shared.config.load();
+    let admin = &config.admin;
+    if let Err(e) = check_listener_host(
+        &admin.listen,
+        &admin.allowed_hosts,
+        req.headers(),
+        req.uri(),
+    ) {
         return Some(e.answer(None));
     }
     if req.method() != Method::POST {

@@ -270,10 +270,21 @@ fn admin(r: &mut Reporter<'_>, cx: &ParseContext<'_>, form: &FileConfig) -> Admi
             "[admin] header_timeout",
         ),
     };
+    let allowed_hosts = admin
+        .map(|a| a.allowed_hosts.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|h| {
+            browser::parse_host(h.get_ref())
+                .map_err(|m| r.at(h.span(), format!("[admin] allowed_hosts: {m}")))
+                .ok()
+        })
+        .collect();
     AdminConfig {
         listen,
         token,
         conns,
+        allowed_hosts,
     }
 }
 

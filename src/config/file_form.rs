@@ -48,6 +48,10 @@ pub struct AdminFile {
     pub token: Option<Spanned<SecretRefFile>>,
     pub max_connections: Option<Spanned<u64>>,
     pub header_timeout: Option<Spanned<String>>,
+    /// `Host` names the admin API answers to besides loopback names and its own
+    /// address (a Kubernetes service name that Prometheus scrapes, say).
+    #[serde(default)]
+    pub allowed_hosts: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -45,6 +45,8 @@ pub struct AdminConfig {
     pub listen: ListenAddr,
     pub token: Option<SecretRef>,
     pub conns: ConnLimits,
+    /// Extra `Host` names (lower-case, no port) the admin API answers to.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// How long a listener waits for a client, and how many clients it holds.
