@@ -45,6 +45,9 @@ pub enum ProxyError {
     HeadersTooLarge { size: usize, limit: usize },
     #[error("the request body did not arrive within {} (body_timeout)", humantime::format_duration(*.0))]
     RequestTimeout(Duration),
+    /// An `Upgrade` to a protocol the route's `allow_upgrades` does not list.
+    #[error("{0}")]
+    UpgradeNotAllowed(String),
 }
 
 impl ProxyError {
@@ -63,6 +66,7 @@ impl ProxyError {
             ProxyError::RequestTooLarge(_) => "request_too_large",
             ProxyError::HeadersTooLarge { .. } => "headers_too_large",
             ProxyError::RequestTimeout(_) => "request_timeout",
+            ProxyError::UpgradeNotAllowed(_) => "upgrade_not_allowed",
         }
     }
 
@@ -83,6 +87,7 @@ impl ProxyError {
             ProxyError::RequestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ProxyError::UpgradeNotAllowed(_) => StatusCode::BAD_REQUEST,
         }
     }
 

@@ -5,15 +5,16 @@ use super::limits::body_within;
 use super::route::{Route, Target};
 use super::router::Connection;
 use super::send::{Outgoing, send};
-use super::{browser, headers, path};
+use super::{browser, headers, path, upgrade};
 use crate::audit;
 use crate::credential::{Snapshot, Unusable};
 use crate::inject::BodyNeed;
 use crate::transport::body::{ProxyBody, Streamed, empty};
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Body, Incoming};
+use hyper::upgrade::OnUpgrade;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -29,9 +30,11 @@ pub struct Outcome {
 pub async fn serve(
     route: Arc<Route>,
     conn: Arc<Connection>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
+    // Present only on an HTTP/1.1 request that asks to switch protocols.
+    let app_upgrade = req.extensions_mut().remove::<OnUpgrade>();
     let method = req.method().clone();
     let mut outcome = Outcome {
         // Only the access log reads it: no copy when it is off.
@@ -43,7 +46,11 @@ pub async fn serve(
         replayed: false,
     };
     let origin = req.headers().get(http::header::ORIGIN).cloned();
-    let mut resp = match forward(&route, &conn, req, &mut outcome).await {
+    let upgrading = app_upgrade.is_some();
+    let mut resp = match forward(&route, &conn, req, upgrading, &mut outcome).await {
+        Ok(resp) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
+            upgrade::switch(&route, app_upgrade, resp, outcome.path.clone())
+        }
         Ok(resp) => resp,
         Err(e) => e.into_response(route.name()),
     };
@@ -71,6 +78,7 @@ async fn forward(
     route: &Route,
     conn: &Connection,
     req: Request<Incoming>,
+    upgrading: bool,
     outcome: &mut Outcome,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let cfg = &route.config;
@@ -114,7 +122,14 @@ async fn forward(
     outcome.fingerprint = Some(snap.fingerprint);
 
     let mut h = parts.headers;
-    headers::strip_hop_by_hop(&mut h);
+    let offered = headers::strip_hop_by_hop(&mut h);
+    let protocol = match offered.filter(|_| upgrading) {
+        Some(offered) => upgrade::admit(cfg, offered)?,
+        None => None,
+    };
+    if let Some(p) = &protocol {
+        upgrade::ask(&mut h, p.clone());
+    }
     if let Target::Remote { host, .. } = &route.target {
         h.insert(http::header::HOST, host.clone());
     }
@@ -129,6 +144,8 @@ async fn forward(
         unchanged,
         headers: h,
         body_sha256: None,
+        version: parts.version,
+        upgrade: protocol.is_some(),
     };
 
     // Keep small bodies so a rejected request can be replayed; stream the rest.
@@ -157,9 +174,9 @@ async fn forward(
     )
     .await?;
 
-    if !is_rejection(route, first.status()) {
+    if !is_rejection(route, &first, out.version) {
         route.credential.record_use();
-        return Ok(first);
+        return Ok(marked(first, protocol));
     }
     route
         .stats
@@ -198,12 +215,20 @@ async fn forward(
         Either::Right(Full::new(bytes)),
     )
     .await?;
-    match is_rejection(route, second.status()) {
+    match is_rejection(route, &second, out.version) {
         // The fresh value is rejected too: the throttle backs off.
         true => _ = route.credential.report_rejection(newer.generation),
         false => route.credential.record_use(),
     }
-    Ok(second)
+    Ok(marked(second, protocol))
+}
+
+/// Notes on an answer to an upgrade handshake the protocol it asked for.
+fn marked(mut resp: Response<ProxyBody>, protocol: Option<HeaderValue>) -> Response<ProxyBody> {
+    if let Some(p) = protocol {
+        resp.extensions_mut().insert(upgrade::Protocol(p));
+    }
+    resp
 }
 
 fn current(route: &Route) -> Result<Arc<Snapshot>, ProxyError> {
@@ -215,9 +240,18 @@ fn current(route: &Route) -> Result<Arc<Snapshot>, ProxyError> {
     })
 }
 
-fn is_rejection(route: &Route, status: StatusCode) -> bool {
+/// A 401 (or 403 with `refresh_on_403`), or, on HTTP/2, a gRPC answer that
+/// ends at once with `grpc-status: 16` (UNAUTHENTICATED) in its header block.
+fn is_rejection(route: &Route, resp: &Response<ProxyBody>, version: Version) -> bool {
+    let status = resp.status();
     status == StatusCode::UNAUTHORIZED
         || (status == StatusCode::FORBIDDEN && route.config.refresh_on_403)
+        || (version == Version::HTTP_2
+            && status == StatusCode::OK
+            && resp
+                .headers()
+                .get("grpc-status")
+                .is_some_and(|v| v.as_bytes() == b"16"))
 }
 
 /// A body is kept when its declared size fits the replay limit.

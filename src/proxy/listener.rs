@@ -1,4 +1,4 @@
-//! Listeners (TCP or unix socket) and the HTTP/1.1 server loop that hands each request to the current route.
+//! Listeners (TCP or unix socket) and the server loop (HTTP/1.1, and HTTP/2 with prior knowledge on the same port) that hands each request to the current route.
 
 use super::accept::Backoff;
 use super::error::ProxyError;
@@ -13,12 +13,14 @@ use arc_swap::ArcSwap;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
@@ -70,6 +72,31 @@ pub fn http1_builder(max_header_bytes: usize, header_timeout: Duration) -> http1
     b
 }
 
+/// How often an idle HTTP/2 connection is pinged; one that does not answer
+/// within hyper's ping timeout (20 s) is closed.
+const H2_PING: Duration = Duration::from_secs(30);
+
+/// Settings for a route's listener: HTTP/1.1 as [`http1_builder`] sets it
+/// (with upgrades, for WebSocket), and HTTP/2 with prior knowledge, told
+/// apart by the connection's first bytes.
+pub fn auto_builder(
+    max_header_bytes: usize,
+    header_timeout: Duration,
+) -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true)
+        .max_buf_size((max_header_bytes * 2).max(16 * 1024));
+    b.http2()
+        .timer(TokioTimer::new())
+        // As for HTTP/1: room past the limit, so sidekey answers in its own format.
+        .max_header_list_size(u32::try_from(max_header_bytes * 2).unwrap_or(u32::MAX))
+        .keep_alive_interval(H2_PING);
+    b
+}
+
 /// What a listener serves: the current route table, and how to pick a route from it.
 #[derive(Clone)]
 pub struct Serving {
@@ -92,7 +119,10 @@ pub async fn serve(
     grace: Duration,
 ) {
     let graceful = GracefulShutdown::new();
-    let builder = http1_builder(serving.max_header_bytes, serving.header_timeout);
+    let builder = Arc::new(auto_builder(
+        serving.max_header_bytes,
+        serving.header_timeout,
+    ));
     let mut backoff = Backoff::default();
     loop {
         let accepted = tokio::select! {
@@ -126,22 +156,13 @@ pub async fn serve(
                 })
             }
         });
-        let conn = match io {
-            Io::Tcp(s, _) => Either::Tcp(
-                graceful.watch(builder.serve_connection(TokioIo::new(s), service.clone())),
-            ),
-            Io::Unix(s) => {
-                Either::Unix(graceful.watch(builder.serve_connection(TokioIo::new(s), service)))
-            }
-        };
+        let (builder, watcher, timeout) =
+            (builder.clone(), graceful.watcher(), serving.header_timeout);
         tokio::spawn(async move {
             let _admitted = admitted;
-            let result = match conn {
-                Either::Tcp(c) => c.await,
-                Either::Unix(c) => c.await,
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "connection ended with an error");
+            match io {
+                Io::Tcp(s, _) => run(s, &builder, watcher, service, timeout).await,
+                Io::Unix(s) => run(s, &builder, watcher, service, timeout).await,
             }
         });
     }
@@ -151,6 +172,32 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("requests still in flight after the shutdown grace period; closing them");
+    }
+}
+
+/// Serves one connection once its first bytes have come within `timeout`.
+async fn run<T, S>(
+    io: T,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    service: S,
+    timeout: Duration,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            hyper::Request<Incoming>,
+            Response = hyper::Response<ProxyBody>,
+            Error = Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let Some(io) = super::preface::read_head(io, timeout).await else {
+        return; // silent past the header timeout, or closed
+    };
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }
 
@@ -170,11 +217,6 @@ fn connection(listener: &Arc<str>, io: &Io) -> Connection {
 enum Io {
     Tcp(tokio::net::TcpStream, SocketAddr),
     Unix(tokio::net::UnixStream),
-}
-
-enum Either<A, B> {
-    Tcp(A),
-    Unix(B),
 }
 
 async fn accept(bound: &Bound) -> std::io::Result<Io> {

@@ -9,6 +9,7 @@ pub mod headers;
 pub mod limits;
 pub mod listener;
 pub mod peer;
+pub mod preface;
 pub mod probe;
 pub mod request;
 pub mod route;
@@ -16,6 +17,7 @@ pub mod router;
 pub mod send;
 pub mod standin;
 pub mod table;
+pub mod upgrade;
 
 pub use error::ProxyError;
 pub use route::Route;
