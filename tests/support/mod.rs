@@ -8,6 +8,7 @@ pub mod curl;
 pub mod logs;
 pub mod oauth;
 pub mod properties;
+pub mod streams;
 pub mod tls;
 pub mod upstream;
 
