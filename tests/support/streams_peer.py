@@ -5,6 +5,7 @@ Clients print one JSON object with what they saw.
 """
 import asyncio
 import json
+import os
 import sys
 import threading
 import time
@@ -157,7 +158,7 @@ def ws_client(url, scenario):
                         if await ws.recv() == f"message {i}":
                             ok += 1
                     out["echoed"] = ok
-                    big = bytes(range(256)) * (10 << 12)  # 10 MiB
+                    big = os.urandom(10 << 20)  # random: permessage-deflate cannot shrink it
                     await ws.send(big)
                     back = await ws.recv()
                     out["big_ok"] = back == big
