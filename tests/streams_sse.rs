@@ -50,7 +50,11 @@ async fn sse_upstream(sent: Arc<Mutex<Vec<Instant>>>) -> std::net::SocketAddr {
                         for i in 0..EVENTS {
                             tokio::time::sleep(Duration::from_millis(10)).await;
                             sent.lock().push(Instant::now());
-                            if tx.send(Bytes::from(format!("data: {i}\n\n"))).await.is_err() {
+                            if tx
+                                .send(Bytes::from(format!("data: {i}\n\n")))
+                                .await
+                                .is_err()
+                            {
                                 return;
                             }
                         }
@@ -94,9 +98,18 @@ fn check_latency(what: &str, sent: &[Instant], got: &[Instant]) {
     delays.sort();
     let (median, worst) = (delays[EVENTS / 2], delays[EVENTS - 1]);
     eprintln!("{what}: added latency per event: median {median:?}, worst {worst:?}");
-    assert!(worst < Duration::from_millis(200), "{what}: an event was held back {worst:?}");
-    let prompt = delays.iter().filter(|d| **d < Duration::from_millis(50)).count();
-    assert!(prompt > EVENTS / 2, "{what}: most events within 50 ms, got {prompt}");
+    assert!(
+        worst < Duration::from_millis(200),
+        "{what}: an event was held back {worst:?}"
+    );
+    let prompt = delays
+        .iter()
+        .filter(|d| **d < Duration::from_millis(50))
+        .count();
+    assert!(
+        prompt > EVENTS / 2,
+        "{what}: most events within 50 ms, got {prompt}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,5 +140,37 @@ async fn each_event_reaches_the_app_as_it_is_sent() {
     let got = receive(resp.into_body()).await;
     let sent_h2: Vec<Instant> = std::mem::take(&mut *sent.lock());
     check_latency("HTTP/2", &sent_h2, &got);
+
+    // Each stream got its end line and counters.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (_, _, metrics) = loop {
+        let m = support::get(&format!("{}/metrics", sk.admin())).await;
+        if String::from_utf8_lossy(&m.2).contains("sidekey_streams_ended_total{route=\"r\"} 2")
+            || Instant::now() > deadline
+        {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let metrics = String::from_utf8_lossy(&metrics).into_owned();
+    assert!(
+        metrics.contains("sidekey_streams_ended_total{route=\"r\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sidekey_streams_cut_total{route=\"r\"} 0"),
+        "{metrics}"
+    );
+    let ended: Vec<String> = logs::lines_with("stream ended")
+        .into_iter()
+        .filter(|l| l.contains("path=\"/events\""))
+        .collect();
+    assert_eq!(ended.len(), 2, "{ended:?}");
+    assert!(
+        ended
+            .iter()
+            .all(|l| l.contains("end=\"complete\"") && l.contains("bytes_down=")),
+        "{ended:?}"
+    );
     sk.stop().await;
 }

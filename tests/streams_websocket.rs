@@ -61,6 +61,16 @@ async fn websocket_echoes_a_thousand_messages_and_ten_mebibytes() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    let (_, _, metrics) = support::get(&format!("{}/metrics", sk.admin())).await;
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(
+        metrics.contains("sidekey_upgrades_total{route=\"r\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sidekey_upgrades_open{route=\"r\"} 0"),
+        "{metrics}"
+    );
     sk.stop().await;
 }
 

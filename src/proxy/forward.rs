@@ -5,7 +5,7 @@ use super::limits::body_within;
 use super::route::{Route, Target};
 use super::router::Connection;
 use super::send::{Outgoing, send};
-use super::{browser, headers, path, upgrade};
+use super::{browser, headers, path, stream_log, upgrade};
 use crate::audit;
 use crate::credential::{Snapshot, Unusable};
 use crate::inject::BodyNeed;
@@ -24,6 +24,8 @@ pub struct Outcome {
     pub path: String,
     pub fingerprint: Option<crate::secret::Fingerprint>,
     pub replayed: bool,
+    /// Counts the request body's bytes of an HTTP/2 exchange (a long stream).
+    pub up: Option<Arc<stream_log::Up>>,
 }
 
 /// Serves one request from the app. Never fails: errors become answers here.
@@ -44,12 +46,20 @@ pub async fn serve(
         },
         fingerprint: None,
         replayed: false,
+        up: (req.version() == Version::HTTP_2).then(Default::default),
     };
     let origin = req.headers().get(http::header::ORIGIN).cloned();
     let upgrading = app_upgrade.is_some();
     let mut resp = match forward(&route, &conn, req, upgrading, &mut outcome).await {
         Ok(resp) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
             upgrade::switch(&route, app_upgrade, resp, outcome.path.clone())
+        }
+        Ok(mut resp) if stream_log::is_stream(outcome.up.as_ref(), &resp) => {
+            let path = std::mem::take(&mut outcome.path);
+            let up = outcome.up.take();
+            stream_log::follow(&route, method.clone(), path.clone(), started, up, &mut resp);
+            outcome.path = path;
+            resp
         }
         Ok(resp) => resp,
         Err(e) => e.into_response(route.name()),
@@ -165,14 +175,14 @@ async fn forward(
         Either::Right(bytes) => Some(bytes.clone()),
         Either::Left(_) => None,
     };
-    let first = send(
-        route,
-        &mut out,
-        &snap,
-        &snap.rendered[route.slot],
-        into_body(body),
-    )
-    .await?;
+    let mut body = into_body(body);
+    if let Some(up) = &outcome.up {
+        match &body {
+            Either::Left(_) => crate::transport::body::watch(&mut body, up.clone()),
+            Either::Right(kept) => up.add(kept.size_hint().exact().unwrap_or(0) as usize),
+        }
+    }
+    let first = send(route, &mut out, &snap, &snap.rendered[route.slot], body).await?;
 
     if !is_rejection(route, &first, out.version) {
         route.credential.record_use();

@@ -16,6 +16,7 @@ pub mod route;
 pub mod router;
 pub mod send;
 pub mod standin;
+pub mod stream_log;
 pub mod table;
 pub mod upgrade;
 
