@@ -237,7 +237,13 @@ fn streams(o: &mut String, shared: &Shared) {
     use crate::metrics::StreamStats;
     use std::sync::atomic::Ordering::Relaxed;
     let reg = shared.table.load();
-    let series: [(&str, &str, &str, fn(&StreamStats) -> u64); 7] = [
+    type Series = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&StreamStats) -> u64,
+    );
+    let series: [Series; 7] = [
         (
             "upgrades_total",
             "counter",
