@@ -1,4 +1,4 @@
-//! WebSocket through sidekey: a `websockets` client's handshake gets the credential and a `websockets` server checks it; 1,000 messages and one of 10 MiB are echoed; an idle connection is closed at the route's `upgrade_idle_timeout` and logged with its bytes and end reason; other upgrades are refused.
+//! WebSocket through sidekey: a `websockets` client's handshake gets the credential and a `websockets` server checks it; 1,000 messages and one of 10 MiB are echoed; an idle connection is closed at the route's `upgrade_idle_timeout` and logged with its bytes and end reason; other upgrades are refused; WebSocket over HTTP/2 (RFC 8441) reaches the same HTTP/1.1 server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -140,5 +140,63 @@ async fn the_handshake_is_scope_checked_and_other_upgrades_refused() {
     assert_eq!(out["status"], 401, "{out}");
     let out = client(&["ws-client", &ws_url(&sk, "/echo"), "echo"]).await;
     assert_eq!(out["echoed"], 1000, "{out}");
+    sk.stop().await;
+}
+
+/// A masked client text frame (RFC 6455 §5.2), payload under 126 bytes.
+fn text_frame(payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut f = vec![0x81, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_over_http2_extended_connect_reaches_an_http1_server() {
+    use bytes::Bytes;
+    use http_body_util::Empty;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let (sk, _server) = start("").await;
+    let addr = sk.url("r").trim_start_matches("http://").to_owned();
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .handshake::<_, Empty<Bytes>>(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    // The server's SETTINGS (with ENABLE_CONNECT_PROTOCOL) must have arrived first.
+    let mut tries = 0;
+    let resp = loop {
+        let mut req = http::Request::builder()
+            .method(http::Method::CONNECT)
+            .uri(format!("http://{addr}/h2ws"))
+            .header("sec-websocket-version", "13")
+            .body(Empty::new())
+            .unwrap();
+        req.extensions_mut()
+            .insert(hyper::ext::Protocol::from_static("websocket"));
+        sender.ready().await.unwrap();
+        match sender.send_request(req).await {
+            Ok(r) => break r,
+            Err(e) if tries < 10 => {
+                tries += 1;
+                eprintln!("extended CONNECT not yet allowed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("extended CONNECT: {e}"),
+        }
+    };
+    assert_eq!(resp.status(), 200, "RFC 8441: 200 to the extended CONNECT");
+    assert!(resp.headers().get("sec-websocket-accept").is_none());
+    let mut io = TokioIo::new(hyper::upgrade::on(resp).await.unwrap());
+    io.write_all(&text_frame(b"hello over h2")).await.unwrap();
+    let mut head = [0u8; 2];
+    io.read_exact(&mut head).await.unwrap();
+    assert_eq!(head, [0x81, 13], "an unmasked text frame back");
+    let mut payload = [0u8; 13];
+    io.read_exact(&mut payload).await.unwrap();
+    assert_eq!(&payload, b"hello over h2");
+    drop(io);
     sk.stop().await;
 }

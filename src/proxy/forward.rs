@@ -35,8 +35,10 @@ pub async fn serve(
     mut req: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
-    // Present only on an HTTP/1.1 request that asks to switch protocols.
+    // Present only on a request that asks to switch protocols (an HTTP/1.1
+    // `Upgrade`, an HTTP/2 CONNECT).
     let app_upgrade = req.extensions_mut().remove::<OnUpgrade>();
+    let over_h2 = req.version() == Version::HTTP_2;
     let method = req.method().clone();
     let mut outcome = Outcome {
         // Only the access log reads it: no copy when it is off.
@@ -46,13 +48,13 @@ pub async fn serve(
         },
         fingerprint: None,
         replayed: false,
-        up: (req.version() == Version::HTTP_2).then(Default::default),
+        up: over_h2.then(Default::default),
     };
     let origin = req.headers().get(http::header::ORIGIN).cloned();
     let upgrading = app_upgrade.is_some();
     let mut resp = match forward(&route, &conn, req, upgrading, &mut outcome).await {
         Ok(resp) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
-            upgrade::switch(&route, app_upgrade, resp, outcome.path.clone())
+            upgrade::switch(&route, app_upgrade, resp, outcome.path.clone(), over_h2)
         }
         Ok(mut resp) if stream_log::is_stream(outcome.up.as_ref(), &resp) => {
             let path = std::mem::take(&mut outcome.path);
@@ -93,6 +95,12 @@ async fn forward(
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let cfg = &route.config;
     let (mut parts, body) = req.into_parts();
+    // WebSocket over HTTP/2 (RFC 8441) is an extended CONNECT; upstream it
+    // becomes the HTTP/1.1 handshake, a GET, and is checked as one.
+    let extended = match upgrading {
+        true => upgrade::extended_connect(&mut parts),
+        false => None,
+    };
 
     let size = headers::size(&parts.headers);
     if size > cfg.max_header_bytes {
@@ -133,12 +141,15 @@ async fn forward(
 
     let mut h = parts.headers;
     let offered = headers::strip_hop_by_hop(&mut h);
-    let protocol = match offered.filter(|_| upgrading) {
+    let protocol = match extended.clone().or(offered).filter(|_| upgrading) {
         Some(offered) => upgrade::admit(cfg, offered)?,
         None => None,
     };
     if let Some(p) = &protocol {
         upgrade::ask(&mut h, p.clone());
+        if extended.is_some() {
+            upgrade::add_websocket_key(&mut h);
+        }
     }
     if let Target::Remote { host, .. } = &route.target {
         h.insert(http::header::HOST, host.clone());

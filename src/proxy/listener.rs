@@ -93,7 +93,9 @@ pub fn auto_builder(
         .timer(TokioTimer::new())
         // As for HTTP/1: room past the limit, so sidekey answers in its own format.
         .max_header_list_size(u32::try_from(max_header_bytes * 2).unwrap_or(u32::MAX))
-        .keep_alive_interval(H2_PING);
+        .keep_alive_interval(H2_PING)
+        // WebSocket over HTTP/2 (RFC 8441 extended CONNECT).
+        .enable_connect_protocol();
     b
 }
 

@@ -46,6 +46,9 @@ pub fn follow(
     up: Option<Arc<Up>>,
     resp: &mut Response<ProxyBody>,
 ) {
+    if !matches!(resp.body(), http_body_util::Either::Left(_)) {
+        return; // an answer sidekey made itself: no stream
+    }
     let tally = Tally {
         route: route.clone(),
         method,

@@ -46,20 +46,46 @@ pub fn admit(cfg: &RouteConfig, offered: HeaderValue) -> Result<Option<HeaderVal
     }
 }
 
+/// For an HTTP/2 extended CONNECT (RFC 8441) with a `:protocol`: turns the
+/// request into the HTTP/1.1 handshake (a GET) and returns the protocol.
+pub fn extended_connect(parts: &mut http::request::Parts) -> Option<HeaderValue> {
+    if parts.method != http::Method::CONNECT || parts.version != http::Version::HTTP_2 {
+        return None;
+    }
+    let protocol = parts.extensions.get::<hyper::ext::Protocol>()?;
+    let value = HeaderValue::from_str(protocol.as_str()).ok()?;
+    parts.method = http::Method::GET;
+    parts.version = http::Version::HTTP_11;
+    Some(value)
+}
+
+/// The `Sec-WebSocket-Key` an HTTP/1.1 handshake needs and RFC 8441 has
+/// none of: 16 random bytes, base64 (RFC 6455 §4.1).
+pub fn add_websocket_key(headers: &mut http::HeaderMap) {
+    use base64::Engine;
+    let nonce: [u8; 16] = rand::random();
+    let key = base64::engine::general_purpose::STANDARD.encode(nonce);
+    if let Ok(v) = HeaderValue::from_str(&key) {
+        headers.insert("sec-websocket-key", v);
+    }
+}
+
 /// Puts back the headers that ask the upstream to switch protocols.
 pub fn ask(headers: &mut http::HeaderMap, protocol: HeaderValue) {
     headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
     headers.insert(UPGRADE, protocol);
 }
 
-/// Turns the upstream's `101` into the app's: once both sides have
-/// switched, their connections are joined until one closes or they idle
-/// past the route's `upgrade_idle_timeout`.
+/// Turns the upstream's `101` into the app's (a `200` to an HTTP/2
+/// extended CONNECT, `over_h2`): once both sides have switched, their
+/// connections are joined until one closes or they idle past the route's
+/// `upgrade_idle_timeout`.
 pub fn switch(
     route: &Arc<Route>,
     app: Option<OnUpgrade>,
     mut upstream: Response<ProxyBody>,
     path: String,
+    over_h2: bool,
 ) -> Response<ProxyBody> {
     let from_upstream = upstream.extensions_mut().remove::<OnUpgrade>();
     let (Some(app), Some(from_upstream)) = (app, from_upstream) else {
@@ -71,7 +97,11 @@ pub fn switch(
     let protocol = route_protocol(&upstream);
     let (mut parts, _) = upstream.into_parts();
     parts.extensions = Default::default();
-    ask(&mut parts.headers, protocol.clone());
+    match over_h2 {
+        // RFC 8441 §5: no Sec-WebSocket-Accept, no connection headers.
+        true => _ = parts.headers.remove("sec-websocket-accept"),
+        false => ask(&mut parts.headers, protocol.clone()),
+    }
     let route = route.clone();
     tokio::spawn(async move {
         let (app, upstream) = match tokio::join!(app, from_upstream) {
@@ -119,7 +149,10 @@ pub fn switch(
         }
     });
     let mut resp = Response::from_parts(parts, empty());
-    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *resp.status_mut() = match over_h2 {
+        true => StatusCode::OK,
+        false => StatusCode::SWITCHING_PROTOCOLS,
+    };
     resp
 }
 
