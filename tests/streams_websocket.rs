@@ -111,21 +111,12 @@ async fn the_handshake_is_scope_checked_and_other_upgrades_refused() {
     )
     .await;
     let addr = sk.url("r").trim_start_matches("http://").to_owned();
-    let ask = |path: &str, protocol: &str| {
-        format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: {protocol}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-        )
-    };
     for (path, protocol, want) in [
         ("/other", "websocket", "403"),
         ("/echo", "IRC/6.9", "400"),
         ("/echo", "websocket", "101"),
     ] {
-        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        s.write_all(ask(path, protocol).as_bytes()).await.unwrap();
-        let mut buf = vec![0u8; 4096];
-        let n = s.read(&mut buf).await.unwrap();
-        let head = String::from_utf8_lossy(&buf[..n]).to_string();
+        let (_, head) = handshake(&addr, path, protocol).await;
         assert!(
             head.starts_with(&format!("HTTP/1.1 {want}")),
             "{path} {protocol}: {head}"
@@ -198,5 +189,52 @@ async fn websocket_over_http2_extended_connect_reaches_an_http1_server() {
     io.read_exact(&mut payload).await.unwrap();
     assert_eq!(&payload, b"hello over h2");
     drop(io);
+    sk.stop().await;
+}
+
+/// Sends an upgrade handshake on a new connection and returns the
+/// connection and the answer's head.
+async fn handshake(addr: &str, path: &str, protocol: &str) -> (tokio::net::TcpStream, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let ask = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: {protocol}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    s.write_all(ask.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.unwrap();
+    (s, String::from_utf8_lossy(&buf[..n]).to_string())
+}
+
+fn status(head: &str) -> &str {
+    head.get(9..12).unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joined_websocket_keeps_its_place_under_max_connections() {
+    let (sk, _server) = start("max_connections = 1").await;
+    let addr = sk.url("r").trim_start_matches("http://").to_owned();
+    let (ws, head) = handshake(&addr, "/held", "websocket").await;
+    assert_eq!(status(&head), "101");
+    // The HTTP server has let the socket go, but it is still open, joined upstream.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (_, head) = handshake(&addr, "/second", "websocket").await;
+    assert_eq!(
+        status(&head),
+        "503",
+        "the listener is full while the WebSocket lives"
+    );
+    drop(ws);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (_, head) = handshake(&addr, "/third", "websocket").await;
+        if status(&head) == "101" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place was never freed: {head}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     sk.stop().await;
 }

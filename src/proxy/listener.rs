@@ -3,7 +3,7 @@
 use super::accept::Backoff;
 use super::error::ProxyError;
 use super::forward;
-use super::limits::ConnLimit;
+use super::limits::{Admitted, ConnLimit};
 use super::peer;
 use super::router::{Connection, Head, Router};
 use super::table::RouteTable;
@@ -66,10 +66,14 @@ pub fn http1_builder(max_header_bytes: usize, header_timeout: Duration) -> http1
     b.timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .keep_alive(true)
-        // hyper answers a bare 431 past its buffer; below it, sidekey
-        // answers in its own format, so the buffer is larger than the limit.
-        .max_buf_size((max_header_bytes * 2).max(16 * 1024));
+        .max_buf_size(header_buf(max_header_bytes));
     b
+}
+
+/// hyper answers a bare 431 past its header buffer; below it, sidekey
+/// answers in its own format, so the buffer is larger than the limit.
+fn header_buf(max_header_bytes: usize) -> usize {
+    (max_header_bytes * 2).max(16 * 1024)
 }
 
 /// How often an idle HTTP/2 connection is pinged; one that does not answer
@@ -88,11 +92,10 @@ pub fn auto_builder(
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .keep_alive(true)
-        .max_buf_size((max_header_bytes * 2).max(16 * 1024));
+        .max_buf_size(header_buf(max_header_bytes));
     b.http2()
         .timer(TokioTimer::new())
-        // As for HTTP/1: room past the limit, so sidekey answers in its own format.
-        .max_header_list_size(u32::try_from(max_header_bytes * 2).unwrap_or(u32::MAX))
+        .max_header_list_size(u32::try_from(header_buf(max_header_bytes)).unwrap_or(u32::MAX))
         .keep_alive_interval(H2_PING)
         // WebSocket over HTTP/2 (RFC 8441 extended CONNECT).
         .enable_connect_protocol();
@@ -161,10 +164,9 @@ pub async fn serve(
         let (builder, watcher, timeout) =
             (builder.clone(), graceful.watcher(), serving.header_timeout);
         tokio::spawn(async move {
-            let _admitted = admitted;
             match io {
-                Io::Tcp(s, _) => run(s, &builder, watcher, service, timeout).await,
-                Io::Unix(s) => run(s, &builder, watcher, service, timeout).await,
+                Io::Tcp(s, _) => run(s, admitted, &builder, watcher, service, timeout).await,
+                Io::Unix(s) => run(s, admitted, &builder, watcher, service, timeout).await,
             }
         });
     }
@@ -178,8 +180,10 @@ pub async fn serve(
 }
 
 /// Serves one connection once its first bytes have come within `timeout`.
+/// Its place under `max_connections` goes with the socket.
 async fn run<T, S>(
     io: T,
+    admitted: Admitted,
     builder: &auto::Builder<TokioExecutor>,
     watcher: Watcher,
     service: S,
@@ -194,7 +198,7 @@ async fn run<T, S>(
         + 'static,
     S::Future: Send + 'static,
 {
-    let Some(io) = super::preface::read_head(io, timeout).await else {
+    let Some(io) = super::preface::read_head(io, timeout, Some(admitted)).await else {
         return; // silent past the header timeout, or closed
     };
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);

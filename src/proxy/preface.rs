@@ -4,6 +4,7 @@
 //! connection that never speaks would be held for ever; this read is timed,
 //! and only then does the server take the connection.
 
+use super::limits::Admitted;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -19,12 +20,20 @@ pub struct Prefixed<T> {
     at: usize,
     len: usize,
     io: T,
+    /// The connection's place under `max_connections`, freed when the
+    /// socket closes: after an upgrade the socket lives on in the joined
+    /// connection, after the HTTP server has let it go.
+    _held: Option<Admitted>,
 }
 
 /// Reads until the bytes decide the protocol (a byte off the HTTP/2
 /// preface, or the whole preface). `None` when the peer closes, fails or
 /// stays silent past `timeout`.
-pub async fn read_head<T: AsyncRead + Unpin>(mut io: T, timeout: Duration) -> Option<Prefixed<T>> {
+pub async fn read_head<T: AsyncRead + Unpin>(
+    mut io: T,
+    timeout: Duration,
+    held: Option<Admitted>,
+) -> Option<Prefixed<T>> {
     let mut head = [0u8; 24];
     let mut len = 0;
     let decided = tokio::time::timeout(timeout, async {
@@ -46,6 +55,7 @@ pub async fn read_head<T: AsyncRead + Unpin>(mut io: T, timeout: Duration) -> Op
             at: 0,
             len,
             io,
+            _held: held,
         }),
         _ => None,
     }
@@ -107,7 +117,7 @@ mod tests {
     async fn http1_decided_on_the_first_byte_and_read_again() {
         let (mut a, b) = tokio::io::duplex(64);
         a.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
-        let mut p = read_head(b, Duration::from_secs(1)).await.unwrap();
+        let mut p = read_head(b, Duration::from_secs(1), None).await.unwrap();
         let mut got = vec![0u8; 16];
         p.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"GET / HTTP/1.1\r\n");
@@ -117,6 +127,10 @@ mod tests {
     async fn silent_or_partial_preface_times_out() {
         let (mut a, b) = tokio::io::duplex(64);
         a.write_all(&H2_PREFACE[..10]).await.unwrap();
-        assert!(read_head(b, Duration::from_millis(50)).await.is_none());
+        assert!(
+            read_head(b, Duration::from_millis(50), None)
+                .await
+                .is_none()
+        );
     }
 }
