@@ -20,6 +20,25 @@ pub struct RouteStats {
     pub replays: AtomicU64,
     /// The route listener's connections.
     pub connections: std::sync::Arc<ConnStats>,
+    /// Upgraded connections (WebSocket) and long streams (HTTP/2, SSE).
+    pub streams: StreamStats,
+}
+
+/// Upgraded connections and long streams of one route.
+#[derive(Default)]
+pub struct StreamStats {
+    /// Upgrades the upstream accepted (`101`), and how many are joined now.
+    pub upgrades: AtomicU64,
+    pub upgrades_open: AtomicU64,
+    /// Upgraded connections closed for their idle timeout.
+    pub idle_closed: AtomicU64,
+    /// Streamed answers (HTTP/2 requests, `text/event-stream`) that ended,
+    /// and those that ended before their last byte (cancelled or failed).
+    pub streams_ended: AtomicU64,
+    pub streams_cut: AtomicU64,
+    /// Bytes carried by upgraded connections and streams: app to upstream, and back.
+    pub bytes_up: AtomicU64,
+    pub bytes_down: AtomicU64,
 }
 
 /// Connections of one listener: held now, and refused past its limit.
@@ -38,6 +57,7 @@ impl Default for RouteStats {
             upstream_rejections: AtomicU64::new(0),
             replays: AtomicU64::new(0),
             connections: Default::default(),
+            streams: Default::default(),
         }
     }
 }

@@ -229,7 +229,73 @@ pub fn text(shared: &Shared) -> String {
     let _ = writeln!(o, "sidekey_config_reload_ok {ok}");
     connections(&mut o, shared);
     crate::metrics::PROXY.render(&mut o);
+    streams(&mut o, shared);
     o
+}
+
+/// Upgraded connections (WebSocket) and long streams (HTTP/2, SSE), per route.
+fn streams(o: &mut String, shared: &Shared) {
+    use crate::metrics::StreamStats;
+    use std::sync::atomic::Ordering::Relaxed;
+    let reg = shared.table.load();
+    type Series = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&StreamStats) -> u64,
+    );
+    let series: [Series; 7] = [
+        (
+            "upgrades_total",
+            "counter",
+            "Upgrades the upstream accepted (101), WebSocket and others",
+            |s| s.upgrades.load(Relaxed),
+        ),
+        (
+            "upgrades_open",
+            "gauge",
+            "Upgraded connections joined now",
+            |s| s.upgrades_open.load(Relaxed),
+        ),
+        (
+            "upgrades_idle_closed_total",
+            "counter",
+            "Upgraded connections closed at upgrade_idle_timeout",
+            |s| s.idle_closed.load(Relaxed),
+        ),
+        (
+            "streams_ended_total",
+            "counter",
+            "Long streams (HTTP/2 exchanges, server-sent events) that ended",
+            |s| s.streams_ended.load(Relaxed),
+        ),
+        (
+            "streams_cut_total",
+            "counter",
+            "Long streams that ended before their last byte (cancelled or failed)",
+            |s| s.streams_cut.load(Relaxed),
+        ),
+        (
+            "stream_bytes_up_total",
+            "counter",
+            "Bytes from the app to the upstream on upgraded connections and long streams",
+            |s| s.bytes_up.load(Relaxed),
+        ),
+        (
+            "stream_bytes_down_total",
+            "counter",
+            "Bytes from the upstream to the app on upgraded connections and long streams",
+            |s| s.bytes_down.load(Relaxed),
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        let _ = writeln!(o, "# HELP sidekey_{name} {help}, by route.");
+        let _ = writeln!(o, "# TYPE sidekey_{name} {kind}");
+        for (route, s) in reg.stats() {
+            let n = value(&s.streams);
+            let _ = writeln!(o, "sidekey_{name}{{route=\"{}\"}} {n}", esc(route));
+        }
+    }
 }
 
 /// Connections held and refused, per route listener and for the admin listener.

@@ -670,6 +670,16 @@ fn route(
         listen.as_ref().ok().and_then(Option::as_ref),
         &name,
     );
+    let upgrade_idle_timeout = humane(
+        r,
+        rf.upgrade_idle_timeout.as_ref(),
+        DEFAULT_UPGRADE_IDLE_TIMEOUT,
+        &format!("route `{name}`: upgrade_idle_timeout"),
+    );
+    let allow_upgrades = rf.allow_upgrades.as_ref().map_or_else(
+        || vec!["websocket".to_owned()],
+        |l| l.get_ref().iter().map(|p| p.to_ascii_lowercase()).collect(),
+    );
     Some(RouteConfig {
         name,
         listen: listen.ok()?,
@@ -695,6 +705,8 @@ fn route(
         conns,
         body_timeout,
         caller,
+        allow_upgrades,
+        upgrade_idle_timeout,
     })
 }
 

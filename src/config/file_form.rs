@@ -110,6 +110,10 @@ pub struct RouteFile {
     pub allow_gids: Option<Spanned<Vec<u32>>>,
     /// A token the app sends in `sidekey-caller-token`, stripped before forwarding.
     pub caller_token: Option<Spanned<SecretRefFile>>,
+    /// Protocols an HTTP/1.1 `Upgrade` may switch to (default `["websocket"]`).
+    pub allow_upgrades: Option<Spanned<Vec<String>>>,
+    /// How long an upgraded connection (WebSocket) may carry no byte either way.
+    pub upgrade_idle_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -25,6 +25,8 @@ pub const DEFAULT_ADMIN_MAX_CONNECTIONS: usize = 64;
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time for a body sidekey reads whole (replay, signing).
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Idle time after which an upgraded connection (WebSocket) is closed.
+pub const DEFAULT_UPGRADE_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -147,6 +149,10 @@ pub struct RouteConfig {
     pub body_timeout: Duration,
     /// Who may use the route: empty rules let every local caller in.
     pub caller: CallerRules,
+    /// Protocols (lower-case) an HTTP/1.1 `Upgrade` may switch to.
+    pub allow_upgrades: Vec<String>,
+    /// An upgraded connection carrying no byte either way this long is closed.
+    pub upgrade_idle_timeout: Duration,
 }
 
 /// Caller authentication of a route. UID and GID lists admit a caller whose

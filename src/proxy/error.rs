@@ -54,6 +54,9 @@ pub enum ProxyError {
     /// Forward proxy: a tunnel to an address it must not reach.
     #[error("{0}")]
     DestinationNotAllowed(String),
+    /// An `Upgrade` to a protocol the route's `allow_upgrades` does not list.
+    #[error("{0}")]
+    UpgradeNotAllowed(String),
 }
 
 impl ProxyError {
@@ -75,6 +78,7 @@ impl ProxyError {
             ProxyError::Misdirected(_) => "misdirected",
             ProxyError::NoRouteForHost(_) => "no_route",
             ProxyError::DestinationNotAllowed(_) => "destination_not_allowed",
+            ProxyError::UpgradeNotAllowed(_) => "upgrade_not_allowed",
         }
     }
 
@@ -99,6 +103,7 @@ impl ProxyError {
             ProxyError::NoRouteForHost(_) | ProxyError::DestinationNotAllowed(_) => {
                 StatusCode::FORBIDDEN
             }
+            ProxyError::UpgradeNotAllowed(_) => StatusCode::BAD_REQUEST,
         }
     }
 

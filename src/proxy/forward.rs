@@ -5,15 +5,16 @@ use super::limits::body_within;
 use super::route::{Route, Target};
 use super::router::Connection;
 use super::send::{Outgoing, send};
-use super::{browser, headers, path};
+use super::{browser, headers, path, stream_log, upgrade};
 use crate::audit;
 use crate::credential::{Snapshot, Unusable};
 use crate::inject::BodyNeed;
 use crate::transport::body::{ProxyBody, Streamed, empty};
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Body, Incoming};
+use hyper::upgrade::OnUpgrade;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -23,15 +24,21 @@ pub struct Outcome {
     pub path: String,
     pub fingerprint: Option<crate::secret::Fingerprint>,
     pub replayed: bool,
+    /// Counts the request body's bytes of an HTTP/2 exchange (a long stream).
+    pub up: Option<Arc<stream_log::Up>>,
 }
 
 /// Serves one request from the app. Never fails: errors become answers here.
 pub async fn serve(
     route: Arc<Route>,
     conn: Arc<Connection>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
+    // Present only on a request that asks to switch protocols (an HTTP/1.1
+    // `Upgrade`, an HTTP/2 CONNECT).
+    let app_upgrade = req.extensions_mut().remove::<OnUpgrade>();
+    let over_h2 = req.version() == Version::HTTP_2;
     let method = req.method().clone();
     let mut outcome = Outcome {
         // Only the access log reads it: no copy when it is off.
@@ -41,9 +48,21 @@ pub async fn serve(
         },
         fingerprint: None,
         replayed: false,
+        up: over_h2.then(Default::default),
     };
     let origin = req.headers().get(http::header::ORIGIN).cloned();
-    let mut resp = match forward(&route, &conn, req, &mut outcome).await {
+    let upgrading = app_upgrade.is_some();
+    let mut resp = match forward(&route, &conn, req, upgrading, &mut outcome).await {
+        Ok(resp) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
+            upgrade::switch(&route, app_upgrade, resp, outcome.path.clone(), over_h2)
+        }
+        Ok(mut resp) if stream_log::is_stream(outcome.up.as_ref(), &resp) => {
+            let path = std::mem::take(&mut outcome.path);
+            let up = outcome.up.take();
+            stream_log::follow(&route, method.clone(), path.clone(), started, up, &mut resp);
+            outcome.path = path;
+            resp
+        }
         Ok(resp) => resp,
         Err(e) => e.into_response(route.name()),
     };
@@ -71,10 +90,17 @@ async fn forward(
     route: &Route,
     conn: &Connection,
     req: Request<Incoming>,
+    upgrading: bool,
     outcome: &mut Outcome,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let cfg = &route.config;
     let (mut parts, body) = req.into_parts();
+    // WebSocket over HTTP/2 (RFC 8441) is an extended CONNECT; upstream it
+    // becomes the HTTP/1.1 handshake, a GET, and is checked as one.
+    let extended = match upgrading {
+        true => upgrade::extended_connect(&mut parts),
+        false => None,
+    };
 
     let size = headers::size(&parts.headers);
     if size > cfg.max_header_bytes {
@@ -114,7 +140,17 @@ async fn forward(
     outcome.fingerprint = Some(snap.fingerprint);
 
     let mut h = parts.headers;
-    headers::strip_hop_by_hop(&mut h);
+    let offered = headers::strip_hop_by_hop(&mut h);
+    let protocol = match extended.clone().or(offered).filter(|_| upgrading) {
+        Some(offered) => upgrade::admit(cfg, offered)?,
+        None => None,
+    };
+    if let Some(p) = &protocol {
+        upgrade::ask(&mut h, p.clone());
+        if extended.is_some() {
+            upgrade::add_websocket_key(&mut h);
+        }
+    }
     if let Target::Remote { host, .. } = &route.target {
         h.insert(http::header::HOST, host.clone());
     }
@@ -129,6 +165,8 @@ async fn forward(
         unchanged,
         headers: h,
         body_sha256: None,
+        version: parts.version,
+        upgrade: protocol.is_some(),
     };
 
     // Keep small bodies so a rejected request can be replayed; stream the rest.
@@ -148,18 +186,18 @@ async fn forward(
         Either::Right(bytes) => Some(bytes.clone()),
         Either::Left(_) => None,
     };
-    let first = send(
-        route,
-        &mut out,
-        &snap,
-        &snap.rendered[route.slot],
-        into_body(body),
-    )
-    .await?;
+    let mut body = into_body(body);
+    if let Some(up) = &outcome.up {
+        match &body {
+            Either::Left(_) => crate::transport::body::watch(&mut body, up.clone()),
+            Either::Right(kept) => up.add(kept.size_hint().exact().unwrap_or(0) as usize),
+        }
+    }
+    let first = send(route, &mut out, &snap, &snap.rendered[route.slot], body).await?;
 
-    if !is_rejection(route, first.status()) {
+    if !is_rejection(route, &first, out.version) {
         route.credential.record_use();
-        return Ok(first);
+        return Ok(marked(first, protocol));
     }
     route
         .stats
@@ -198,12 +236,20 @@ async fn forward(
         Either::Right(Full::new(bytes)),
     )
     .await?;
-    match is_rejection(route, second.status()) {
+    match is_rejection(route, &second, out.version) {
         // The fresh value is rejected too: the throttle backs off.
         true => _ = route.credential.report_rejection(newer.generation),
         false => route.credential.record_use(),
     }
-    Ok(second)
+    Ok(marked(second, protocol))
+}
+
+/// Notes on an answer to an upgrade handshake the protocol it asked for.
+fn marked(mut resp: Response<ProxyBody>, protocol: Option<HeaderValue>) -> Response<ProxyBody> {
+    if let Some(p) = protocol {
+        resp.extensions_mut().insert(upgrade::Protocol(p));
+    }
+    resp
 }
 
 fn current(route: &Route) -> Result<Arc<Snapshot>, ProxyError> {
@@ -215,9 +261,18 @@ fn current(route: &Route) -> Result<Arc<Snapshot>, ProxyError> {
     })
 }
 
-fn is_rejection(route: &Route, status: StatusCode) -> bool {
+/// A 401 (or 403 with `refresh_on_403`), or, on HTTP/2, a gRPC answer that
+/// ends at once with `grpc-status: 16` (UNAUTHENTICATED) in its header block.
+fn is_rejection(route: &Route, resp: &Response<ProxyBody>, version: Version) -> bool {
+    let status = resp.status();
     status == StatusCode::UNAUTHORIZED
         || (status == StatusCode::FORBIDDEN && route.config.refresh_on_403)
+        || (version == Version::HTTP_2
+            && status == StatusCode::OK
+            && resp
+                .headers()
+                .get("grpc-status")
+                .is_some_and(|v| v.as_bytes() == b"16"))
 }
 
 /// A body is kept when its declared size fits the replay limit.

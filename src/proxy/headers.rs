@@ -1,7 +1,7 @@
 //! Header hygiene between app and upstream: hop-by-hop removal and header-size accounting.
 
-use http::HeaderMap;
 use http::header::{self, HeaderName};
+use http::{HeaderMap, HeaderValue};
 
 /// RFC 9110 §7.6.1 connection-specific fields, plus the proxy credentials
 /// the app must never pass through, `Transfer-Encoding`, which hyper
@@ -27,9 +27,13 @@ static HOP_BY_HOP: [HeaderName; 10] = [
 /// `Transfer-Encoding` is removed too: hyper frames the body itself; and
 /// `Expect`, whose `100-continue` was answered on the app's side.
 ///
+/// `TE: trailers` stays: RFC 9113 §8.2.2 allows it, and gRPC needs it.
+/// Returns the `Upgrade` header it removed (the request path decides
+/// whether the upgrade goes on).
+///
 /// One pass over the names finds which are present, so a message that has
 /// none (most requests) costs no hashed lookup at all.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) -> Option<HeaderValue> {
     let mut present = 0u16;
     for name in headers.keys() {
         if let Some(i) = hop_index(name.as_str()) {
@@ -37,7 +41,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         }
     }
     if present == 0 {
-        return;
+        return None;
     }
     if present & 1 != 0 {
         let named: Vec<HeaderName> = headers
@@ -58,11 +62,27 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(name);
         }
     }
+    let mut upgrade = None;
     for (i, h) in HOP_BY_HOP.iter().enumerate() {
-        if present & (1 << i) != 0 {
-            headers.remove(h);
+        if present & (1 << i) == 0 || (i == TE && only_trailers(headers)) {
+            continue;
+        }
+        let removed = headers.remove(h);
+        if i == UPGRADE {
+            upgrade = removed;
         }
     }
+    upgrade
+}
+
+/// Positions of `TE` and `Upgrade` in [`HOP_BY_HOP`].
+const TE: usize = 5;
+const UPGRADE: usize = 7;
+
+/// Whether the one `TE` header says `trailers` and nothing else.
+fn only_trailers(headers: &HeaderMap) -> bool {
+    let mut te = headers.get_all(header::TE).iter();
+    matches!((te.next(), te.next()), (Some(v), None) if v.as_bytes().eq_ignore_ascii_case(b"trailers"))
 }
 
 /// Position in [`HOP_BY_HOP`] of a (lower-case) header name.
@@ -126,7 +146,7 @@ mod tests {
     fn strips_transfer_encoding_and_expect_and_leaves_clean_maps_alone() {
         let mut h = HeaderMap::new();
         h.insert("transfer-encoding", "chunked".parse().unwrap());
-        h.insert("te", "trailers".parse().unwrap());
+        h.insert("te", "gzip".parse().unwrap());
         h.insert("expect", "100-continue".parse().unwrap());
         h.insert("x-keep", "yes".parse().unwrap());
         strip_hop_by_hop(&mut h);
@@ -136,5 +156,18 @@ mod tests {
         clean.append("accept", "text/plain".parse().unwrap());
         strip_hop_by_hop(&mut clean);
         assert_eq!(clean.len(), 2);
+    }
+
+    #[test]
+    fn keeps_te_trailers_and_returns_the_upgrade() {
+        let mut h = HeaderMap::new();
+        h.insert("te", "trailers".parse().unwrap());
+        h.insert("upgrade", "websocket".parse().unwrap());
+        h.insert("connection", "upgrade".parse().unwrap());
+        assert_eq!(strip_hop_by_hop(&mut h).unwrap(), "websocket");
+        assert_eq!(h.len(), 1);
+        assert_eq!(h["te"], "trailers");
+        assert_eq!(TE, hop_index("te").unwrap());
+        assert_eq!(UPGRADE, hop_index("upgrade").unwrap());
     }
 }

@@ -1,4 +1,4 @@
-//! Listeners (TCP or unix socket) and the HTTP/1.1 server loop that hands each request to the current route.
+//! Listeners (TCP or unix socket) and the server loop (HTTP/1.1, and HTTP/2 with prior knowledge on the same port) that hands each request to the current route.
 
 use super::accept::Backoff;
 use super::error::ProxyError;
@@ -13,14 +13,16 @@ use arc_swap::ArcSwap;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
@@ -66,9 +68,39 @@ pub fn http1_builder(max_header_bytes: usize, header_timeout: Duration) -> http1
     b.timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .keep_alive(true)
-        // hyper answers a bare 431 past its buffer; below it, sidekey
-        // answers in its own format, so the buffer is larger than the limit.
-        .max_buf_size((max_header_bytes * 2).max(16 * 1024));
+        .max_buf_size(header_buf(max_header_bytes));
+    b
+}
+
+/// hyper answers a bare 431 past its header buffer; below it, sidekey
+/// answers in its own format, so the buffer is larger than the limit.
+fn header_buf(max_header_bytes: usize) -> usize {
+    (max_header_bytes * 2).max(16 * 1024)
+}
+
+/// How often an idle HTTP/2 connection is pinged; one that does not answer
+/// within hyper's ping timeout (20 s) is closed.
+const H2_PING: Duration = Duration::from_secs(30);
+
+/// Settings for a route's listener: HTTP/1.1 as [`http1_builder`] sets it
+/// (with upgrades, for WebSocket), and HTTP/2 with prior knowledge, told
+/// apart by the connection's first bytes.
+pub fn auto_builder(
+    max_header_bytes: usize,
+    header_timeout: Duration,
+) -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true)
+        .max_buf_size(header_buf(max_header_bytes));
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(header_buf(max_header_bytes)).unwrap_or(u32::MAX))
+        .keep_alive_interval(H2_PING)
+        // WebSocket over HTTP/2 (RFC 8441 extended CONNECT).
+        .enable_connect_protocol();
     b
 }
 
@@ -88,12 +120,16 @@ pub struct Serving {
 /// Serves a listener until `stop` turns true, then lets requests in flight
 /// finish for up to `grace`.
 pub async fn serve(bound: Bound, serving: Serving, stop: watch::Receiver<bool>, grace: Duration) {
-    let builder = http1_builder(serving.max_header_bytes, serving.header_timeout);
+    let builder = Arc::new(auto_builder(
+        serving.max_header_bytes,
+        serving.header_timeout,
+    ));
     let (table, router) = (serving.table.clone(), serving.router.clone());
+    let timeout = serving.header_timeout;
     let each = move |io: Io,
                      conn: Arc<Connection>,
                      graceful: &GracefulShutdown,
-                     _: &Arc<Admitted>,
+                     admitted: &Arc<Admitted>,
                      _: &watch::Receiver<bool>| {
         let (table, router) = (table.clone(), router.clone());
         let service = service_fn(move |req: hyper::Request<Incoming>| {
@@ -106,13 +142,10 @@ pub async fn serve(bound: Bound, serving: Serving, stop: watch::Receiver<bool>, 
                 })
             }
         });
+        let (builder, watcher, admitted) = (builder.clone(), graceful.watcher(), admitted.clone());
         let served: Served = match io {
-            Io::Tcp(s, _) => {
-                Box::pin(graceful.watch(builder.serve_connection(TokioIo::new(s), service.clone())))
-            }
-            Io::Unix(s) => {
-                Box::pin(graceful.watch(builder.serve_connection(TokioIo::new(s), service)))
-            }
+            Io::Tcp(s, _) => Box::pin(serve_one(s, admitted, builder, watcher, service, timeout)),
+            Io::Unix(s) => Box::pin(serve_one(s, admitted, builder, watcher, service, timeout)),
         };
         served
     };
@@ -181,6 +214,37 @@ pub async fn run(
     {
         tracing::warn!("requests still in flight after the shutdown grace period; closing them");
     }
+}
+
+/// Serves one route connection once its first bytes have come within
+/// `timeout`. Its place under `max_connections` goes with the socket, so an
+/// upgraded connection keeps it after the HTTP server lets go.
+async fn serve_one<T, S>(
+    io: T,
+    admitted: Arc<Admitted>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: Watcher,
+    service: S,
+    timeout: Duration,
+) -> Result<(), hyper::Error>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            hyper::Request<Incoming>,
+            Response = hyper::Response<ProxyBody>,
+            Error = Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let Some(io) = super::preface::read_head(io, timeout, Some(admitted)).await else {
+        return Ok(()); // silent past the header timeout, or closed
+    };
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+    Ok(())
 }
 
 /// What the router may know of an accepted connection.

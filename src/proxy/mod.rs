@@ -10,13 +10,16 @@ pub mod limits;
 pub mod listener;
 pub mod outbound;
 pub mod peer;
+pub mod preface;
 pub mod probe;
 pub mod request;
 pub mod route;
 pub mod router;
 pub mod send;
 pub mod standin;
+pub mod stream_log;
 pub mod table;
+pub mod upgrade;
 
 pub use error::ProxyError;
 pub use route::Route;

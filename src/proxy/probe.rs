@@ -114,6 +114,8 @@ pub async fn probe(
         // The probe's body is empty: its hash, for a form that signs the payload.
         body_sha256: matches!(route.config.inject.body(), BodyNeed::Hash { .. })
             .then(|| hex::encode(Sha256::digest(b""))),
+        version: http::Version::HTTP_11,
+        upgrade: false,
     };
     if let Target::Remote { host, .. } = &route.target {
         out.headers.insert(http::header::HOST, host.clone());

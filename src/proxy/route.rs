@@ -6,6 +6,7 @@ use crate::credential::{Credential, RouteUse};
 use crate::metrics::RouteStats;
 use crate::transport::client::{self, Client, TlsError, UpstreamClient};
 use crate::transport::direct::Direct;
+use crate::transport::upgrade::Dialer;
 use http::HeaderValue;
 use http::uri::{Authority, Scheme};
 use std::collections::HashMap;
@@ -38,6 +39,8 @@ pub struct Route {
     pub access_log: bool,
     /// Who may use the route.
     pub caller: Caller,
+    /// Dedicated upstream connections for upgrades (WebSocket); `None` for the stand-in.
+    pub dialer: Option<Dialer>,
 }
 
 /// Why a route could not be built from its checked config.
@@ -131,6 +134,20 @@ impl Route {
                 base_path: base_path.clone(),
             },
         };
+        let dialer = match &config.upstream {
+            Upstream::StandIn => None,
+            Upstream::Url {
+                scheme, authority, ..
+            } => Some(
+                Dialer::new(
+                    scheme,
+                    authority,
+                    config.ca_file.clone(),
+                    config.connect_timeout,
+                )
+                .map_err(|e| BuildError::Upstream(authority.to_string(), e.to_string()))?,
+            ),
+        };
         let caller = Caller::build(&config.caller)
             .map_err(|e| BuildError::CallerToken(config.name.clone(), e))?;
         credential.add_route_use(RouteUse {
@@ -150,6 +167,7 @@ impl Route {
             stats,
             access_log,
             caller,
+            dialer,
         })
     }
 

@@ -7,9 +7,10 @@ use super::{headers, standin};
 use crate::credential::Snapshot;
 use crate::inject::Rendered;
 use crate::transport::body::ProxyBody;
+use crate::transport::body::Streamed;
 use crate::transport::client::SendFailure;
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderMap, Method, Response};
+use http::{HeaderMap, Method, Response, Version};
 use tokio::time::Instant;
 
 /// A request checked and prepared for the upstream, without its credential.
@@ -25,6 +26,11 @@ pub struct Outgoing {
     pub headers: HeaderMap,
     /// The body's SHA-256 (hex), for a form that asked for it.
     pub body_sha256: Option<String>,
+    /// The app's HTTP version: an HTTP/2 request to a plain-`http://`
+    /// upstream goes on over h2c.
+    pub version: Version,
+    /// An HTTP/1.1 upgrade handshake (WebSocket): sent on a dedicated connection.
+    pub upgrade: bool,
 }
 
 /// Sends `out` to the route's upstream with `rendered` (a rendering of
@@ -70,13 +76,22 @@ pub async fn send(
                 scheme,
                 authority,
                 base_path,
-                origin_form: client.origin_form(),
+                origin_form: client.origin_form() || out.upgrade,
             };
             let mut req = request::build(to, &out.method, target, headers, body)?;
             attach(rendered, &mut req, out)?;
+            if out.version == Version::HTTP_2 && client.origin_form() {
+                *req.version_mut() = Version::HTTP_2;
+            }
             let started = Instant::now();
             let timeout = route.config.timeout;
-            let result = tokio::time::timeout(timeout, client.send(req)).await;
+            let sent = async {
+                match (&route.dialer, out.upgrade) {
+                    (Some(dialer), true) => dialer.send(req).await.map(|r| r.map(Streamed::new)),
+                    _ => client.send(req).await,
+                }
+            };
+            let result = tokio::time::timeout(timeout, sent).await;
             route.stats.observe_upstream(started.elapsed());
             let mut resp = result
                 .map_err(|_| ProxyError::UpstreamTimeout(timeout))?

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// A streamed body from a peer, or a body sidekey has in memory (an error
@@ -25,17 +26,39 @@ pub fn empty() -> ProxyBody {
 pub struct Streamed {
     body: Incoming,
     lease: Option<Lease>,
+    /// Told of the bytes and the end of a long stream (HTTP/2, SSE).
+    watch: Option<Arc<dyn Watch>>,
+}
+
+/// Follows a streamed body for the access log of long streams.
+pub trait Watch: Send + Sync {
+    /// `n` bytes of data passed.
+    fn data(&self, n: usize);
+    /// The body ended: whole (`true`), or cut short by an error or a drop.
+    fn ended(&self, whole: bool);
+}
+
+/// Has `watch` follow `body`, if it is a streamed one.
+pub fn watch(body: &mut ProxyBody, watch: Arc<dyn Watch>) {
+    if let Either::Left(s) = body {
+        s.watch = Some(watch);
+    }
 }
 
 impl Streamed {
     pub fn new(body: Incoming) -> ProxyBody {
-        Either::Left(Streamed { body, lease: None })
+        Either::Left(Streamed {
+            body,
+            lease: None,
+            watch: None,
+        })
     }
 
     pub fn leased(body: Incoming, lease: Lease) -> ProxyBody {
         Either::Left(Streamed {
             body,
             lease: Some(lease),
+            watch: None,
         })
     }
 }
@@ -53,6 +76,20 @@ impl Body for Streamed {
         if matches!(polled, Poll::Ready(None)) || this.body.is_end_stream() {
             this.lease = None; // the connection is free: back to the idle list
         }
+        if let Some(w) = &this.watch {
+            let ended = match &polled {
+                Poll::Ready(Some(Ok(f))) => {
+                    w.data(f.data_ref().map_or(0, Bytes::len));
+                    this.body.is_end_stream().then_some(true)
+                }
+                Poll::Ready(Some(Err(_))) => Some(false),
+                Poll::Ready(None) => Some(true),
+                Poll::Pending => None,
+            };
+            if let (Some(whole), Some(w)) = (ended, ended.and_then(|_| this.watch.take())) {
+                w.ended(whole);
+            }
+        }
         polled.map(|f| f.map(|r| r.map_err(ReadError)))
     }
 
@@ -62,6 +99,14 @@ impl Body for Streamed {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+impl Drop for Streamed {
+    fn drop(&mut self) {
+        if let Some(w) = self.watch.take() {
+            w.ended(false); // dropped before its end: cancelled
+        }
     }
 }
 

@@ -137,6 +137,13 @@ impl Client {
                 Ok(resp) => pooled(Ok(resp)),
                 Err(Some(e)) => pooled(Err(e)),
             },
+            // The app spoke HTTP/2 (gRPC): so does the upstream, over h2c.
+            Client::Direct(d) if req.version() == http::Version::HTTP_2 => {
+                match d.h2c.send(req).await {
+                    Ok(resp) => Ok(resp.map(Streamed::new)),
+                    Err(e) => Err(SendFailure::of(pool_failure(&e), &e)),
+                }
+            }
             Client::Direct(d) => d
                 .send(req)
                 .await
@@ -151,13 +158,15 @@ fn pooled(
 ) -> Result<Response<ProxyBody>, SendFailure> {
     match result {
         Ok(resp) => Ok(resp.map(Streamed::new)),
-        Err(e) => Err({
-            let head = match e.is_connect() {
-                true => "connection failed",
-                false => "the connection failed mid-request",
-            };
-            SendFailure::of(head, &e)
-        }),
+        Err(e) => Err(SendFailure::of(pool_failure(&e), &e)),
+    }
+}
+
+/// How a pooled client's failure reads.
+fn pool_failure(e: &hyper_util::client::legacy::Error) -> &'static str {
+    match e.is_connect() {
+        true => "connection failed",
+        false => "the connection failed mid-request",
     }
 }
 

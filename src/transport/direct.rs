@@ -34,6 +34,8 @@ pub struct Direct {
     dial: Uri,
     /// Idle connections, one list per runtime thread, newest last.
     idle: ThreadLocal<RefCell<Vec<Idle>>>,
+    /// HTTP/2 with prior knowledge, for the app's HTTP/2 requests (made on first use).
+    pub h2c: super::h2c::H2c,
 }
 
 struct Idle {
@@ -86,6 +88,7 @@ impl Direct {
             connector,
             dial,
             idle: ThreadLocal::new(),
+            h2c: super::h2c::H2c::new(authority.clone(), connect_timeout),
         })
     }
 

@@ -4,8 +4,11 @@ pub mod body;
 pub mod cert;
 pub mod client;
 pub mod direct;
+pub mod h2c;
 pub mod mtls;
 pub mod resolve;
+pub mod tunnel;
+pub mod upgrade;
 
 /// Removes every header whose (lower-case) name starts with `prefix`
 /// (`x-forwarded-`, `access-control-`). Allocates only when one is there.

@@ -10,7 +10,7 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn venv_bin(name: &str) -> PathBuf {
+pub fn venv_bin(name: &str) -> PathBuf {
     let p = root().join(".venv/bin").join(name);
     assert!(
         p.exists(),

@@ -14,6 +14,7 @@ pub mod openbao;
 pub mod properties;
 pub mod proxy;
 pub mod redis;
+pub mod streams;
 pub mod tls;
 pub mod upstream;
 

@@ -1,0 +1,240 @@
+//! WebSocket through sidekey: a `websockets` client's handshake gets the credential and a `websockets` server checks it; 1,000 messages and one of 10 MiB are echoed; an idle connection is closed at the route's `upgrade_idle_timeout` and logged with its bytes and end reason; other upgrades are refused; WebSocket over HTTP/2 (RFC 8441) reaches the same HTTP/1.1 server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
+
+mod support;
+
+use support::streams::{Server, client};
+use support::{BEARER, Sidekey, logs, one_route, with_key};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn echo_server(sk_dir: &std::path::Path, accepted: &str) -> Server {
+    let accept = sk_dir.join("accept");
+    std::fs::write(&accept, accepted).unwrap();
+    Server::start(&["ws-server", accept.to_str().unwrap()]).await
+}
+
+async fn start(extra: &str) -> (Sidekey, Server) {
+    // The server is started first, with its accept file in a folder of its own.
+    let peer_dir = tempfile::tempdir().unwrap();
+    let key = logs::secret("ws-key-5f2a9c");
+    let server = echo_server(peer_dir.path(), &key).await;
+    let sk = with_key(
+        &key,
+        &one_route(&format!("http://127.0.0.1:{}", server.port), BEARER, extra),
+    )
+    .await;
+    std::mem::forget(peer_dir); // the server reads it for every handshake
+    (sk, server)
+}
+
+fn ws_url(sk: &Sidekey, path: &str) -> String {
+    format!("{}{path}", sk.url("r").replace("http://", "ws://"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_echoes_a_thousand_messages_and_ten_mebibytes() {
+    let (sk, _server) = start("").await;
+    let out = client(&["ws-client", &ws_url(&sk, "/big"), "echo"]).await;
+    assert_eq!(out["echoed"], 1000, "{out}");
+    assert_eq!(out["big_ok"], true, "{out}");
+    assert_eq!(out["big_len"], 10 << 20);
+    // The connection ended when the client closed: one line with its bytes.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let lines = logs::lines_with("upgraded connection ended");
+        if let Some(l) = lines.iter().find(|l| l.contains("path=\"/big\"")) {
+            assert!(
+                l.contains("upgrade=websocket") || l.contains("upgrade=\"websocket\""),
+                "{l}"
+            );
+            let up: u64 = field(l, "bytes_up");
+            let down: u64 = field(l, "bytes_down");
+            assert!(
+                up > 10 << 20 && down > 10 << 20,
+                "bytes each way counted: {l}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no end-of-connection line"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (_, _, metrics) = support::get(&format!("{}/metrics", sk.admin())).await;
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(
+        metrics.contains("sidekey_upgrades_total{route=\"r\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sidekey_upgrades_open{route=\"r\"} 0"),
+        "{metrics}"
+    );
+    sk.stop().await;
+}
+
+fn field(line: &str, name: &str) -> u64 {
+    let at = line.find(&format!("{name}=")).unwrap() + name.len() + 1;
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_websocket_is_closed_at_the_route_timeout() {
+    let (sk, _server) = start(r#"upgrade_idle_timeout = "1s""#).await;
+    let out = client(&["ws-client", &ws_url(&sk, "/idle"), "idle", "2.5"]).await;
+    assert_eq!(out["first"], "before", "{out}");
+    assert!(
+        out.get("closed").is_some(),
+        "the idle connection was closed: {out}"
+    );
+    assert!(
+        logs::lines_with("upgraded connection ended")
+            .iter()
+            .any(|l| l.contains("path=\"/idle\"") && l.contains("idle_timeout")),
+        "the end line says why"
+    );
+    sk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handshake_is_scope_checked_and_other_upgrades_refused() {
+    let (sk, server) = start(
+        r#"  [[routes.allow]]
+  methods = ["GET"]
+  paths = ["/echo"]"#,
+    )
+    .await;
+    let addr = sk.url("r").trim_start_matches("http://").to_owned();
+    for (path, protocol, want) in [
+        ("/other", "websocket", "403"),
+        ("/echo", "IRC/6.9", "400"),
+        ("/echo", "websocket", "101"),
+    ] {
+        let (_, head) = handshake(&addr, path, protocol).await;
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {want}")),
+            "{path} {protocol}: {head}"
+        );
+        if want == "400" {
+            assert!(head.contains("upgrade_not_allowed"), "{head}");
+        }
+    }
+    // The server checks the handshake's credential: without sidekey, refused.
+    let direct = format!("ws://127.0.0.1:{}/echo", server.port);
+    let out = client(&["ws-client", &direct, "echo"]).await;
+    assert_eq!(out["status"], 401, "{out}");
+    let out = client(&["ws-client", &ws_url(&sk, "/echo"), "echo"]).await;
+    assert_eq!(out["echoed"], 1000, "{out}");
+    sk.stop().await;
+}
+
+/// A masked client text frame (RFC 6455 §5.2), payload under 126 bytes.
+fn text_frame(payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut f = vec![0x81, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_over_http2_extended_connect_reaches_an_http1_server() {
+    use bytes::Bytes;
+    use http_body_util::Empty;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let (sk, _server) = start("").await;
+    let addr = sk.url("r").trim_start_matches("http://").to_owned();
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .handshake::<_, Empty<Bytes>>(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    // The server's SETTINGS (with ENABLE_CONNECT_PROTOCOL) must have arrived first.
+    let mut tries = 0;
+    let resp = loop {
+        let mut req = http::Request::builder()
+            .method(http::Method::CONNECT)
+            .uri(format!("http://{addr}/h2ws"))
+            .header("sec-websocket-version", "13")
+            .body(Empty::new())
+            .unwrap();
+        req.extensions_mut()
+            .insert(hyper::ext::Protocol::from_static("websocket"));
+        sender.ready().await.unwrap();
+        match sender.send_request(req).await {
+            Ok(r) => break r,
+            Err(e) if tries < 10 => {
+                tries += 1;
+                eprintln!("extended CONNECT not yet allowed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("extended CONNECT: {e}"),
+        }
+    };
+    assert_eq!(resp.status(), 200, "RFC 8441: 200 to the extended CONNECT");
+    assert!(resp.headers().get("sec-websocket-accept").is_none());
+    let mut io = TokioIo::new(hyper::upgrade::on(resp).await.unwrap());
+    io.write_all(&text_frame(b"hello over h2")).await.unwrap();
+    let mut head = [0u8; 2];
+    io.read_exact(&mut head).await.unwrap();
+    assert_eq!(head, [0x81, 13], "an unmasked text frame back");
+    let mut payload = [0u8; 13];
+    io.read_exact(&mut payload).await.unwrap();
+    assert_eq!(&payload, b"hello over h2");
+    drop(io);
+    sk.stop().await;
+}
+
+/// Sends an upgrade handshake on a new connection and returns the
+/// connection and the answer's head.
+async fn handshake(addr: &str, path: &str, protocol: &str) -> (tokio::net::TcpStream, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let ask = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: {protocol}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    s.write_all(ask.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.unwrap();
+    (s, String::from_utf8_lossy(&buf[..n]).to_string())
+}
+
+fn status(head: &str) -> &str {
+    head.get(9..12).unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joined_websocket_keeps_its_place_under_max_connections() {
+    let (sk, _server) = start("max_connections = 1").await;
+    let addr = sk.url("r").trim_start_matches("http://").to_owned();
+    let (ws, head) = handshake(&addr, "/held", "websocket").await;
+    assert_eq!(status(&head), "101");
+    // The HTTP server has let the socket go, but it is still open, joined upstream.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (_, head) = handshake(&addr, "/second", "websocket").await;
+    assert_eq!(
+        status(&head),
+        "503",
+        "the listener is full while the WebSocket lives"
+    );
+    drop(ws);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (_, head) = handshake(&addr, "/third", "websocket").await;
+        if status(&head) == "101" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place was never freed: {head}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    sk.stop().await;
+}

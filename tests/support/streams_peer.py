@@ -1,0 +1,193 @@
+"""Test peers for tests/streams_grpc.rs and tests/streams_websocket.rs: grpcio and websockets servers that check the credential, and clients that call them through sidekey.
+
+Servers print one JSON line {"port": N} once listening, then serve until killed.
+Clients print one JSON object with what they saw.
+"""
+import asyncio
+import json
+import os
+import sys
+import threading
+import time
+
+GRPC_OPTS = [
+    ("grpc.max_receive_message_length", 32 << 20),
+    ("grpc.max_send_message_length", 32 << 20),
+]
+
+
+def accepted(path):
+    with open(path) as f:
+        return "Bearer " + f.read().strip()
+
+
+# --- gRPC (generic handlers: bytes in, bytes out, no protobuf codegen) ---
+
+def grpc_server(accept_path, cert=None, key=None):
+    import grpc
+    from concurrent import futures
+
+    def check(context):
+        auth = dict(context.invocation_metadata()).get("authorization")
+        if auth != accepted(accept_path):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad or missing authorization")
+
+    def unary(req, context):
+        check(context)
+        return b"echo:" + req
+
+    def server_stream(req, context):
+        check(context)
+        n = int(req.decode())
+        for i in range(n):
+            yield str(i).encode()
+            time.sleep(0.002)
+
+    def bidi(requests, context):
+        check(context)
+        for r in requests:
+            yield b"echo:" + r
+
+    def slow(req, context):
+        check(context)
+        time.sleep(5)
+        return b"late"
+
+    handlers = {
+        "Unary": grpc.unary_unary_rpc_method_handler(unary),
+        "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream),
+        "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
+        "Slow": grpc.unary_unary_rpc_method_handler(slow),
+    }
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=GRPC_OPTS)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("t.T", handlers),))
+    if cert:
+        creds = grpc.ssl_server_credentials([(open(key, "rb").read(), open(cert, "rb").read())])
+        port = server.add_secure_port("127.0.0.1:0", creds)
+    else:
+        port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    print(json.dumps({"port": port}), flush=True)
+    server.wait_for_termination()
+
+
+def grpc_client(target, scenario):
+    import grpc
+
+    ch = grpc.insecure_channel(target, options=GRPC_OPTS)
+    unary = ch.unary_unary("/t.T/Unary")
+    out = {}
+    if scenario == "unary":
+        try:
+            out["reply"] = unary(b"hi", timeout=10).decode()
+        except grpc.RpcError as e:
+            out["code"] = e.code().name
+    elif scenario == "all":
+        out["unary"] = unary(b"hi", timeout=10).decode()
+        big = bytes(range(256)) * (8 << 12)  # 8 MiB
+        out["big_ok"] = unary(big, timeout=30) == b"echo:" + big
+        stream = ch.unary_stream("/t.T/ServerStream")
+        out["stream"] = [m.decode() for m in stream(b"50", timeout=10)]
+        # Bidirectional, ping-pong: each message is sent only once the echo of
+        # the one before came back, so a proxy that held data back would stall it.
+        bidi = ch.stream_stream("/t.T/Bidi")
+        got = threading.Semaphore(0)
+
+        def gen():
+            for i in range(20):
+                yield f"m{i}".encode()
+                if not got.acquire(timeout=5):
+                    return  # the echo never came: stop short, the count tells
+
+        echoes = []
+        for m in bidi(gen(), timeout=30):
+            echoes.append(m.decode())
+            got.release()
+        out["bidi"] = echoes
+        futs = [unary.future(f"c{i}".encode(), timeout=20) for i in range(100)]
+        out["concurrent"] = sum(1 for i, f in enumerate(futs) if f.result() == f"echo:c{i}".encode())
+        slow = ch.unary_unary("/t.T/Slow")
+        t0 = time.monotonic()
+        try:
+            slow(b"x", timeout=0.5)
+            out["deadline"] = "no error"
+        except grpc.RpcError as e:
+            out["deadline"] = e.code().name
+        out["deadline_secs"] = time.monotonic() - t0
+    print(json.dumps(out), flush=True)
+
+
+# --- WebSocket ---
+
+def ws_server(accept_path):
+    from websockets.asyncio.server import serve
+    from websockets.http11 import Response
+    from websockets.datastructures import Headers
+
+    def check(connection, request):
+        if request.headers.get("Authorization") != accepted(accept_path):
+            return Response(401, "Unauthorized", Headers(), b"bad or missing authorization\n")
+        return None
+
+    async def echo(ws):
+        async for m in ws:
+            await ws.send(m)
+
+    async def main():
+        async with serve(echo, "127.0.0.1", 0, process_request=check, max_size=None,
+                         ping_interval=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            print(json.dumps({"port": port}), flush=True)
+            await asyncio.Future()
+
+    asyncio.run(main())
+
+
+def ws_client(url, scenario):
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+    async def main():
+        out = {}
+        try:
+            async with connect(url, max_size=None, ping_interval=None) as ws:
+                if scenario == "echo":
+                    ok = 0
+                    for i in range(1000):
+                        await ws.send(f"message {i}")
+                        if await ws.recv() == f"message {i}":
+                            ok += 1
+                    out["echoed"] = ok
+                    big = os.urandom(10 << 20)  # random: permessage-deflate cannot shrink it
+                    await ws.send(big)
+                    back = await ws.recv()
+                    out["big_ok"] = back == big
+                    out["big_len"] = len(back)
+                elif scenario == "idle":
+                    await ws.send("before")
+                    out["first"] = await ws.recv()
+                    await asyncio.sleep(float(sys.argv[4]))
+                    try:
+                        await ws.send("after")
+                        out["after"] = await asyncio.wait_for(ws.recv(), 5)
+                    except (ConnectionClosed, asyncio.TimeoutError) as e:
+                        out["closed"] = type(e).__name__
+        except InvalidStatus as e:
+            out["status"] = e.response.status_code
+        print(json.dumps(out), flush=True)
+
+    asyncio.run(main())
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "grpc-server":
+        grpc_server(*sys.argv[2:])
+    elif cmd == "grpc-client":
+        grpc_client(sys.argv[2], sys.argv[3])
+    elif cmd == "ws-server":
+        ws_server(sys.argv[2])
+    elif cmd == "ws-client":
+        ws_client(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(f"unknown command {cmd}")
