@@ -141,10 +141,18 @@ fn shipped_configs_pass_sidekey_check() {
         &read("deploy/compose/sidekey.toml"),
         &["/run/secrets/api-key"],
     );
-    // The proxy and transparent examples use `[proxy]`, `[transparent]`,
-    // `state_dir` and host routes (DESIGN.md "Destination-routed modes"),
-    // which `sidekey check` learns with those modes; until then their secret
-    // paths are at least the ones the injected pod mounts.
+    check_config(
+        "the proxy example's config map",
+        &config_map_toml("deploy/kubernetes/proxy.yaml"),
+        &[
+            "/var/run/secrets/payments-sidekey-admin/token",
+            "/var/run/secrets/sidekey/serviceaccount/token",
+        ],
+    );
+    // The transparent example uses `[transparent]` (DESIGN.md
+    // "Destination-routed modes"), which `sidekey check` learns with that
+    // mode; until then its secret paths are at least the ones the injected
+    // pod mounts.
     for (mode, secrets) in [
         ("proxy", ["payments-sidekey-admin"]),
         ("transparent", ["github-token"]),
