@@ -3,6 +3,7 @@
 //! What runs is kept in a [`Control`] so a config reload ([`reload`]) can
 //! change it while requests flow.
 
+pub mod exec;
 mod nofile;
 pub mod reload;
 

@@ -106,6 +106,8 @@ pub struct RouteFile {
     pub allow_gids: Option<Spanned<Vec<u32>>>,
     /// A token the app sends in `sidekey-caller-token`, stripped before forwarding.
     pub caller_token: Option<Spanned<SecretRefFile>>,
+    /// `sidekey exec`: the variable that gets the route's `http://127.0.0.1:PORT`.
+    pub env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

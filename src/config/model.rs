@@ -145,6 +145,8 @@ pub struct RouteConfig {
     pub body_timeout: Duration,
     /// Who may use the route: empty rules let every local caller in.
     pub caller: CallerRules,
+    /// `sidekey exec`: the variable set to the route's `http://127.0.0.1:PORT` for the command.
+    pub env: Option<String>,
 }
 
 /// Caller authentication of a route. UID and GID lists admit a caller whose
