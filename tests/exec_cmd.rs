@@ -399,3 +399,76 @@ async fn env_only_exports_give_bash_the_same_variables() {
         .unwrap();
     assert_eq!(status.code(), Some(0), "stops cleanly on SIGTERM");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oauth_token_issued_for_the_run_is_revoked_when_the_command_ends() {
+    logs::init();
+    let secret = logs::secret("exec-client-secret-5d1c0e9a77");
+    let peer = support::oauth::OidcPeer::start(
+        60,
+        vec![support::oauth::client(
+            "payments",
+            "client_secret_basic",
+            Some(&secret),
+            "payments:read",
+            &[],
+        )],
+        serde_json::json!({ "keys": [] }),
+    )
+    .await;
+    let up = Upstream::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("client-secret"), format!("{secret}\n")).unwrap();
+    let config = format!(
+        r#"[credentials.payments]
+source = "oauth2"
+token_url = "{token}"
+revocation_url = "{revoke}"
+client_id = "payments"
+client_secret = {{ file = "{dir}/client-secret" }}
+auth_method = "client_secret_basic"
+scopes = ["payments:read"]
+
+[[routes]]
+name = "payments"
+listen = "127.0.0.1:0"
+env = "PAYMENTS_API"
+upstream = "{up}"
+credential = "payments"
+inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
+"#,
+        token = peer.token_url(),
+        revoke = peer.revocation_url(),
+        dir = dir.path().display(),
+        up = up.url(),
+    );
+    let path = dir.path().join("sidekey.toml");
+    std::fs::write(&path, config).unwrap();
+    // The app asks again while the first token is being fetched (503 until ready).
+    let out = Command::new(env!("CARGO_BIN_EXE_sidekey"))
+        .arg("exec")
+        .arg("-c")
+        .arg(&path)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "for i in $(seq 100); do c=$(curl -s -o /dev/null -w '%{http_code}' \"$PAYMENTS_API/v1/x\"); [ \"$c\" = 200 ] && break; sleep 0.1; done; printf %s \"$c\"",
+        ])
+        .env("RUST_LOG", "debug")
+        .output()
+        .await
+        .unwrap();
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "200");
+    let token = up.seen()[0]
+        .header("authorization")
+        .unwrap()
+        .strip_prefix("Bearer ")
+        .unwrap()
+        .to_owned();
+    let token = logs::secret(&token);
+    let info = peer.introspect(&token).await;
+    assert_eq!(info["active"], false, "revoked at the server when exec ended: {info}");
+    logs::assert_no_secret_in("sidekey's log", &out.stderr);
+}

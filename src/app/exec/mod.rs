@@ -90,7 +90,7 @@ pub async fn run(opts: Options) -> Result<u8, ExecError> {
         let env = child_env::build(std::env::vars_os(), &remove, &set, signs_aws);
         run_child(&opts.command, env, &mut signals).await
     };
-    app.shutdown().await;
+    app.shutdown_revoking().await;
     drop(dir);
     Ok(status)
 }
