@@ -112,7 +112,10 @@ inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
         let environ = std::fs::read(self.path(environ_file)).unwrap();
         let text = String::from_utf8_lossy(&environ);
         assert!(text.contains("HTTPS_PROXY=http://127.0.0.1:"), "{text}");
-        assert!(!text.contains(ENV_VAR), "the secret variable is gone: {text}");
+        assert!(
+            !text.contains(ENV_VAR),
+            "the secret variable is gone: {text}"
+        );
         assert!(!text.contains("SIDEKEY_ENV_HANDOVER_FD"));
         logs::assert_no_secret_in("the command's environment", &environ);
         logs::assert_no_secret_in("the command's output", &out.stdout);
@@ -153,14 +156,24 @@ async fn curl_reaches_the_upstream_through_the_environment_alone() {
     s.upstream_got_credential(1);
     s.no_secret_in("environ", &out);
     // The bundle also holds the system roots: a host sidekey does not intercept still verifies.
-    let roots: usize = std::fs::read_to_string(s.path("roots")).unwrap().trim().parse().unwrap();
-    assert!(roots > 10, "system roots plus sidekey's CA, not the CA alone: {roots}");
+    let roots: usize = std::fs::read_to_string(s.path("roots"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        roots > 10,
+        "system roots plus sidekey's CA, not the CA alone: {roots}"
+    );
     let text = std::fs::read_to_string(&environ).unwrap();
     let bundle = text
         .split('\0')
         .find_map(|kv| kv.strip_prefix("SSL_CERT_FILE="))
         .unwrap();
-    assert!(!Path::new(bundle).exists(), "the private folder is removed at exit");
+    assert!(
+        !Path::new(bundle).exists(),
+        "the private folder is removed at exit"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,7 +231,11 @@ async fn exit_statuses_pass_through() {
 async fn wait_for_file(path: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !path.exists() {
-        assert!(Instant::now() < deadline, "{} never appeared", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -269,7 +286,10 @@ async fn a_rotation_reaches_the_running_command() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while s.upstream.count() == 0 {
-        assert!(Instant::now() < deadline, "the app never reached the upstream");
+        assert!(
+            Instant::now() < deadline,
+            "the app never reached the upstream"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let rotated = logs::secret("ghp_exec0rotated0value0123456789abcdef");
@@ -354,7 +374,10 @@ async fn env_only_exports_give_bash_the_same_variables() {
     .await
     .expect("stdout closes once the exports are printed")
     .unwrap();
-    assert!(exports.lines().all(|l| l.starts_with("export ")), "{exports}");
+    assert!(
+        exports.lines().all(|l| l.starts_with("export ")),
+        "{exports}"
+    );
     logs::assert_no_secret_in("the exports", exports.as_bytes());
 
     // bash evaluates them on the environment the test itself has (without the secret variable).
@@ -377,12 +400,19 @@ async fn env_only_exports_give_bash_the_same_variables() {
         .into_iter()
         .filter(|k| !["RUST_LOG"].contains(&k.as_str()))
         .collect();
-    assert!(differing.is_empty(), "differ: {differing:?}\n{a:#?}\n{b:#?}");
+    assert!(
+        differing.is_empty(),
+        "differ: {differing:?}\n{a:#?}\n{b:#?}"
+    );
     assert!(a.contains_key("HTTPS_PROXY") && a.contains_key("LOCAL_API"));
 
     // And the evaluated variables work: curl reaches the upstream through the still-serving sidekey.
     let script = format!("{exports}\ncurl -sS https://{HOST}/v1/evaluated");
-    let curl = Command::new("bash").args(["-c", &script]).output().await.unwrap();
+    let curl = Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .await
+        .unwrap();
     assert_ok(&curl);
     assert_eq!(stdout(&curl), "ok /v1/evaluated");
     s.upstream_got_credential(1);
@@ -469,6 +499,9 @@ inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
         .to_owned();
     let token = logs::secret(&token);
     let info = peer.introspect(&token).await;
-    assert_eq!(info["active"], false, "revoked at the server when exec ended: {info}");
+    assert_eq!(
+        info["active"], false,
+        "revoked at the server when exec ended: {info}"
+    );
     logs::assert_no_secret_in("sidekey's log", &out.stderr);
 }

@@ -812,11 +812,23 @@ fn exec_env(r: &mut Reporter, rf: &RouteFile, name: &str) -> Option<String> {
     let valid = v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && v.chars().next().is_some_and(|c| !c.is_ascii_digit());
     if !valid {
-        r.at(e.span(), format!("route `{name}`: env `{v}` is not a variable name (letters, digits and `_`)"));
+        r.at(
+            e.span(),
+            format!("route `{name}`: env `{v}` is not a variable name (letters, digits and `_`)"),
+        );
         return None;
     }
-    if rf.listen.as_ref().is_none_or(|l| l.get_ref().starts_with("unix:")) {
-        r.at(e.span(), format!("route `{name}`: env needs the route to listen on TCP (`listen = \"127.0.0.1:0\"`)"));
+    if rf
+        .listen
+        .as_ref()
+        .is_none_or(|l| l.get_ref().starts_with("unix:"))
+    {
+        r.at(
+            e.span(),
+            format!(
+                "route `{name}`: env needs the route to listen on TCP (`listen = \"127.0.0.1:0\"`)"
+            ),
+        );
         return None;
     }
     Some(v.clone())

@@ -107,7 +107,7 @@ impl Refresher {
                     return;
                 }
                 Some(Command::RevokeAndStop(done)) => {
-                    self.revoke_at_source().await;
+                    self.revoke_at_source(true).await;
                     self.source.shutdown().await;
                     let _ = done.send(());
                     return;
@@ -170,7 +170,7 @@ impl Refresher {
                     let _ = done.send(());
                 }
                 Command::RevokeAndStop(done) => {
-                    self.revoke_at_source().await;
+                    self.revoke_at_source(true).await;
                     self.source.shutdown().await;
                     let _ = done.send(());
                 }
@@ -292,7 +292,7 @@ impl Refresher {
     }
 
     async fn revoke(&mut self, reply: Reply, rx: &mut mpsc::UnboundedReceiver<Command>) {
-        let revoke_error = self.revoke_at_source().await;
+        let revoke_error = self.revoke_at_source(false).await;
         let (tx, done) = oneshot::channel();
         self.attempt(vec![Some(tx)], rx).await;
         let fetched = done
@@ -310,8 +310,9 @@ impl Refresher {
     }
 
     /// Drops the current value and revokes it at the source where the source
-    /// can; the error, if the source tried and failed.
-    async fn revoke_at_source(&mut self) -> Option<SourceError> {
+    /// can; the error, if the source tried and failed. `at_exit`: a source
+    /// that cannot revoke is not audited (the process is only stopping).
+    async fn revoke_at_source(&mut self, at_exit: bool) -> Option<SourceError> {
         let old = self.cred.drop_value();
         self.cred.update_status(|s| {
             s.revoked = true;
@@ -331,7 +332,9 @@ impl Refresher {
                 "failed"
             }
         };
-        audit::revoked(self.cred.name(), old.fingerprint, at_source);
+        if !(at_exit && at_source == "not_supported") {
+            audit::revoked(self.cred.name(), old.fingerprint, at_source);
+        }
         revoke_error
     }
 

@@ -22,10 +22,8 @@ impl PrivateDir {
     pub fn create() -> std::io::Result<PrivateDir> {
         use rand::Rng;
         let tag: u64 = rand::thread_rng().r#gen();
-        let path = std::env::temp_dir().join(format!(
-            "sidekey-exec-{}-{tag:016x}",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("sidekey-exec-{}-{tag:016x}", std::process::id()));
         std::fs::DirBuilder::new().mode(0o700).create(&path)?;
         Ok(PrivateDir(path))
     }
@@ -66,5 +64,9 @@ fn system_roots() -> Option<String> {
     let own = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
     own.into_iter()
         .chain(SYSTEM_BUNDLES.iter().map(PathBuf::from))
-        .find_map(|p| std::fs::read_to_string(p).ok().filter(|t| t.contains("-----BEGIN CERTIFICATE-----")))
+        .find_map(|p| {
+            std::fs::read_to_string(p)
+                .ok()
+                .filter(|t| t.contains("-----BEGIN CERTIFICATE-----"))
+        })
 }

@@ -127,8 +127,28 @@ mod tests {
         .map(|(k, v)| (OsString::from(k), OsString::from(v)));
         let set = vec![("HTTPS_PROXY".to_owned(), "http://127.0.0.1:1".to_owned())];
         let env = build(inherited.into_iter(), &["API_KEY".into()], &set, true);
-        let names: Vec<_> = env.iter().map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy())).collect();
+        let names: Vec<_> = env
+            .iter()
+            .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+            .collect();
         assert_eq!(names, ["PATH=/bin", "HTTPS_PROXY=http://127.0.0.1:1"]);
+    }
+
+    #[test]
+    fn aws_routes_get_placeholder_keys_and_routes_their_variable() {
+        let addr: SocketAddr = "127.0.0.1:4000".parse().unwrap();
+        let plan = Plan {
+            proxy: None,
+            ca_bundle: None,
+            routes: vec![("S3_API".into(), addr)],
+            signs_aws: true,
+        };
+        let vars = plan.variables();
+        let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("S3_API"), Some("http://127.0.0.1:4000"));
+        assert_eq!(get("AWS_ACCESS_KEY_ID"), Some(AWS_PLACEHOLDER_KEY_ID));
+        assert_eq!(get("AWS_SECRET_ACCESS_KEY"), Some(AWS_PLACEHOLDER_SECRET));
+        assert_eq!(get("HTTPS_PROXY"), None, "no [proxy], no proxy variables");
     }
 
     #[test]
