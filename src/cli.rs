@@ -234,6 +234,9 @@ pub fn describe(c: &Config) -> String {
         if let Some(c) = r.connect_to {
             let _ = writeln!(o, "    connect_to: {c}");
         }
+        if let Some(e) = &r.env {
+            let _ = writeln!(o, "    sidekey exec sets: {e}");
+        }
         let _ = writeln!(
             o,
             "    credential: {} ({})",

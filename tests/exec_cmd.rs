@@ -505,3 +505,42 @@ inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
     );
     logs::assert_no_secret_in("sidekey's log", &out.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_env_must_be_a_variable_name_on_a_tcp_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), "k\n").unwrap();
+    let route = |name: &str, listen: &str, env: &str| {
+        format!(
+            "[[routes]]\nname = \"{name}\"\nlisten = \"{listen}\"\nenv = \"{env}\"\nupstream = \"stand-in\"\ncredential = \"k\"\ninject = {{ header = \"X-Key\" }}\n"
+        )
+    };
+    let check = |text: String| {
+        let path = dir.path().join("sidekey.toml");
+        std::fs::write(&path, text).unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_sidekey"))
+            .arg("check")
+            .arg("-c")
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let cred = format!(
+        "[credentials.k]\nsource = \"file\"\npath = \"{}/key\"\n",
+        dir.path().display()
+    );
+    let good = check(format!("{cred}{}", route("a", "127.0.0.1:0", "A_API")));
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    assert!(String::from_utf8_lossy(&good.stdout).contains("sidekey exec sets: A_API"));
+
+    let sock = dir.path().join("s.sock");
+    let bad = check(format!(
+        "{cred}{}{}",
+        route("b", "127.0.0.1:0", "1-BAD"),
+        route("c", &format!("unix:{}", sock.display()), "C_API")
+    ));
+    assert_eq!(bad.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("route `b`: env `1-BAD` is not a variable name"), "{err}");
+    assert!(err.contains("route `c`: env needs the route to listen on TCP"), "{err}");
+}
