@@ -2,7 +2,8 @@
 //! reach an HTTPS upstream through the forward proxy with nothing but the environment sidekey
 //! gives them; the upstream gets the credential, the program's own `/proc/self/environ` holds no
 //! secret; exit statuses and SIGTERM pass through; a rotation reaches a running program; the
-//! `--env-only` exports, evaluated by bash, give the same variables as `exec -- env`.
+//! `--env-only` exports, evaluated by bash, give the same variables as `exec -- env`; boto3 signs with
+//! placeholder keys that sidekey replaces; an OAuth 2.0 token issued for the run is revoked at exit.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -530,7 +531,11 @@ async fn a_route_env_must_be_a_variable_name_on_a_tcp_listener() {
         dir.path().display()
     );
     let good = check(format!("{cred}{}", route("a", "127.0.0.1:0", "A_API")));
-    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
     assert!(String::from_utf8_lossy(&good.stdout).contains("sidekey exec sets: A_API"));
 
     let sock = dir.path().join("s.sock");
@@ -541,6 +546,76 @@ async fn a_route_env_must_be_a_variable_name_on_a_tcp_listener() {
     ));
     assert_eq!(bad.status.code(), Some(78));
     let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.contains("route `b`: env `1-BAD` is not a variable name"), "{err}");
-    assert!(err.contains("route `c`: env needs the route to listen on TCP"), "{err}");
+    assert!(
+        err.contains("route `b`: env `1-BAD` is not a variable name"),
+        "{err}"
+    );
+    assert!(
+        err.contains("route `c`: env needs the route to listen on TCP"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_signs_with_the_placeholder_keys_and_sidekey_signs_with_the_real_ones() {
+    logs::init();
+    let moto = support::aws::Moto::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let real_secret = logs::secret(&moto.admin.secret);
+    std::fs::write(dir.path().join("id"), &moto.admin.id).unwrap();
+    std::fs::write(dir.path().join("secret"), &real_secret).unwrap();
+    let keys = r#"access_key_id = { file = "{dir}/id" }
+secret_access_key = { file = "{dir}/secret" }"#;
+    let text = support::aws::s3_config("aws", keys, &moto.url, "env = \"AWS_ENDPOINT_URL\"\n")
+        .replace("{dir}", dir.path().to_str().unwrap());
+    let path = dir.path().join("sidekey.toml");
+    std::fs::write(&path, text).unwrap();
+    let environ = dir.path().join("environ");
+    // boto3 finds the endpoint in AWS_ENDPOINT_URL and the (placeholder) keys in the environment.
+    let code = format!(
+        "import boto3, os, shutil\nshutil.copyfile('/proc/self/environ', '{}')\ns3 = boto3.client('s3', region_name='us-east-1')\ns3.create_bucket(Bucket='exec-bucket')\ns3.put_object(Bucket='exec-bucket', Key='k', Body=b'hello')\nprint(s3.get_object(Bucket='exec-bucket', Key='k')['Body'].read().decode(), os.environ['AWS_ACCESS_KEY_ID'])",
+        environ.display()
+    );
+    let python = root().join(".venv/bin/python");
+    let out = Command::new(env!("CARGO_BIN_EXE_sidekey"))
+        .arg("exec")
+        .arg("-c")
+        .arg(&path)
+        .args(["--", python.to_str().unwrap(), "-c", &code])
+        .env("RUST_LOG", "debug")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .await
+        .unwrap();
+    assert_ok(&out);
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("hello {}", sidekey::app::exec::AWS_PLACEHOLDER_KEY_ID)
+    );
+    let env = std::fs::read(&environ).unwrap();
+    let text = String::from_utf8_lossy(&env);
+    assert!(
+        text.contains("AWS_ENDPOINT_URL=http://127.0.0.1:"),
+        "{text}"
+    );
+    assert!(!text.contains(&moto.admin.id));
+    // The same app straight to moto, with the placeholders: refused, so the signature that worked was sidekey's.
+    let direct = Command::new(&python)
+        .args(["-c", &code])
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env(
+            "AWS_ACCESS_KEY_ID",
+            sidekey::app::exec::AWS_PLACEHOLDER_KEY_ID,
+        )
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            sidekey::app::exec::AWS_PLACEHOLDER_SECRET,
+        )
+        .env_remove("AWS_PROFILE")
+        .output()
+        .await
+        .unwrap();
+    assert!(!direct.status.success(), "moto checks signatures");
+    logs::assert_no_secret_in("the command's environment", &env);
+    logs::assert_no_secret_in("sidekey's log", &out.stderr);
 }
