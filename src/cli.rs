@@ -1,4 +1,4 @@
-//! The command line: `run`, `check`, `ca`, `inventory`, `refresh`, `revoke`, `inject`, `secret`.
+//! The command line: `run`, `check`, `ca`, `inventory`, `refresh`, `revoke`, `inject`, `secret`, `exec`.
 
 use crate::admin::Record;
 use crate::config::{self, Config, ConfigErrors};
@@ -65,6 +65,18 @@ pub enum Command {
     Secret {
         #[command(subcommand)]
         action: SecretAction,
+    },
+    /// Run a command with sidekey serving beside it: proxy and CA variables
+    /// set, no secret in its environment; exits with the command's status.
+    Exec {
+        #[arg(short, long, env = "SIDEKEY_CONFIG", default_value = "sidekey.toml")]
+        config: PathBuf,
+        /// Print `export` lines for a shell to eval, and serve until SIGTERM or SIGINT.
+        #[arg(long)]
+        env_only: bool,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true)]
+        command: Vec<std::ffi::OsString>,
     },
 }
 
@@ -222,6 +234,9 @@ pub fn describe(c: &Config) -> String {
         if let Some(c) = r.connect_to {
             let _ = writeln!(o, "    connect_to: {c}");
         }
+        if let Some(e) = &r.env {
+            let _ = writeln!(o, "    sidekey exec sets: {e}");
+        }
         let _ = writeln!(
             o,
             "    credential: {} ({})",
@@ -337,4 +352,17 @@ pub fn table(records: &[Record]) -> String {
         line(&mut o, &row.iter().map(String::as_str).collect::<Vec<_>>());
     }
     o
+}
+
+/// `sidekey exec`: runs the command and leaves with its exit status.
+pub async fn exec(options: crate::app::exec::Options) -> ExitCode {
+    use crate::app::exec::ExecError;
+    match crate::app::exec::run(options).await {
+        Ok(status) => ExitCode::from(status),
+        Err(ExecError::Config(e)) => config_failure(&e),
+        Err(e) => {
+            eprintln!("sidekey: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

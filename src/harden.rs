@@ -40,3 +40,9 @@ fn non_dumpable() {
         eprintln!("sidekey: warning: cannot mark the process non-dumpable: {e}");
     }
 }
+
+/// Every variable the config at `path` reads a secret from (`source =
+/// "env"`, `{ env = "VAR" }`), set or not: what a child must not inherit.
+pub fn secret_var_names(config: &Path) -> Vec<String> {
+    env_names::referenced_vars(config)
+}

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Run { config } = &cli.command {
+    if let Command::Run { config } | Command::Exec { config, .. } = &cli.command {
         sidekey::harden::harden(config);
     }
     let runtime = match sidekey::runtime::build() {
@@ -32,6 +32,15 @@ fn main() -> ExitCode {
             cli::secret(action)
         }
         Command::Inject(args) => sidekey::kube::run(&args),
+        Command::Exec {
+            config,
+            env_only,
+            command,
+        } => runtime.block_on(cli::exec(sidekey::app::exec::Options {
+            config,
+            env_only,
+            command,
+        })),
     }
 }
 

@@ -3,6 +3,7 @@
 //! What runs is kept in a [`Control`] so a config reload ([`reload`]) can
 //! change it while requests flow.
 
+pub mod exec;
 mod nofile;
 pub mod reload;
 
@@ -375,6 +376,16 @@ impl App {
     /// Stops accepting, lets requests in flight finish (bounded by the
     /// listeners' grace period), then stops the refreshers and the admin API.
     pub async fn shutdown(self) {
+        self.stop(false).await;
+    }
+
+    /// [`App::shutdown`], and each credential's current value is revoked at
+    /// its source where the source can (`sidekey exec`: what this run issued).
+    pub async fn shutdown_revoking(self) {
+        self.stop(true).await;
+    }
+
+    async fn stop(self, revoke: bool) {
         if let Some(w) = self.watcher.lock().take() {
             w.abort();
         }
@@ -404,7 +415,10 @@ impl App {
             .cloned()
             .collect();
         for c in credentials {
-            c.shutdown_now(SOURCE_SHUTDOWN).await;
+            match revoke {
+                true => c.revoke_and_stop(SOURCE_SHUTDOWN).await,
+                false => c.shutdown_now(SOURCE_SHUTDOWN).await,
+            }
         }
         for r in running.refreshers.values() {
             r.abort();

@@ -680,6 +680,7 @@ fn route(
         || vec!["websocket".to_owned()],
         |l| l.get_ref().iter().map(|p| p.to_ascii_lowercase()).collect(),
     );
+    let env = exec_env(r, &rf, &name);
     Some(RouteConfig {
         name,
         listen: listen.ok()?,
@@ -707,6 +708,7 @@ fn route(
         caller,
         allow_upgrades,
         upgrade_idle_timeout,
+        env,
     })
 }
 
@@ -823,4 +825,34 @@ pub fn probe_sources(config: &Config, text: &str) -> Vec<super::ConfigError> {
         }
     }
     out
+}
+
+/// A route's `env`: a variable name (letters, digits, `_`, not starting with
+/// a digit), and only on a route with its own TCP listener.
+fn exec_env(r: &mut Reporter, rf: &RouteFile, name: &str) -> Option<String> {
+    let e = rf.env.as_ref()?;
+    let v = e.get_ref();
+    let valid = v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && v.chars().next().is_some_and(|c| !c.is_ascii_digit());
+    if !valid {
+        r.at(
+            e.span(),
+            format!("route `{name}`: env `{v}` is not a variable name (letters, digits and `_`)"),
+        );
+        return None;
+    }
+    if rf
+        .listen
+        .as_ref()
+        .is_none_or(|l| l.get_ref().starts_with("unix:"))
+    {
+        r.at(
+            e.span(),
+            format!(
+                "route `{name}`: env needs the route to listen on TCP (`listen = \"127.0.0.1:0\"`)"
+            ),
+        );
+        return None;
+    }
+    Some(v.clone())
 }

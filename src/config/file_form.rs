@@ -114,6 +114,8 @@ pub struct RouteFile {
     pub allow_upgrades: Option<Spanned<Vec<String>>>,
     /// How long an upgraded connection (WebSocket) may carry no byte either way.
     pub upgrade_idle_timeout: Option<Spanned<String>>,
+    /// `sidekey exec`: the variable that gets the route's `http://127.0.0.1:PORT`.
+    pub env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -153,6 +153,8 @@ pub struct RouteConfig {
     pub allow_upgrades: Vec<String>,
     /// An upgraded connection carrying no byte either way this long is closed.
     pub upgrade_idle_timeout: Duration,
+    /// `sidekey exec`: the variable set to the route's `http://127.0.0.1:PORT` for the command.
+    pub env: Option<String>,
 }
 
 /// Caller authentication of a route. UID and GID lists admit a caller whose

@@ -106,6 +106,12 @@ impl Refresher {
                     let _ = done.send(());
                     return;
                 }
+                Some(Command::RevokeAndStop(done)) => {
+                    self.revoke_at_source(true).await;
+                    self.source.shutdown().await;
+                    let _ = done.send(());
+                    return;
+                }
             }
             next = self.next_attempt();
         }
@@ -160,6 +166,11 @@ impl Refresher {
                 Command::Changed => self.changed_while_fetching = true,
                 revoke @ Command::Revoke(_) => deferred.push(revoke),
                 Command::Shutdown(done) => {
+                    self.source.shutdown().await;
+                    let _ = done.send(());
+                }
+                Command::RevokeAndStop(done) => {
+                    self.revoke_at_source(true).await;
                     self.source.shutdown().await;
                     let _ = done.send(());
                 }
@@ -281,27 +292,7 @@ impl Refresher {
     }
 
     async fn revoke(&mut self, reply: Reply, rx: &mut mpsc::UnboundedReceiver<Command>) {
-        let old = self.cred.drop_value();
-        self.cred.update_status(|s| {
-            s.revoked = true;
-            s.timeline
-                .note("revoked", old.as_ref().map(|o| o.fingerprint), None);
-        });
-        let mut revoke_error = None;
-        if let Some(old) = old {
-            let at_source = match self.source.revoke(&old.material).await {
-                Ok(super::Revocation::Revoked) => "revoked",
-                Ok(super::Revocation::NotSupported) => "not_supported",
-                Err(e) => {
-                    revoke_error = Some(SourceError {
-                        kind: e.kind,
-                        message: format!("revocation at the source failed: {e}"),
-                    });
-                    "failed"
-                }
-            };
-            audit::revoked(self.cred.name(), old.fingerprint, at_source);
-        }
+        let revoke_error = self.revoke_at_source(false).await;
         let (tx, done) = oneshot::channel();
         self.attempt(vec![Some(tx)], rx).await;
         let fetched = done
@@ -316,6 +307,35 @@ impl Refresher {
             };
             let _ = reply.send(answer);
         }
+    }
+
+    /// Drops the current value and revokes it at the source where the source
+    /// can; the error, if the source tried and failed. `at_exit`: a source
+    /// that cannot revoke is not audited (the process is only stopping).
+    async fn revoke_at_source(&mut self, at_exit: bool) -> Option<SourceError> {
+        let old = self.cred.drop_value();
+        self.cred.update_status(|s| {
+            s.revoked = true;
+            s.timeline
+                .note("revoked", old.as_ref().map(|o| o.fingerprint), None);
+        });
+        let old = old?;
+        let mut revoke_error = None;
+        let at_source = match self.source.revoke(&old.material).await {
+            Ok(super::Revocation::Revoked) => "revoked",
+            Ok(super::Revocation::NotSupported) => "not_supported",
+            Err(e) => {
+                revoke_error = Some(SourceError {
+                    kind: e.kind,
+                    message: format!("revocation at the source failed: {e}"),
+                });
+                "failed"
+            }
+        };
+        if !(at_exit && at_source == "not_supported") {
+            audit::revoked(self.cred.name(), old.fingerprint, at_source);
+        }
+        revoke_error
     }
 
     /// When the next scheduled fetch is due.

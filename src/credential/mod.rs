@@ -71,6 +71,9 @@ pub enum Command {
     Changed,
     /// The process stops: let the source release what it holds, then end.
     Shutdown(oneshot::Sender<()>),
+    /// `sidekey exec` ends: revoke the current value at the source where it
+    /// can, release what the source holds, then end.
+    RevokeAndStop(oneshot::Sender<()>),
 }
 
 /// One named credential: its current value and its lifecycle.
@@ -307,6 +310,16 @@ impl Credential {
         rx.await
             .map_err(|_| CommandError::Stopped)?
             .map_err(CommandError::Failed)
+    }
+
+    /// Drops the value and revokes it at its source where the source can
+    /// (an OAuth 2.0 token with a `revocation_url`, a Vault lease), waiting up
+    /// to `limit`; the refresher ends. For what one `sidekey exec` run issued.
+    pub async fn revoke_and_stop(&self, limit: Duration) {
+        let (tx, rx) = oneshot::channel();
+        if self.send(Command::RevokeAndStop(tx)) {
+            let _ = tokio::time::timeout(limit, rx).await;
+        }
     }
 
     /// Lets the source release what it holds at its origin (`revoke_on_shutdown`),

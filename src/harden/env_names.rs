@@ -5,6 +5,13 @@ use std::path::Path;
 /// Names of the secret variables the config at `path` reads that are set
 /// (as UTF-8). An unreadable or invalid config names none: `run` reports it.
 pub fn secret_vars(path: &Path) -> Vec<String> {
+    let mut names = referenced_vars(path);
+    names.retain(|n| std::env::var(n).is_ok());
+    names
+}
+
+/// Names of every secret variable the config at `path` reads, set or not.
+pub fn referenced_vars(path: &Path) -> Vec<String> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };
@@ -15,7 +22,6 @@ pub fn secret_vars(path: &Path) -> Vec<String> {
     collect(&doc, &mut names);
     names.sort();
     names.dedup();
-    names.retain(|n| std::env::var(n).is_ok());
     names
 }
 
