@@ -373,3 +373,69 @@ async fn the_revocation_probe_signs_with_the_previous_key() {
     assert_eq!(status, 200, "the second key verifies: {v}");
     sk.stop().await;
 }
+
+/// The forward proxy is another mode of the same request path: an app that
+/// calls the real host through `HTTPS_PROXY` gets its request signed too.
+#[tokio::test]
+async fn a_host_route_of_the_forward_proxy_signs_what_curl_sends_through_it() {
+    let (key, public) = new_key("ed25519");
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = dir.path().join("trusted");
+    std::fs::write(&trusted, &public).unwrap();
+    let verifier = Verifier::start("ed25519", "test-key", &trusted).await;
+    std::fs::write(dir.path().join("key"), format!("{key}\n")).unwrap();
+    let cfg = format!(
+        r#"
+state_dir = "{{dir}}/state"
+
+[admin]
+listen = "127.0.0.1:0"
+
+[proxy]
+listen = "127.0.0.1:0"
+
+[credentials.k]
+source = "file"
+path = "{{dir}}/key"
+
+[[routes]]
+name = "signed"
+host = "api.example.test"
+upstream = "{}"
+credential = "k"
+inject = {}
+"#,
+        verifier.url,
+        inject("ed25519", COMPONENTS, "")
+    );
+    let sk = Sidekey::start_in(dir, &cfg).await;
+    sk.wait_ready(5).await;
+    let ca = sk.path("sidekey-ca.pem");
+    std::fs::write(&ca, support::proxy::sidekey_ca(&sk.path("sidekey.toml"))).unwrap();
+    let proxy = match sk.app.proxy_addr().expect("[proxy] configured") {
+        sidekey::config::ListenAddr::Tcp(a) => format!("http://{a}"),
+        other => panic!("proxy on {other:?}"),
+    };
+    for (method, body) in [("GET", None), ("POST", Some(r#"{"amount": 42}"#))] {
+        let mut args = vec![
+            "--proxy",
+            &proxy,
+            "--cacert",
+            ca.to_str().unwrap(),
+            "-X",
+            method,
+            "-H",
+            "content-type: application/json",
+        ];
+        if let Some(b) = body {
+            args.extend(["--data-binary", b]);
+        }
+        args.push("https://api.example.test/v1/orders?limit=3&cursor=a%2Fb");
+        let a = support::curl::curl(&args).await;
+        assert_eq!(a.status, 200, "{method}: {}", a.body);
+        let v: Value = serde_json::from_str(&a.body).unwrap();
+        assert_eq!(v["verified"], true, "{method}: {v}");
+        assert!(!a.body.contains(&key), "the app never sees the key");
+    }
+    sk.stop().await;
+}

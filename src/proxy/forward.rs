@@ -158,6 +158,7 @@ async fn forward(
         true => parts.uri.path_and_query().cloned(),
         false => None,
     };
+    let version = upstream_version(conn, parts.version, &h);
     let mut out = Outgoing {
         method: parts.method,
         path: norm.path,
@@ -165,7 +166,7 @@ async fn forward(
         unchanged,
         headers: h,
         body_sha256: None,
-        version: parts.version,
+        version,
         upgrade: protocol.is_some(),
     };
 
@@ -263,6 +264,24 @@ fn current(route: &Route) -> Result<Arc<Snapshot>, ProxyError> {
 
 /// A 401 (or 403 with `refresh_on_403`), or, on HTTP/2, a gRPC answer that
 /// ends at once with `grpc-status: 16` (UNAUTHENTICATED) in its header block.
+/// The HTTP version that decides whether a plain-`http://` upstream is
+/// spoken to over h2c. On a route listener the app chose HTTP/2 in
+/// cleartext itself (prior knowledge), so the upstream is expected to speak
+/// it. Inside an intercepted tunnel HTTP/2 was agreed with sidekey by ALPN
+/// and says nothing of the upstream: only gRPC, which needs HTTP/2 end to
+/// end, goes on as HTTP/2 there.
+fn upstream_version(conn: &Connection, version: Version, headers: &http::HeaderMap) -> Version {
+    let grpc = || {
+        headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+    };
+    match conn.destination.is_none() || grpc() {
+        true => version,
+        false => Version::HTTP_11,
+    }
+}
+
 fn is_rejection(route: &Route, resp: &Response<ProxyBody>, version: Version) -> bool {
     let status = resp.status();
     status == StatusCode::UNAUTHORIZED
