@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             cli::secret(action)
         }
         Command::Inject(args) => sidekey::kube::run(&args),
+        Command::Iptables(args) => cli::iptables(&args),
     }
 }
 
