@@ -349,6 +349,9 @@ pub struct IptablesArgs {
     /// The UID sidekey runs as: its own connections are not redirected.
     #[arg(long)]
     pub uid: u32,
+    /// Other UIDs whose connections are never redirected (a mesh proxy's, e.g. Istio's 1337).
+    #[arg(long = "exclude-uid", value_delimiter = ',')]
+    pub exclude_uid: Vec<u32>,
     /// Redirect only these destination ports (comma-separated; default: all TCP).
     #[arg(long, value_delimiter = ',')]
     pub ports: Vec<u16>,
@@ -374,7 +377,9 @@ pub fn iptables(args: &IptablesArgs) -> ExitCode {
         return ExitCode::from(EXIT_CONFIG);
     };
     if t.listen.port() == 0 {
-        eprintln!("sidekey: [transparent] listen has port 0: iptables needs a fixed port to redirect to");
+        eprintln!(
+            "sidekey: [transparent] listen has port 0: iptables needs a fixed port to redirect to"
+        );
         return ExitCode::from(EXIT_CONFIG);
     }
     let mut exclude = Vec::new();
@@ -390,6 +395,7 @@ pub fn iptables(args: &IptablesArgs) -> ExitCode {
     let rules = crate::iptables::Rules {
         to_port: t.listen.port(),
         uid: args.uid,
+        exclude_uids: args.exclude_uid.clone(),
         ports: args.ports.clone(),
         exclude,
         ipv6: args.ipv6,

@@ -22,6 +22,8 @@ pub struct Rules {
     pub to_port: u16,
     /// The UID sidekey runs as: its connections are not redirected.
     pub uid: u32,
+    /// Other UIDs never redirected (a mesh proxy's, such as Istio's 1337).
+    pub exclude_uids: Vec<u32>,
     /// Redirect only these destination ports (all TCP ports when empty).
     pub ports: Vec<u16>,
     /// Destinations never redirected.
@@ -46,11 +48,9 @@ impl Rules {
         let _ = writeln!(o, "*nat");
         let _ = writeln!(o, ":{CHAIN} - [0:0]");
         let _ = writeln!(o, "-A OUTPUT -p tcp -j {CHAIN}");
-        let _ = writeln!(
-            o,
-            "-A {CHAIN} -m owner --uid-owner {} -j RETURN",
-            self.uid
-        );
+        for uid in std::iter::once(&self.uid).chain(&self.exclude_uids) {
+            let _ = writeln!(o, "-A {CHAIN} -m owner --uid-owner {uid} -j RETURN");
+        }
         let _ = writeln!(o, "-A {CHAIN} -d {own_loopback} -j RETURN");
         for net in self.exclude.iter().filter(|n| n.is_ipv4() != self.ipv6) {
             let _ = writeln!(o, "-A {CHAIN} -d {net} -j RETURN");
@@ -81,6 +81,7 @@ mod tests {
         let r = Rules {
             to_port: 15001,
             uid: 65532,
+            exclude_uids: vec![1337],
             ports: vec![443, 80],
             exclude: vec![
                 IpNet::parse("10.0.0.0/8").unwrap(),
@@ -95,6 +96,7 @@ mod tests {
             [
                 "-A OUTPUT -p tcp -j SIDEKEY_OUTPUT",
                 "-A SIDEKEY_OUTPUT -m owner --uid-owner 65532 -j RETURN",
+                "-A SIDEKEY_OUTPUT -m owner --uid-owner 1337 -j RETURN",
                 "-A SIDEKEY_OUTPUT -d 127.0.0.1/32 -j RETURN",
                 "-A SIDEKEY_OUTPUT -d 10.0.0.0/8 -j RETURN",
                 "-A SIDEKEY_OUTPUT -p tcp -m multiport --dports 443,80 -j REDIRECT --to-ports 15001",

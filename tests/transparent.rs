@@ -67,7 +67,10 @@ impl Netns {
         let mut child = c.stdin(Stdio::piped()).spawn().unwrap();
         use std::io::Write;
         child.stdin.take().unwrap().write_all(rules).unwrap();
-        assert!(child.wait().unwrap().success(), "{restore} refused the rules");
+        assert!(
+            child.wait().unwrap().success(),
+            "{restore} refused the rules"
+        );
     }
 }
 
@@ -134,7 +137,10 @@ impl World {
         logs::init();
         let ns = Netns::create(tag);
         let ipv6 = ns
-            .cmd(None, &["ip", "-6", "addr", "add", "fd00::2/128", "dev", "lo"])
+            .cmd(
+                None,
+                &["ip", "-6", "addr", "add", "fd00::2/128", "dev", "lo"],
+            )
             .status()
             .unwrap()
             .success();
@@ -177,7 +183,11 @@ impl World {
             .arg(&cfg)
             .output()
             .unwrap();
-        assert!(ca.status.success(), "{}", String::from_utf8_lossy(&ca.stderr));
+        assert!(
+            ca.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ca.stderr)
+        );
         std::fs::write(d.join("sidekey-ca.pem"), &ca.stdout).unwrap();
         let chown = Command::new("chown")
             .args(["-R", &format!("{SIDEKEY_UID}:{SIDEKEY_UID}")])
@@ -192,12 +202,18 @@ impl World {
                 continue;
             }
             let mut c = sidekey();
-            c.args(["iptables", "-c"]).arg(&cfg).args(["--uid", SIDEKEY_UID]);
+            c.args(["iptables", "-c"])
+                .arg(&cfg)
+                .args(["--uid", SIDEKEY_UID]);
             if v6 {
                 c.arg("--ipv6");
             }
             let rules = c.output().unwrap();
-            assert!(rules.status.success(), "{}", String::from_utf8_lossy(&rules.stderr));
+            assert!(
+                rules.status.success(),
+                "{}",
+                String::from_utf8_lossy(&rules.stderr)
+            );
             ns.apply(restore, &rules.stdout);
         }
 
@@ -261,7 +277,8 @@ impl World {
 }
 
 #[test]
-fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traffic_passes_through() {
+fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traffic_passes_through()
+{
     let w = World::start("pass", "passthrough");
 
     let (code, body) = w.curl(
@@ -272,7 +289,10 @@ fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traff
     );
     assert_eq!(code, "200", "{body}");
     assert!(
-        body.contains(&format!("path=/v1/user host=api.test auth=Bearer {}", w.token)),
+        body.contains(&format!(
+            "path=/v1/user host=api.test auth=Bearer {}",
+            w.token
+        )),
         "the upstream got the credential: {body}"
     );
 
@@ -285,7 +305,10 @@ fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traff
         &[],
     );
     assert_eq!(code, "200", "{body}");
-    assert!(body.contains("path=/plain host=other.test auth=none"), "{body}");
+    assert!(
+        body.contains("path=/plain host=other.test auth=none"),
+        "{body}"
+    );
 
     // A routed destination whose request names another host than its SNI: 421, never sent on.
     let (code, body) = w.curl(
@@ -362,10 +385,10 @@ fn deny_refuses_unrouted_destinations_and_sidekeys_own_listener_is_never_a_desti
     assert_eq!(code, "000");
     let lines = w.finish();
     assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("transparent_refused") && l.contains("own listeners")
-                || l.contains("transparent_refused") && l.contains("not redirected")),
+        lines.iter().any(
+            |l| l.contains("transparent_refused") && l.contains("own listeners")
+                || l.contains("transparent_refused") && l.contains("not redirected")
+        ),
         "the refusal is an audit event"
     );
     assert!(

@@ -187,7 +187,10 @@ fn transparent(
     };
     if listen.port() != 0 {
         if let Some(other) = listeners.get(&ListenAddr::Tcp(listen)) {
-            r.at(t.span(), format!("[transparent] listens on {listen}, which {other} already uses"));
+            r.at(
+                t.span(),
+                format!("[transparent] listens on {listen}, which {other} already uses"),
+            );
         }
     }
     Some(TransparentConfig { listen, unmatched })

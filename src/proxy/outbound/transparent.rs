@@ -93,9 +93,7 @@ async fn handle(t: &Transparent, s: TcpStream, conn: &Connection, watcher: Watch
     let (host, tls) = match sniff(&s).await {
         First::Tls(h) => (h, true),
         First::Http(h) => (
-            h.as_deref()
-                .and_then(pin::split_authority)
-                .map(|(h, _)| h),
+            h.as_deref().and_then(pin::split_authority).map(|(h, _)| h),
             false,
         ),
         First::Other => (None, false),
@@ -103,11 +101,17 @@ async fn handle(t: &Transparent, s: TcpStream, conn: &Connection, watcher: Watch
     let routed = host.filter(|h| t.ob.table.load().by_host(h, orig.port(), tls).is_some());
     let Some(host) = routed else {
         return match t.config.unmatched {
-            TransparentUnmatched::Deny => refuse(&c, None, "no route names this destination (unmatched = \"deny\")"),
+            TransparentUnmatched::Deny => refuse(
+                &c,
+                None,
+                "no route names this destination (unmatched = \"deny\")",
+            ),
             TransparentUnmatched::Passthrough => passthrough(s, orig).await,
         };
     };
-    PROXY.transparent_intercepted.fetch_add(1, Ordering::Relaxed);
+    PROXY
+        .transparent_intercepted
+        .fetch_add(1, Ordering::Relaxed);
     let dest = Destination {
         host,
         port: orig.port(),
@@ -151,7 +155,9 @@ async fn passthrough(s: TcpStream, orig: SocketAddr) {
             return;
         }
     };
-    PROXY.transparent_passthrough.fetch_add(1, Ordering::Relaxed);
+    PROXY
+        .transparent_passthrough
+        .fetch_add(1, Ordering::Relaxed);
     tracing::debug!(mode = "transparent", original_dst = %orig, "passed through (no credential, not decrypted)");
     tunnel::splice(s, upstream).await;
 }
