@@ -173,7 +173,7 @@ pub fn ca(path: &std::path::Path) -> ExitCode {
     };
     if config.proxy.is_none() && config.transparent.is_none() {
         eprintln!(
-            "sidekey: {} has no [proxy] or [transparent] table: nothing is intercepted and there is no CA",
+            "sidekey: {} has no [proxy] table (nor [transparent]): there is no forward proxy and no CA",
             path.display()
         );
         return ExitCode::from(EXIT_CONFIG);

@@ -93,7 +93,7 @@ pub fn check(path: &Path, text: &str, form: FileConfig) -> Result<Config, Config
                     );
                 }
                 if form.proxy.is_none() && form.transparent.is_none() {
-                    r.at(host_span, format!("route `{}` is matched by host, which only the forward proxy and transparent egress do: add a [proxy] table with `listen = \"127.0.0.1:3128\"`", route.name));
+                    r.at(host_span, format!("route `{}` is matched by host, which only the forward proxy does: add a [proxy] table with `listen = \"127.0.0.1:3128\"` (or a [transparent] table for egress redirected by iptables)", route.name));
                 }
             }
             // Port 0 asks the OS for a free port: never a clash.
