@@ -398,3 +398,66 @@ fn deny_refuses_unrouted_destinations_and_sidekeys_own_listener_is_never_a_desti
         "deny is audited"
     );
 }
+
+#[test]
+fn sidekey_iptables_prints_the_rules_only_for_a_fixed_transparent_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("token"), "t0ken-not-secret").unwrap();
+    std::fs::write(d.join("upstream-ca.pem"), TestCa::new().cert_pem).unwrap();
+    let cfg = d.join("sidekey.toml");
+    let iptables = |text: &str, extra: &[&str]| {
+        std::fs::write(&cfg, text.replace("{dir}", d.to_str().unwrap())).unwrap();
+        let out = sidekey()
+            .args(["iptables", "-c"])
+            .arg(&cfg)
+            .args(["--uid", "65532"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = iptables(
+        &config("passthrough"),
+        &[
+            "--exclude-uid",
+            "1337",
+            "--ports",
+            "443,80",
+            "--exclude-cidr",
+            "10.0.0.0/8,fd00::/8",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("-A SIDEKEY_OUTPUT -m owner --uid-owner 65532 -j RETURN"),
+        "{out}"
+    );
+    assert!(
+        out.contains("-A SIDEKEY_OUTPUT -m owner --uid-owner 1337 -j RETURN"),
+        "{out}"
+    );
+    assert!(
+        out.contains("-A SIDEKEY_OUTPUT -d 10.0.0.0/8 -j RETURN"),
+        "{out}"
+    );
+    assert!(!out.contains("fd00::/8"), "{out}");
+    assert!(
+        out.contains("-p tcp -m multiport --dports 443,80 -j REDIRECT --to-ports 15001"),
+        "{out}"
+    );
+    let (code, out, _) = iptables(&config("passthrough"), &["--ipv6"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("-d ::1/128 -j RETURN"), "{out}");
+
+    let (code, _, err) = iptables(&config("deny").replace(":15001", ":0"), &[]);
+    assert_eq!(code, Some(78), "{err}");
+    assert!(err.contains("port 0"), "{err}");
+    let (code, _, err) = iptables(&config("sometimes"), &[]);
+    assert_eq!(code, Some(78), "{err}");
+    assert!(err.contains("use \"passthrough\" or \"deny\""), "{err}");
+}
