@@ -296,6 +296,22 @@ fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traff
         "the upstream got the credential: {body}"
     );
 
+    // Plain HTTP to a routed host is routed by its Host and sent on over TLS.
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "api.test:80:127.0.0.2",
+        "http://api.test/plain-http",
+        &[],
+    );
+    assert_eq!(code, "200", "{body}");
+    assert!(
+        body.contains(&format!(
+            "path=/plain-http host=api.test auth=Bearer {}",
+            w.token
+        )),
+        "{body}"
+    );
+
     // Unrouted: the app talks TLS to the upstream itself (its own certificate,
     // trusted through the upstream's CA, not sidekey's), and no credential is added.
     let (code, body) = w.curl(
@@ -346,7 +362,7 @@ fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traff
     );
     assert_eq!(
         seen.matches("auth=Bearer").count(),
-        1 + usize::from(seen.contains("/v6")),
+        2 + usize::from(seen.contains("/v6")),
         "{seen}"
     );
 }
