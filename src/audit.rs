@@ -50,3 +50,15 @@ pub fn caller_refused(route: &str, reason: &str, peer: Option<std::net::SocketAd
     let peer = peer.map(|p| p.to_string());
     tracing::warn!(target: TARGET, event = "caller_refused", route, reason, peer, "a caller the route does not admit was refused");
 }
+
+/// A connection redirected to `[transparent] listen` was refused (never a credential in it).
+pub fn transparent_refused(
+    original_dst: Option<std::net::SocketAddr>,
+    host: Option<&str>,
+    reason: &str,
+    peer: Option<std::net::SocketAddr>,
+) {
+    let original_dst = original_dst.map(|a| a.to_string());
+    let peer = peer.map(|p| p.to_string());
+    tracing::warn!(target: TARGET, event = "transparent_refused", mode = "transparent", original_dst, host, reason, peer, "a redirected connection was refused");
+}

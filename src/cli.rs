@@ -1,4 +1,4 @@
-//! The command line: `run`, `check`, `ca`, `inventory`, `refresh`, `revoke`, `inject`, `secret`, `exec`.
+//! The command line: `run`, `check`, `ca`, `inventory`, `refresh`, `revoke`, `inject`, `iptables`, `secret`, `exec`.
 
 use crate::admin::Record;
 use crate::config::{self, Config, ConfigErrors};
@@ -61,6 +61,9 @@ pub enum Command {
     },
     /// Add sidekey as a native sidecar to Kubernetes manifests (printed to stdout).
     Inject(crate::kube::InjectArgs),
+    /// Print the iptables-restore rules that redirect a pod's egress to
+    /// `[transparent] listen`, excluding sidekey's own UID.
+    Iptables(IptablesArgs),
     /// Store or delete a value in the OS keyring, for `source = "keyring"`.
     Secret {
         #[command(subcommand)]
@@ -180,9 +183,9 @@ pub fn ca(path: &std::path::Path) -> ExitCode {
         Ok(c) => c,
         Err(e) => return config_failure(&e),
     };
-    if config.proxy.is_none() {
+    if config.proxy.is_none() && config.transparent.is_none() {
         eprintln!(
-            "sidekey: {} has no [proxy] table: there is no forward proxy and no CA",
+            "sidekey: {} has no [proxy] table (nor [transparent]): there is no forward proxy and no CA",
             path.display()
         );
         return ExitCode::from(EXIT_CONFIG);
@@ -365,4 +368,66 @@ pub async fn exec(options: crate::app::exec::Options) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct IptablesArgs {
+    #[arg(short, long, env = "SIDEKEY_CONFIG", default_value = "sidekey.toml")]
+    pub config: PathBuf,
+    /// The UID sidekey runs as: its own connections are not redirected.
+    #[arg(long)]
+    pub uid: u32,
+    /// Other UIDs whose connections are never redirected (a mesh proxy's, e.g. Istio's 1337).
+    #[arg(long = "exclude-uid", value_delimiter = ',')]
+    pub exclude_uid: Vec<u32>,
+    /// Redirect only these destination ports (comma-separated; default: all TCP).
+    #[arg(long, value_delimiter = ',')]
+    pub ports: Vec<u16>,
+    /// Never redirect these destinations (address or range, repeatable or comma-separated).
+    #[arg(long = "exclude-cidr", value_delimiter = ',')]
+    pub exclude_cidr: Vec<String>,
+    /// Print the ip6tables-restore form instead.
+    #[arg(long)]
+    pub ipv6: bool,
+}
+
+/// `sidekey iptables`: prints the redirect rules for the config's `[transparent] listen`.
+pub fn iptables(args: &IptablesArgs) -> ExitCode {
+    let config = match config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => return config_failure(&e),
+    };
+    let Some(t) = &config.transparent else {
+        eprintln!(
+            "sidekey: {} has no [transparent] table: there is no listener to redirect to",
+            args.config.display()
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    if t.listen.port() == 0 {
+        eprintln!(
+            "sidekey: [transparent] listen has port 0: iptables needs a fixed port to redirect to"
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let mut exclude = Vec::new();
+    for c in &args.exclude_cidr {
+        match crate::ipnet::IpNet::parse(c) {
+            Ok(n) => exclude.push(n),
+            Err(e) => {
+                eprintln!("sidekey: --exclude-cidr {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let rules = crate::iptables::Rules {
+        to_port: t.listen.port(),
+        uid: args.uid,
+        exclude_uids: args.exclude_uid.clone(),
+        ports: args.ports.clone(),
+        exclude,
+        ipv6: args.ipv6,
+    };
+    print!("{}", rules.render());
+    ExitCode::SUCCESS
 }

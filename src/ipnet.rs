@@ -35,6 +35,11 @@ impl IpNet {
         Ok(IpNet { addr, prefix })
     }
 
+    /// Whether the range is of IPv4 addresses.
+    pub fn is_ipv4(&self) -> bool {
+        self.addr.is_ipv4()
+    }
+
     /// Whether `ip` (IPv4-mapped IPv6 read as IPv4) is in the range.
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip.to_canonical()) {

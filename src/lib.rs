@@ -18,6 +18,7 @@ pub mod guard;
 pub mod harden;
 pub mod inject;
 pub mod ipnet;
+pub mod iptables;
 pub mod kube;
 pub mod logging;
 pub mod material;

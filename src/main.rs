@@ -41,6 +41,7 @@ fn main() -> ExitCode {
             env_only,
             command,
         })),
+        Command::Iptables(args) => cli::iptables(&args),
     }
 }
 

@@ -123,6 +123,12 @@ pub struct ProxyStats {
     pub tunnels: AtomicU64,
     /// Requests refused because their names did not match their destination.
     pub misdirected: AtomicU64,
+    /// Transparent egress: redirected connections intercepted for a route.
+    pub transparent_intercepted: AtomicU64,
+    /// Transparent egress: unrouted connections passed through to their original destination.
+    pub transparent_passthrough: AtomicU64,
+    /// Transparent egress: connections refused (unmatched = "deny", a loop, no original destination).
+    pub transparent_refused: AtomicU64,
 }
 
 /// The forward proxy's counters.
@@ -132,6 +138,9 @@ pub static PROXY: ProxyStats = ProxyStats {
     leaves_minted: AtomicU64::new(0),
     tunnels: AtomicU64::new(0),
     misdirected: AtomicU64::new(0),
+    transparent_intercepted: AtomicU64::new(0),
+    transparent_passthrough: AtomicU64::new(0),
+    transparent_refused: AtomicU64::new(0),
 };
 
 impl ProxyStats {
@@ -171,6 +180,21 @@ impl ProxyStats {
                 "misdirected",
                 "Requests refused with 421 because their host was not their tunnel's.",
                 &self.misdirected,
+            ),
+            (
+                "transparent_intercepted",
+                "Redirected connections ([transparent]) intercepted for a host route.",
+                &self.transparent_intercepted,
+            ),
+            (
+                "transparent_passthrough",
+                "Redirected connections ([transparent]) without a route passed through to their original destination.",
+                &self.transparent_passthrough,
+            ),
+            (
+                "transparent_refused",
+                "Redirected connections ([transparent]) refused: unmatched = \"deny\", a loop back to sidekey, or no original destination.",
+                &self.transparent_refused,
             ),
         ] {
             let _ = writeln!(o, "# HELP sidekey_proxy_{name}_total {help}");

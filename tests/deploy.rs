@@ -169,6 +169,14 @@ fn shipped_configs_pass_sidekey_check() {
             "{mode}: state_dir is the sidecar's volume"
         );
     }
+    check_config(
+        "the transparent example's config map",
+        &config_map_toml("deploy/kubernetes/transparent.yaml"),
+        &[
+            "/var/run/secrets/github-token/token",
+            "/var/run/secrets/payments-sidekey-admin/token",
+        ],
+    );
 }
 
 fn hadolint(dockerfile: &Path) -> support::kube::Out {

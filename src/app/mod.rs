@@ -6,6 +6,7 @@
 pub mod exec;
 mod nofile;
 pub mod reload;
+mod transparent;
 
 use crate::admin::{self, ReloadStats, Shared};
 use crate::config::{Config, ListenAddr};
@@ -69,6 +70,8 @@ pub struct App {
     admin: Listener,
     /// The forward proxy's listener.
     proxy: Option<Listener>,
+    /// The transparent listener (and its IPv6 loopback twin), when `[transparent]` is configured.
+    transparent: Vec<Listener>,
     watcher: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -213,9 +216,9 @@ impl App {
             let b = bind_route(&route).await?;
             bound.push((route, b));
         }
-        let ca = match &config.proxy {
-            Some(_) => open_ca(&config, None)?,
-            None => None,
+        let ca = match config.proxy.is_some() || config.transparent.is_some() {
+            true => open_ca(&config, None)?,
+            false => None,
         };
         let proxy_bound = match &config.proxy {
             Some(p) => Some(
@@ -228,6 +231,10 @@ impl App {
                     })?,
             ),
             None => None,
+        };
+        let transparent_bound = match &config.transparent {
+            Some(t) => transparent::bind(t).await?,
+            None => Vec::new(),
         };
         let admin_bound =
             Bound::bind(&config.admin.listen)
@@ -279,7 +286,7 @@ impl App {
                 config.routes.len() + 1,
                 config.admin.conns.max_connections,
             ));
-            let ob = Arc::new(Outbound::new(table.clone(), pc.clone(), ca, max));
+            let ob = Arc::new(Outbound::new(table.clone(), pc.clone(), ca.clone(), max));
             let (stop, rx) = watch::channel(false);
             tracing::info!(listen = %addr, max_connections = max, "forward proxy listening");
             let task = tokio::spawn(outbound::serve(b, ob.clone(), rx, DEFAULT_GRACE));
@@ -289,6 +296,23 @@ impl App {
             }));
             proxy = Some(Listener { addr, stop, task });
             outbound = Some(ob);
+        }
+        let mut transparent = Vec::new();
+        if let Some(tc) = &config.transparent {
+            let max = tc.max_connections().min(nofile::route_share(
+                nofile::current(),
+                config.routes.len() + 2,
+                config.admin.conns.max_connections,
+            ));
+            let ob = outbound
+                .get_or_insert_with(|| {
+                    Arc::new(Outbound::new(table.clone(), tc.proxy_defaults(), ca, max))
+                })
+                .clone();
+            if let (true, ListenAddr::Tcp(a)) = (fixed_own.is_empty(), &admin_addr) {
+                fixed_own.push(*a);
+            }
+            transparent = transparent::serve(transparent_bound, ob, tc, max, &mut fixed_own);
         }
         let shared = Arc::new(Shared {
             table,
@@ -326,6 +350,7 @@ impl App {
                 task,
             },
             proxy,
+            transparent,
             watcher: Mutex::new(None),
         })
     }
@@ -342,6 +367,11 @@ impl App {
     /// The forward proxy's address, when `[proxy]` is configured.
     pub fn proxy_addr(&self) -> Option<&ListenAddr> {
         self.proxy.as_ref().map(|p| &p.addr)
+    }
+
+    /// The transparent listener's address, when `[transparent]` is configured.
+    pub fn transparent_addr(&self) -> Option<&ListenAddr> {
+        self.transparent.first().map(|l| &l.addr)
     }
 
     /// CONNECT tunnels the forward proxy intercepted so far.
@@ -390,8 +420,16 @@ impl App {
             w.abort();
         }
         let mut running = self.control.running.lock().await;
-        for l in running.listeners.values().chain(self.proxy.as_ref()) {
+        for l in running
+            .listeners
+            .values()
+            .chain(self.proxy.as_ref())
+            .chain(&self.transparent)
+        {
             let _ = l.stop.send(true);
+        }
+        for t in self.transparent {
+            let _ = t.task.await;
         }
         if let Some(p) = self.proxy {
             let _ = p.task.await;

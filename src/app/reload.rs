@@ -155,8 +155,9 @@ async fn apply(
     }
     let mut summary = Summary::default();
     // The CA the new host routes need, opened (or made anew) before anything changes.
-    let ca = match (&control.outbound, &config.proxy) {
-        (Some(ob), Some(_)) => Some(super::open_ca(&config, ob.ca.load_full())?),
+    let intercepts = config.proxy.is_some() || config.transparent.is_some();
+    let ca = match &control.outbound {
+        Some(ob) if intercepts => Some(super::open_ca(&config, ob.ca.load_full())?),
         _ => None,
     };
     if old_cfg.proxy.as_ref().map(|p| &p.listen) != config.proxy.as_ref().map(|p| &p.listen) {

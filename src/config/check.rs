@@ -92,8 +92,8 @@ pub fn check(path: &Path, text: &str, form: FileConfig) -> Result<Config, Config
                         format!("routes `{}` and `{}` both match {h}", o.name, route.name),
                     );
                 }
-                if form.proxy.is_none() {
-                    r.at(host_span, format!("route `{}` is matched by host, which only the forward proxy does: add a [proxy] table with `listen = \"127.0.0.1:3128\"`", route.name));
+                if form.proxy.is_none() && form.transparent.is_none() {
+                    r.at(host_span, format!("route `{}` is matched by host, which only the forward proxy does: add a [proxy] table with `listen = \"127.0.0.1:3128\"` (or a [transparent] table for egress redirected by iptables)", route.name));
                 }
             }
             // Port 0 asks the OS for a free port: never a clash.
@@ -142,6 +142,10 @@ pub fn check(path: &Path, text: &str, form: FileConfig) -> Result<Config, Config
             }
         }
     }
+    let transparent = form
+        .transparent
+        .as_ref()
+        .and_then(|t| transparent(&mut r, t, &listeners, form.allow_non_loopback));
     r.finish(Config {
         path: path.to_owned(),
         allow_non_loopback: form.allow_non_loopback,
@@ -151,7 +155,45 @@ pub fn check(path: &Path, text: &str, form: FileConfig) -> Result<Config, Config
         routes,
         state_dir,
         proxy,
+        transparent,
     })
+}
+
+/// `[transparent]`: the listener iptables redirects to, and what it does with unrouted destinations.
+fn transparent(
+    r: &mut Reporter<'_>,
+    t: &Spanned<super::file_form::TransparentFile>,
+    listeners: &HashMap<ListenAddr, String>,
+    allow_non_loopback: bool,
+) -> Option<TransparentConfig> {
+    let f = t.get_ref();
+    let unmatched = match f.unmatched.as_ref().map(|u| (u, u.get_ref().as_str())) {
+        None | Some((_, "passthrough")) => TransparentUnmatched::Passthrough,
+        Some((_, "deny")) => TransparentUnmatched::Deny,
+        Some((u, other)) => {
+            r.at(
+                u.span(),
+                format!("[transparent] unmatched `{other}` is not known; use \"passthrough\" or \"deny\""),
+            );
+            TransparentUnmatched::Passthrough
+        }
+    };
+    let listen = match listen_addr(r, &f.listen, allow_non_loopback)? {
+        ListenAddr::Tcp(a) => a,
+        ListenAddr::Unix(_) => {
+            r.at(f.listen.span(), "[transparent] listen must be a TCP address (iptables redirects to a port): \"127.0.0.1:15001\"");
+            return None;
+        }
+    };
+    if listen.port() != 0 {
+        if let Some(other) = listeners.get(&ListenAddr::Tcp(listen)) {
+            r.at(
+                t.span(),
+                format!("[transparent] listens on {listen}, which {other} already uses"),
+            );
+        }
+    }
+    Some(TransparentConfig { listen, unmatched })
 }
 
 /// `[proxy]`: the forward proxy's listener, what it does with unrouted hosts, its CA.

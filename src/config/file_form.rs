@@ -18,6 +18,15 @@ pub struct FileConfig {
     /// Where generated state (the local CA) is kept.
     pub state_dir: Option<Spanned<String>>,
     pub proxy: Option<Spanned<ProxyFile>>,
+    pub transparent: Option<Spanned<TransparentFile>>,
+}
+
+/// `[transparent]`: connections redirected by iptables.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransparentFile {
+    pub listen: Spanned<String>,
+    pub unmatched: Option<Spanned<String>>,
 }
 
 /// `[proxy]`: the forward proxy.

@@ -40,6 +40,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// The forward proxy (`[proxy]`), when configured.
     pub proxy: Option<ProxyConfig>,
+    /// Transparent egress (`[transparent]`), when configured.
+    pub transparent: Option<TransparentConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -254,4 +256,43 @@ pub enum Unmatched {
 pub struct CaFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
+}
+
+/// `[transparent]`: connections the pod's iptables rules redirect here,
+/// routed by their original destination and TLS SNI or `Host`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransparentConfig {
+    pub listen: SocketAddr,
+    pub unmatched: TransparentUnmatched,
+}
+
+impl TransparentConfig {
+    /// Connections the listener holds at once.
+    pub fn max_connections(&self) -> usize {
+        DEFAULT_MAX_CONNECTIONS
+    }
+
+    /// The forward-proxy settings interception uses when no `[proxy]` is configured.
+    pub fn proxy_defaults(&self) -> ProxyConfig {
+        ProxyConfig {
+            listen: ListenAddr::Tcp(self.listen),
+            unmatched: Unmatched::Deny,
+            ca: None,
+            allow_private: Vec::new(),
+            conns: ConnLimits {
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                header_timeout: DEFAULT_HEADER_TIMEOUT,
+            },
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+        }
+    }
+}
+
+/// What becomes of a redirected connection no route names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransparentUnmatched {
+    /// Passed on as raw TCP to its original destination (the mesh default).
+    Passthrough,
+    /// Closed.
+    Deny,
 }

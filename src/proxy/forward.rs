@@ -72,6 +72,8 @@ pub async fn serve(
         tracing::info!(
             target: "sidekey::access",
             route = route.name(),
+            mode = conn.mode(),
+            original_dst = conn.original_dst.map(tracing::field::display),
             method = method.as_str(),
             path = outcome.path.as_str(),
             status = resp.status().as_u16(),

@@ -62,6 +62,16 @@ impl Connection {
         self
     }
 
+    /// How the connection reached sidekey: `transparent` (redirected by
+    /// iptables), `forward` (through the forward proxy) or `listener` (a route's own port).
+    pub fn mode(&self) -> &'static str {
+        match (&self.original_dst, &self.destination) {
+            (Some(_), _) => "transparent",
+            (None, Some(_)) => "forward",
+            (None, None) => "listener",
+        }
+    }
+
     /// Who the peer is, as far as the kernel says.
     pub fn peer_ids(&self) -> Option<PeerIds> {
         *self.ids.get_or_init(|| match (self.local, self.peer) {

@@ -41,6 +41,16 @@ impl TestCa {
         (cert.pem(), key.serialize_pem())
     }
 
+    /// A certificate for `names` signed by this CA and its key, both PEM.
+    pub fn leaf_pem_for(&self, names: &[&str]) -> (String, String) {
+        let params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
     /// A rustls server config for 127.0.0.1 and localhost, with ALPN h2 and http/1.1.
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
         self.server_config_for(&["localhost", "127.0.0.1"])

@@ -87,7 +87,7 @@ pub async fn serve<I>(
 
 /// One request inside the tunnel: pinned to the tunnel's host, then routed
 /// by it (from the table current now) and sent like any route's request.
-async fn request(
+pub(super) async fn request(
     ob: &Outbound,
     conn: &Arc<Connection>,
     req: hyper::Request<Incoming>,

@@ -5,7 +5,10 @@
 //! replay, metrics and access log are the route's.
 
 pub mod intercept;
+pub mod original_dst;
 pub mod pin;
+pub mod sniff;
+pub mod transparent;
 pub mod tunnel;
 
 use super::error::ProxyError;

@@ -70,7 +70,7 @@ fn allowed(a: SocketAddr, cfg: &ProxyConfig, own: &[SocketAddr]) -> Result<(), S
 }
 
 /// Whether dialling `a` reaches the listener bound at `own`.
-fn is_own(own: SocketAddr, a: SocketAddr) -> bool {
+pub(super) fn is_own(own: SocketAddr, a: SocketAddr) -> bool {
     let ip = a.ip();
     let o = own.ip().to_canonical();
     own.port() == a.port() && (o == ip || o.is_unspecified() || (o.is_loopback() && is_local(ip)))

@@ -1,0 +1,479 @@
+//! Transparent egress (`[transparent]`, `sidekey iptables`) in a private network namespace: the rules
+//! sidekey prints are applied there; an app under one UID calls `https://api.test` with no proxy
+//! settings and only sidekey's CA trusted, and the upstream (127.0.0.2:443, and [fd00::2]:443 where
+//! the namespace has IPv6) receives the credential from sidekey running under another UID that the
+//! rules exclude. An unrouted destination passes through untouched; a routed one whose Host is not
+//! its SNI is refused. Needs root (CI runs as root); fails, never skips, when the namespace cannot be made.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use support::binary::Running;
+use support::logs;
+use support::tls::TestCa;
+
+const SIDEKEY_UID: &str = "64001";
+const APP_UID: &str = "64002";
+const LISTEN_PORT: u16 = 15001;
+
+/// A named network namespace of this test, deleted when dropped.
+struct Netns(String);
+
+impl Netns {
+    fn create(tag: &str) -> Netns {
+        let name = format!("sidekey-{tag}-{}", std::process::id());
+        let made = Command::new("ip").args(["netns", "add", &name]).output();
+        match made {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => panic!(
+                "cannot create a network namespace with `ip netns add` (this test needs root): {}",
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => panic!("cannot run `ip` (iproute2) to create a network namespace: {e}"),
+        }
+        let ns = Netns(name);
+        ns.ok(ns.cmd(None, &["ip", "link", "set", "lo", "up"]));
+        ns
+    }
+
+    /// `args` run inside the namespace, as `uid` (and its group) when given.
+    fn cmd(&self, uid: Option<&str>, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.0]);
+        if let Some(u) = uid {
+            c.args(["setpriv", "--reuid", u, "--regid", u, "--clear-groups"]);
+        }
+        c.args(args);
+        c
+    }
+
+    fn ok(&self, mut c: Command) -> Output {
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{c:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Applies rules printed by `sidekey iptables` with `restore` (iptables-restore or ip6tables-restore).
+    fn apply(&self, restore: &str, rules: &[u8]) {
+        let mut c = self.cmd(None, &[restore, "--noflush"]);
+        let mut child = c.stdin(Stdio::piped()).spawn().unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(rules).unwrap();
+        assert!(
+            child.wait().unwrap().success(),
+            "{restore} refused the rules"
+        );
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// A child process killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sidekey() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sidekey"))
+}
+
+fn config(unmatched: &str) -> String {
+    format!(
+        r#"
+state_dir = "{{dir}}/state"
+
+[admin]
+listen = "127.0.0.1:0"
+
+[transparent]
+listen = "127.0.0.1:{LISTEN_PORT}"
+unmatched = "{unmatched}"
+
+[credentials.gh]
+source = "file"
+path = "{{dir}}/token"
+
+[[routes]]
+name = "api"
+host = "api.test"
+upstream = "https://api.test"
+connect_to = "127.0.0.2"
+ca_file = "{{dir}}/upstream-ca.pem"
+credential = "gh"
+inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
+"#
+    )
+}
+
+/// One namespace with the upstream, the rules and sidekey running in it.
+struct World {
+    ns: Netns,
+    dir: tempfile::TempDir,
+    sk: Option<Running>,
+    _upstream: Killed,
+    token: String,
+    ipv6: bool,
+}
+
+impl World {
+    fn start(tag: &str, unmatched: &str) -> World {
+        logs::init();
+        let ns = Netns::create(tag);
+        let ipv6 = ns
+            .cmd(
+                None,
+                &["ip", "-6", "addr", "add", "fd00::2/128", "dev", "lo"],
+            )
+            .status()
+            .unwrap()
+            .success();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let token = logs::secret("ghp_transparentTOKEN0123456789");
+        std::fs::write(d.join("token"), &token).unwrap();
+        let test_ca = TestCa::new();
+        test_ca.write(&d.join("upstream-ca.pem"));
+        let (cert, key) = test_ca.leaf_pem_for(&["api.test", "other.test"]);
+        std::fs::write(d.join("up.pem"), cert).unwrap();
+        std::fs::write(d.join("up-key.pem"), key).unwrap();
+
+        let mut addrs = vec!["127.0.0.2:443".to_owned()];
+        if ipv6 {
+            addrs.push("[fd00::2]:443".into());
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/echo_https.py");
+        let mut args = vec!["python3".to_owned(), script.to_str().unwrap().into()];
+        for f in ["up.pem", "up-key.pem", "seen"] {
+            args.push(d.join(f).to_str().unwrap().into());
+        }
+        args.extend(addrs);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut up = ns.cmd(None, &args).stdout(Stdio::piped()).spawn().unwrap();
+        let mut ready = String::new();
+        BufReader::new(up.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready.trim(), "ready", "the upstream did not start");
+        let upstream = Killed(up);
+
+        // The config, and the CA generated as root, then handed to sidekey's UID.
+        let text = config(unmatched).replace("{dir}", d.to_str().unwrap());
+        let cfg = d.join("sidekey.toml");
+        std::fs::write(&cfg, &text).unwrap();
+        let ca = Command::new(env!("CARGO_BIN_EXE_sidekey"))
+            .args(["ca", "-c"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert!(
+            ca.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ca.stderr)
+        );
+        std::fs::write(d.join("sidekey-ca.pem"), &ca.stdout).unwrap();
+        let chown = Command::new("chown")
+            .args(["-R", &format!("{SIDEKEY_UID}:{SIDEKEY_UID}")])
+            .arg(d.join("state"))
+            .arg(d.join("token"))
+            .status()
+            .unwrap();
+        assert!(chown.success());
+
+        for (restore, v6) in [("iptables-restore", false), ("ip6tables-restore", true)] {
+            if v6 && !ipv6 {
+                continue;
+            }
+            let mut c = sidekey();
+            c.args(["iptables", "-c"])
+                .arg(&cfg)
+                .args(["--uid", SIDEKEY_UID]);
+            if v6 {
+                c.arg("--ipv6");
+            }
+            let rules = c.output().unwrap();
+            assert!(
+                rules.status.success(),
+                "{}",
+                String::from_utf8_lossy(&rules.stderr)
+            );
+            ns.apply(restore, &rules.stdout);
+        }
+
+        let bin = env!("CARGO_BIN_EXE_sidekey");
+        let mut sk = Running::start_with(d, &config(unmatched), ns.cmd(Some(SIDEKEY_UID), &[bin]));
+        sk.wait_for_line(|l| l.contains("transparent egress listening"));
+        sk.wait_for_line(|l| l.contains("credential issued") || l.contains("\"issued\""));
+        World {
+            ns,
+            dir,
+            sk: Some(sk),
+            _upstream: upstream,
+            token,
+            ipv6,
+        }
+    }
+
+    /// curl as the app's UID (no proxy variables; `cacert` the only trust), status and body.
+    fn curl(&self, cacert: &str, resolve: &str, url: &str, extra: &[&str]) -> (String, String) {
+        let ca = self.dir.path().join(cacert);
+        let mut args = vec![
+            "env",
+            "-i",
+            "PATH=/usr/bin:/bin",
+            "curl",
+            "-sS",
+            "--max-time",
+            "20",
+            "--cacert",
+            ca.to_str().unwrap(),
+            "--resolve",
+            resolve,
+            "-w",
+            "\n%{http_code}",
+        ];
+        args.extend(extra);
+        args.push(url);
+        let out = self.ns.cmd(Some(APP_UID), &args).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (code.to_owned(), format!("{body}{err}"))
+    }
+
+    fn seen(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("seen")).unwrap_or_default()
+    }
+
+    /// Stops sidekey and fails if its log (at trace level) holds the credential.
+    fn finish(mut self) -> Vec<String> {
+        let sk = self.sk.take().unwrap();
+        let stopped = Command::new("kill")
+            .args(["-TERM", &sk.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(stopped.success());
+        let (_, lines) = sk.finish();
+        logs::assert_no_secret_in("sidekey's log", lines.join("\n").as_bytes());
+        lines
+    }
+}
+
+#[test]
+fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traffic_passes_through()
+{
+    let w = World::start("pass", "passthrough");
+
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "api.test:443:127.0.0.2",
+        "https://api.test/v1/user",
+        &[],
+    );
+    assert_eq!(code, "200", "{body}");
+    assert!(
+        body.contains(&format!(
+            "path=/v1/user host=api.test auth=Bearer {}",
+            w.token
+        )),
+        "the upstream got the credential: {body}"
+    );
+
+    // Plain HTTP to a routed host is routed by its Host and sent on over TLS.
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "api.test:80:127.0.0.2",
+        "http://api.test/plain-http",
+        &[],
+    );
+    assert_eq!(code, "200", "{body}");
+    assert!(
+        body.contains(&format!(
+            "path=/plain-http host=api.test auth=Bearer {}",
+            w.token
+        )),
+        "{body}"
+    );
+
+    // Unrouted: the app talks TLS to the upstream itself (its own certificate,
+    // trusted through the upstream's CA, not sidekey's), and no credential is added.
+    let (code, body) = w.curl(
+        "upstream-ca.pem",
+        "other.test:443:127.0.0.2",
+        "https://other.test/plain",
+        &[],
+    );
+    assert_eq!(code, "200", "{body}");
+    assert!(
+        body.contains("path=/plain host=other.test auth=none"),
+        "{body}"
+    );
+
+    // A routed destination whose request names another host than its SNI: 421, never sent on.
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "api.test:443:127.0.0.2",
+        "https://api.test/misdirected",
+        &["-H", "Host: other.test"],
+    );
+    assert_eq!(code, "421", "{body}");
+    assert!(!w.seen().contains("/misdirected"), "{}", w.seen());
+
+    if w.ipv6 {
+        let (code, body) = w.curl(
+            "sidekey-ca.pem",
+            "api.test:443:[fd00::2]",
+            "https://api.test/v6",
+            &[],
+        );
+        assert_eq!(code, "200", "{body}");
+        assert!(
+            body.contains(&format!("path=/v6 host=api.test auth=Bearer {}", w.token)),
+            "IPv6: {body}"
+        );
+    } else {
+        eprintln!("note: the namespace has no IPv6; the IPv6 path was not exercised");
+    }
+
+    let seen = w.seen();
+    let lines = w.finish();
+    assert!(
+        lines.iter().any(|l| l.contains("sidekey::access")
+            && l.contains("transparent")
+            && l.contains("127.0.0.2:443")),
+        "the access log shows the mode and the original destination"
+    );
+    assert_eq!(
+        seen.matches("auth=Bearer").count(),
+        2 + usize::from(seen.contains("/v6")),
+        "{seen}"
+    );
+}
+
+#[test]
+fn deny_refuses_unrouted_destinations_and_sidekeys_own_listener_is_never_a_destination() {
+    let w = World::start("deny", "deny");
+
+    let (code, body) = w.curl(
+        "upstream-ca.pem",
+        "other.test:443:127.0.0.2",
+        "https://other.test/plain",
+        &[],
+    );
+    assert_eq!(code, "000", "refused before TLS: {body}");
+    assert!(!w.seen().contains("/plain"), "{}", w.seen());
+
+    // Routed traffic still works in deny mode.
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "api.test:443:127.0.0.2",
+        "https://api.test/ok",
+        &[],
+    );
+    assert_eq!(code, "200", "{body}");
+    assert!(body.contains("auth=Bearer"), "{body}");
+
+    // A connection straight to the transparent listener has no redirect
+    // behind it: refused, and audited.
+    let (code, _) = w.curl(
+        "sidekey-ca.pem",
+        &format!("api.test:{LISTEN_PORT}:127.0.0.1"),
+        &format!("https://api.test:{LISTEN_PORT}/loop"),
+        &[],
+    );
+    assert_eq!(code, "000");
+    let lines = w.finish();
+    assert!(
+        lines.iter().any(
+            |l| l.contains("transparent_refused") && l.contains("own listeners")
+                || l.contains("transparent_refused") && l.contains("not redirected")
+        ),
+        "the refusal is an audit event"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("transparent_refused") && l.contains("unmatched")),
+        "deny is audited"
+    );
+}
+
+#[test]
+fn sidekey_iptables_prints_the_rules_only_for_a_fixed_transparent_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("token"), "t0ken-not-secret").unwrap();
+    std::fs::write(d.join("upstream-ca.pem"), TestCa::new().cert_pem).unwrap();
+    let cfg = d.join("sidekey.toml");
+    let iptables = |text: &str, extra: &[&str]| {
+        std::fs::write(&cfg, text.replace("{dir}", d.to_str().unwrap())).unwrap();
+        let out = sidekey()
+            .args(["iptables", "-c"])
+            .arg(&cfg)
+            .args(["--uid", "65532"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = iptables(
+        &config("passthrough"),
+        &[
+            "--exclude-uid",
+            "1337",
+            "--ports",
+            "443,80",
+            "--exclude-cidr",
+            "10.0.0.0/8,fd00::/8",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("-A SIDEKEY_OUTPUT -m owner --uid-owner 65532 -j RETURN"),
+        "{out}"
+    );
+    assert!(
+        out.contains("-A SIDEKEY_OUTPUT -m owner --uid-owner 1337 -j RETURN"),
+        "{out}"
+    );
+    assert!(
+        out.contains("-A SIDEKEY_OUTPUT -d 10.0.0.0/8 -j RETURN"),
+        "{out}"
+    );
+    assert!(!out.contains("fd00::/8"), "{out}");
+    assert!(
+        out.contains("-p tcp -m multiport --dports 443,80 -j REDIRECT --to-ports 15001"),
+        "{out}"
+    );
+    let (code, out, _) = iptables(&config("passthrough"), &["--ipv6"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("-d ::1/128 -j RETURN"), "{out}");
+
+    let (code, _, err) = iptables(&config("deny").replace(":15001", ":0"), &[]);
+    assert_eq!(code, Some(78), "{err}");
+    assert!(err.contains("port 0"), "{err}");
+    let (code, _, err) = iptables(&config("sometimes"), &[]);
+    assert_eq!(code, Some(78), "{err}");
+    assert!(err.contains("use \"passthrough\" or \"deny\""), "{err}");
+}
