@@ -123,7 +123,9 @@ async fn text_logs_carry_the_access_line_and_never_the_secret() {
     );
     let access = sk.wait_for_line(|l| l.contains("sidekey::access"));
     assert!(
-        access.contains(r#"route="r" method="GET" path="/v1/charges" status=200 duration_us="#),
+        access.contains(
+            r#"route="r" mode="listener" method="GET" path="/v1/charges" status=200 duration_us="#
+        ),
         "{access}"
     );
     assert!(access.contains("fingerprint=\""), "{access}");
