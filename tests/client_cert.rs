@@ -391,11 +391,19 @@ async fn a_401_fetches_the_new_certificate_and_the_request_is_replayed() {
         (200, &b"serial=B2\n"[..]),
         "replayed with B2"
     );
-    let charges: Vec<_> = nginx
-        .access()
-        .into_iter()
-        .filter(|a| a.path == "/charge")
-        .collect();
+    // nginx writes its access line after the answer: wait for both lines.
+    let mut charges = Vec::new();
+    for _ in 0..50 {
+        charges = nginx
+            .access()
+            .into_iter()
+            .filter(|a| a.path == "/charge")
+            .collect();
+        if charges.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let last: Vec<(&str, u16)> = charges
         .iter()
         .rev()
