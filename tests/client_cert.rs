@@ -418,3 +418,73 @@ async fn a_401_fetches_the_new_certificate_and_the_request_is_replayed() {
     sk.stop().await;
     nginx.stop().await;
 }
+
+/// The forward proxy is another mode of the same request path: an app that
+/// calls the real host through `HTTPS_PROXY` has its request carried on a
+/// connection that presents the client certificate, and a rotation reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_route_of_the_forward_proxy_presents_the_client_certificate() {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    nginx_files(&ca, dir.path());
+    let port = free_port();
+    let _nginx = Nginx::start(dir.path(), port, false).await;
+    install(dir.path(), &new_pair(&ca, &[0xc1]));
+    let cfg = format!(
+        r#"
+state_dir = "{{dir}}/state"
+
+[admin]
+listen = "127.0.0.1:0"
+
+[proxy]
+listen = "127.0.0.1:0"
+
+[credentials.mtls]
+source = "file"
+cert = "{{dir}}/client.pem"
+key = "{{dir}}/client-key.pem"
+
+[[routes]]
+name = "bank"
+host = "bank.example.test"
+upstream = "https://127.0.0.1:{port}"
+ca_file = "{{dir}}/ca.pem"
+credential = "mtls"
+inject = {{ client_cert = {{}} }}
+"#
+    );
+    let sk = Sidekey::start_in(dir, &cfg).await;
+    sk.wait_ready(5).await;
+    let trust = sk.path("sidekey-ca.pem");
+    std::fs::write(&trust, support::proxy::sidekey_ca(&sk.path("sidekey.toml"))).unwrap();
+    let proxy = match sk.app.proxy_addr().expect("[proxy] configured") {
+        sidekey::config::ListenAddr::Tcp(a) => format!("http://{a}"),
+        other => panic!("proxy on {other:?}"),
+    };
+    let call = || {
+        let (proxy, trust) = (proxy.clone(), trust.clone());
+        async move {
+            support::curl::curl(&[
+                "--proxy",
+                &proxy,
+                "--cacert",
+                trust.to_str().unwrap(),
+                "https://bank.example.test/ping",
+            ])
+            .await
+        }
+    };
+    let a = call().await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body.contains("serial=C1"), "{}", a.body);
+
+    install(sk.dir.path(), &new_pair(&ca, &[0xc2]));
+    let rotated = eventually(10, || async {
+        let a = call().await;
+        a.status == 200 && a.body.contains("serial=C2")
+    })
+    .await;
+    assert!(rotated, "the new certificate reaches the proxied requests");
+    sk.stop().await;
+}
