@@ -456,12 +456,7 @@ inject = {{ client_cert = {{}} }}
     );
     let sk = Sidekey::start_in(dir, &cfg).await;
     sk.wait_ready(5).await;
-    let trust = sk.path("sidekey-ca.pem");
-    std::fs::write(&trust, support::proxy::sidekey_ca(&sk.path("sidekey.toml"))).unwrap();
-    let proxy = match sk.app.proxy_addr().expect("[proxy] configured") {
-        sidekey::config::ListenAddr::Tcp(a) => format!("http://{a}"),
-        other => panic!("proxy on {other:?}"),
-    };
+    let (proxy, trust) = support::proxy::proxy_and_ca(&sk);
     let call = || {
         let (proxy, trust) = (proxy.clone(), trust.clone());
         async move {

@@ -410,12 +410,7 @@ inject = {}
     );
     let sk = Sidekey::start_in(dir, &cfg).await;
     sk.wait_ready(5).await;
-    let ca = sk.path("sidekey-ca.pem");
-    std::fs::write(&ca, support::proxy::sidekey_ca(&sk.path("sidekey.toml"))).unwrap();
-    let proxy = match sk.app.proxy_addr().expect("[proxy] configured") {
-        sidekey::config::ListenAddr::Tcp(a) => format!("http://{a}"),
-        other => panic!("proxy on {other:?}"),
-    };
+    let (proxy, ca) = support::proxy::proxy_and_ca(&sk);
     for (method, body) in [("GET", None), ("POST", Some(r#"{"amount": 42}"#))] {
         let mut args = vec![
             "--proxy",

@@ -120,6 +120,19 @@ impl World {
     }
 }
 
+/// For a sidekey with a `[proxy]`: its `http://127.0.0.1:PORT`, and the CA
+/// as `sidekey ca` prints it, written to `{dir}/sidekey-ca.pem`, for an app
+/// (curl `--proxy`, `--cacert`) to use.
+pub fn proxy_and_ca(sk: &Sidekey) -> (String, PathBuf) {
+    let proxy = match sk.app.proxy_addr().expect("[proxy] configured") {
+        ListenAddr::Tcp(a) => format!("http://{a}"),
+        ListenAddr::Unix(p) => panic!("proxy on unix:{}", p.display()),
+    };
+    let trust = sk.path("sidekey-ca.pem");
+    std::fs::write(&trust, sidekey_ca(&sk.path("sidekey.toml"))).unwrap();
+    (proxy, trust)
+}
+
 /// Runs the binary's `sidekey ca -c CONFIG` and returns what it printed.
 pub fn sidekey_ca(config: &Path) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sidekey"))
