@@ -16,13 +16,16 @@ fn bao_bin() -> PathBuf {
     p
 }
 
-/// A free loopback port (bound, then released for the server to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A free loopback port whose successor is free too: a dev server also binds
+/// its cluster listener on the API port + 1, and dies if that one is taken.
+fn free_port_pair() -> u16 {
+    loop {
+        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = first.local_addr().unwrap().port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub struct OpenBao {
@@ -36,31 +39,60 @@ impl OpenBao {
     /// Starts a dev server whose root token is `root`; waits until it answers healthy.
     pub async fn start(root: &str) -> OpenBao {
         let mut bao = OpenBao {
-            port: free_port(),
+            port: free_port_pair(),
             root: super::logs::secret(root),
             child: None,
         };
-        bao.spawn().await;
+        bao.spawn(true).await;
         bao
     }
 
-    async fn spawn(&mut self) {
-        let child = Command::new(bao_bin())
-            .args([
-                "server",
-                "-dev",
-                &format!("-dev-listen-address=127.0.0.1:{}", self.port),
-                &format!("-dev-root-token-id={}", self.root),
-            ])
-            .env("BAO_API_ADDR", self.address())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start bao server -dev");
-        self.child = Some(child);
+    /// Starts the server and waits until it answers healthy. A server that
+    /// exits while starting (another process took one of its ports between
+    /// the pick and the bind) is started again: on a new port pair when
+    /// `may_move`, else on the same one once it is free.
+    async fn spawn(&mut self, may_move: bool) {
+        let mut last_words = String::new();
+        for _attempt in 0..5 {
+            let log = tempfile::NamedTempFile::new().unwrap();
+            let child = Command::new(bao_bin())
+                .args([
+                    "server",
+                    "-dev",
+                    "-dev-no-store-token",
+                    &format!("-dev-listen-address=127.0.0.1:{}", self.port),
+                    &format!("-dev-root-token-id={}", self.root),
+                ])
+                .env("BAO_API_ADDR", self.address())
+                .stdout(Stdio::null())
+                .stderr(log.reopen().unwrap())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("start bao server -dev");
+            self.child = Some(child);
+            if self.wait_healthy().await {
+                return;
+            }
+            self.stop().await;
+            last_words = std::fs::read_to_string(log.path()).unwrap_or_default();
+            if may_move {
+                self.port = free_port_pair();
+            } else {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        panic!("OpenBao did not start; its last output:\n{last_words}");
+    }
+
+    /// True once the server answers healthy; false when it exits first.
+    async fn wait_healthy(&mut self) -> bool {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
+            if let Some(child) = self.child.as_mut()
+                && child.try_wait().unwrap().is_some()
+            {
+                return false;
+            }
             let listening = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
                 .await
                 .is_ok();
@@ -72,7 +104,7 @@ impl OpenBao {
                 .await
                 .is_ok_and(|(s, _, _)| s == 200);
             if healthy {
-                return;
+                return true;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -93,7 +125,7 @@ impl OpenBao {
     /// A new dev server on the same port with the same root token.
     pub async fn restart(&mut self) {
         self.stop().await;
-        self.spawn().await;
+        self.spawn(false).await;
     }
 
     pub fn address(&self) -> String {
