@@ -4,8 +4,9 @@ use super::caller::Caller;
 use crate::config::{RouteConfig, Upstream};
 use crate::credential::{Credential, RouteUse};
 use crate::metrics::RouteStats;
-use crate::transport::client::{self, Client, TlsError, UpstreamClient};
+use crate::transport::client::{Client, TlsError, UpstreamClient};
 use crate::transport::direct::Direct;
+use crate::transport::reach::Reach;
 use crate::transport::upgrade::Dialer;
 use http::HeaderValue;
 use http::uri::{Authority, Scheme};
@@ -70,7 +71,12 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn get(&mut self, config: &RouteConfig, to: &Authority) -> Result<Client, BuildError> {
+    pub fn get(
+        &mut self,
+        config: &RouteConfig,
+        to: &Authority,
+        reach: &Reach,
+    ) -> Result<Client, BuildError> {
         let Upstream::Url { scheme, .. } = &config.upstream else {
             return Err(BuildError::NoClient);
         };
@@ -80,13 +86,12 @@ impl Clients {
             return Err(BuildError::Upstream(to.to_string(), why.into()));
         }
         if *scheme == Scheme::HTTP {
-            let direct = Direct::to(to, config.connect_timeout, config.connect_to)
+            let direct = Direct::new(to, reach)
                 .map_err(|e| BuildError::Upstream(to.to_string(), e.to_string()))?;
             return Ok(Client::Direct(Arc::new(direct)));
         }
         if mtls {
-            let tls = client::tls_config(config.ca_file.as_deref())?;
-            let pools = crate::transport::mtls::CertPools::new(tls, config.connect_timeout);
+            let pools = crate::transport::mtls::CertPools::new(reach.clone());
             return Ok(Client::Mtls(pools));
         }
         let key = (
@@ -97,8 +102,7 @@ impl Clients {
         if let Some(c) = self.by_key.get(&key) {
             return Ok(Client::Pooled(Box::new(c.clone())));
         }
-        let tls = client::tls_config(config.ca_file.as_deref())?;
-        let c = client::build_to(tls, config.connect_timeout, config.connect_to);
+        let c = reach.pool(None);
         self.by_key.insert(key, c.clone());
         Ok(Client::Pooled(Box::new(c)))
     }
@@ -119,6 +123,12 @@ impl Route {
                 credential: credential.name().to_owned(),
                 reason: e,
             })?;
+        // How this route reaches its upstream: every client below dials through it.
+        let reach = Reach::new(
+            config.ca_file.as_deref(),
+            config.connect_timeout,
+            config.connect_to,
+        )?;
         let target = match &config.upstream {
             Upstream::StandIn => Target::StandIn,
             Upstream::Url {
@@ -126,7 +136,7 @@ impl Route {
                 authority,
                 base_path,
             } => Target::Remote {
-                client: clients.get(&config, authority)?,
+                client: clients.get(&config, authority, &reach)?,
                 scheme: scheme.clone(),
                 authority: authority.clone(),
                 host: HeaderValue::from_str(authority.as_str())
@@ -139,13 +149,8 @@ impl Route {
             Upstream::Url {
                 scheme, authority, ..
             } => Some(
-                Dialer::new(
-                    scheme,
-                    authority,
-                    config.ca_file.clone(),
-                    config.connect_timeout,
-                )
-                .map_err(|e| BuildError::Upstream(authority.to_string(), e.to_string()))?,
+                Dialer::new(scheme, authority, reach)
+                    .map_err(|e| BuildError::Upstream(authority.to_string(), e.to_string()))?,
             ),
         };
         let caller = Caller::build(&config.caller)

@@ -82,18 +82,10 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, TlsErr
     Ok(config)
 }
 
-/// A pooled client for upstreams reached with this TLS configuration.
+/// A pooled client for upstreams reached with this TLS configuration
+/// (the credential sources that call out; routes dial through `reach`).
 pub fn build(tls: rustls::ClientConfig, connect_timeout: Duration) -> UpstreamClient {
-    build_to(tls, connect_timeout, None)
-}
-
-/// [`build`], dialling `connect_to` instead of resolving upstream names when given.
-pub fn build_to(
-    tls: rustls::ClientConfig,
-    connect_timeout: Duration,
-    connect_to: Option<std::net::SocketAddr>,
-) -> UpstreamClient {
-    let mut http = connector_to(connect_timeout, connect_to);
+    let mut http = connector(connect_timeout);
     http.enforce_http(false); // the TLS layer above takes https:// too
     let https = HttpsConnectorBuilder::new()
         .with_tls_config(tls)
@@ -101,6 +93,11 @@ pub fn build_to(
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
+    pool_over(https)
+}
+
+/// The pool over a connector (see `reach` for how a route makes one).
+pub fn pool_over(https: HttpsConnector<HttpConnector<Resolver>>) -> UpstreamClient {
     Pool::builder(TokioExecutor::new())
         .pool_idle_timeout(POOL_IDLE)
         .pool_timer(TokioTimer::new())

@@ -68,17 +68,9 @@ pub enum SendError {
 }
 
 impl Direct {
-    pub fn new(authority: &Authority, connect_timeout: Duration) -> Result<Direct, http::Error> {
-        Self::to(authority, connect_timeout, None)
-    }
-
-    /// [`Direct::new`], dialling `connect_to` instead of resolving the name when given.
-    pub fn to(
-        authority: &Authority,
-        connect_timeout: Duration,
-        connect_to: Option<std::net::SocketAddr>,
-    ) -> Result<Direct, http::Error> {
-        let connector = client::connector_to(connect_timeout, connect_to);
+    /// Connections dialled as `reach` says.
+    pub fn new(authority: &Authority, reach: &super::reach::Reach) -> Result<Direct, http::Error> {
+        let connector = reach.tcp();
         let dial = Uri::builder()
             .scheme("http")
             .authority(authority.clone())
@@ -88,7 +80,7 @@ impl Direct {
             connector,
             dial,
             idle: ThreadLocal::new(),
-            h2c: super::h2c::H2c::new(authority.clone(), connect_timeout),
+            h2c: super::h2c::H2c::new(authority.clone(), reach.tcp()),
         })
     }
 

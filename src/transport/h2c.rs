@@ -13,22 +13,22 @@ use hyper_util::client::legacy::Client as Pool;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 type H2Pool = Pool<HttpConnector<Resolver>, ProxyBody>;
 
 /// A route's h2c client, made when its first HTTP/2 request comes.
 pub struct H2c {
     authority: Authority,
-    connect_timeout: Duration,
+    connector: HttpConnector<Resolver>,
     pool: OnceLock<H2Pool>,
 }
 
 impl H2c {
-    pub fn new(authority: Authority, connect_timeout: Duration) -> H2c {
+    /// Dials with `connector` (the route's, see `reach`).
+    pub fn new(authority: Authority, connector: HttpConnector<Resolver>) -> H2c {
         H2c {
             authority,
-            connect_timeout,
+            connector,
             pool: OnceLock::new(),
         }
     }
@@ -40,7 +40,7 @@ impl H2c {
                 .pool_idle_timeout(client::POOL_IDLE)
                 .pool_timer(TokioTimer::new())
                 .timer(TokioTimer::new())
-                .build(client::connector(self.connect_timeout))
+                .build(self.connector.clone())
         })
     }
 

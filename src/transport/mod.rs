@@ -6,6 +6,7 @@ pub mod client;
 pub mod direct;
 pub mod h2c;
 pub mod mtls;
+pub mod reach;
 pub mod resolve;
 pub mod tunnel;
 pub mod upgrade;

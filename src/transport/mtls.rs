@@ -15,9 +15,9 @@
 //! request ends. Nothing in flight fails.
 
 use super::body::ProxyBody;
-use super::client::{self, UpstreamClient};
+use super::client::UpstreamClient;
+use super::reach::Reach;
 use crate::sync::Mutex;
-use rustls::client::ResolvesClientCert;
 use rustls::sign::CertifiedKey;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -36,8 +36,7 @@ pub struct PresentCert {
 
 /// One route's pools, one per certificate in use.
 pub struct CertPools {
-    base: rustls::ClientConfig,
-    connect_timeout: Duration,
+    reach: Reach,
     state: Mutex<State>,
 }
 
@@ -54,11 +53,10 @@ struct Pool {
 }
 
 impl CertPools {
-    /// Pools whose connections trust what `base` trusts.
-    pub fn new(base: rustls::ClientConfig, connect_timeout: Duration) -> Arc<CertPools> {
+    /// Pools whose connections go where `reach` says, trusting what it trusts.
+    pub fn new(reach: Reach) -> Arc<CertPools> {
         Arc::new(CertPools {
-            base,
-            connect_timeout,
+            reach,
             state: Mutex::new(State::default()),
         })
     }
@@ -71,7 +69,7 @@ impl CertPools {
             p.last_used = now;
             return p.client.clone();
         }
-        let client = client::build(self.config_for(cert), self.connect_timeout);
+        let client = self.reach.pool(Some(cert));
         state.pools.push(Pool {
             id: cert.id,
             client: client.clone(),
@@ -87,13 +85,6 @@ impl CertPools {
     /// How many certificates have a pool now (for tests and metrics).
     pub fn pools(&self) -> usize {
         self.state.lock().pools.len()
-    }
-
-    fn config_for(&self, cert: &PresentCert) -> rustls::ClientConfig {
-        let mut config = self.base.clone();
-        config.client_auth_cert_resolver = Arc::new(Always(cert.key.clone()));
-        config.resumption = rustls::client::Resumption::default();
-        config
     }
 }
 
@@ -118,24 +109,6 @@ async fn sweep(pools: Weak<CertPools>) {
         if !more {
             return;
         }
-    }
-}
-
-/// A resolver that always presents one certificate.
-#[derive(Debug)]
-struct Always(Arc<CertifiedKey>);
-
-impl ResolvesClientCert for Always {
-    fn resolve(
-        &self,
-        _root_hint_subjects: &[&[u8]],
-        _sigschemes: &[rustls::SignatureScheme],
-    ) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.clone())
-    }
-
-    fn has_certs(&self) -> bool {
-        true
     }
 }
 
@@ -167,8 +140,7 @@ mod tests {
     }
 
     fn pools() -> Arc<CertPools> {
-        let tls = client::tls_config(None).unwrap();
-        CertPools::new(tls, Duration::from_secs(1))
+        CertPools::new(Reach::new(None, Duration::from_secs(1), None).unwrap())
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,33 +1,32 @@
 //! Upstream connections for HTTP/1.1 upgrades (WebSocket): a dedicated connection per handshake, never a pooled one, and for `https://` a TLS session that offers only `http/1.1` by ALPN.
 
 use super::body::ProxyBody;
-use super::client::{self, SendFailure};
+use super::client::SendFailure;
+use super::mtls::PresentCert;
+use super::reach::{Alpn, Reach};
 use super::resolve::Resolver;
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::time::Duration;
 use tower_service::Service;
 
-/// Dials a route's upstream for upgrades; the TLS set-up is made on first use.
+/// Dials a route's upstream for upgrades, as the route's [`Reach`] says.
 pub struct Dialer {
     /// `scheme://authority/`, what the connector dials.
     dial: Uri,
-    ca_file: Option<PathBuf>,
-    connect_timeout: Duration,
-    connector: OnceLock<Result<HttpsConnector<HttpConnector<Resolver>>, client::TlsError>>,
+    reach: Reach,
+    /// The connector for handshakes that present no client certificate, made on first use.
+    plain: OnceLock<HttpsConnector<HttpConnector<Resolver>>>,
 }
 
 impl Dialer {
     pub fn new(
         scheme: &Scheme,
         authority: &Authority,
-        ca_file: Option<PathBuf>,
-        connect_timeout: Duration,
+        reach: Reach,
     ) -> Result<Dialer, http::Error> {
         let dial = Uri::builder()
             .scheme(scheme.clone())
@@ -36,25 +35,22 @@ impl Dialer {
             .build()?;
         Ok(Dialer {
             dial,
-            ca_file,
-            connect_timeout,
-            connector: OnceLock::new(),
+            reach,
+            plain: OnceLock::new(),
         })
     }
 
-    fn connector(&self) -> Result<HttpsConnector<HttpConnector<Resolver>>, SendFailure> {
-        let made = self.connector.get_or_init(|| {
-            let tls = client::tls_config(self.ca_file.as_deref())?;
-            let mut http = client::connector(self.connect_timeout);
-            http.enforce_http(false);
-            Ok(HttpsConnectorBuilder::new()
-                .with_tls_config(tls)
-                .https_or_http()
-                .enable_http1() // an upgrade exists only in HTTP/1.1
-                .wrap_connector(http))
-        });
-        made.clone()
-            .map_err(|e| SendFailure::Upstream(format!("TLS set-up: {e}")))
+    /// The connector for `req`: one presenting the request's client
+    /// certificate (a `client_cert` route), made for the handshake, or the
+    /// shared plain one. An upgrade exists only in HTTP/1.1.
+    fn connector(&self, req: &Request<ProxyBody>) -> HttpsConnector<HttpConnector<Resolver>> {
+        match req.extensions().get::<PresentCert>() {
+            Some(cert) => self.reach.https(Some(cert), Alpn::Http1),
+            None => self
+                .plain
+                .get_or_init(|| self.reach.https(None, Alpn::Http1))
+                .clone(),
+        }
     }
 
     /// Sends the handshake `req` (origin-form URI, `Host` set) on a new
@@ -65,7 +61,7 @@ impl Dialer {
             SendFailure::Upstream(crate::redact::error_chain(head, e))
         };
         let io = self
-            .connector()?
+            .connector(&req)
             .call(self.dial.clone())
             .await
             .map_err(|e| failed("connection failed", e.as_ref()))?;

@@ -43,6 +43,13 @@ def grpc_server(accept_path, cert=None, key=None):
             yield str(i).encode()
             time.sleep(0.002)
 
+    def late_reject(req, context):
+        # One message first, then the credential check: a rejection that
+        # comes in the trailers, after the answer has started.
+        yield b"first"
+        check(context)
+        yield b"second"
+
     def bidi(requests, context):
         check(context)
         for r in requests:
@@ -57,6 +64,7 @@ def grpc_server(accept_path, cert=None, key=None):
         "Unary": grpc.unary_unary_rpc_method_handler(unary),
         "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream),
         "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
+        "LateReject": grpc.unary_stream_rpc_method_handler(late_reject),
         "Slow": grpc.unary_unary_rpc_method_handler(slow),
     }
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=GRPC_OPTS)
@@ -82,6 +90,14 @@ def grpc_client(target, scenario):
             out["reply"] = unary(b"hi", timeout=10).decode()
         except grpc.RpcError as e:
             out["code"] = e.code().name
+    elif scenario == "late":
+        got = []
+        try:
+            for m in ch.unary_stream("/t.T/LateReject")(b"x", timeout=10):
+                got.append(m.decode())
+        except grpc.RpcError as e:
+            out["code"] = e.code().name
+        out["got"] = got
     elif scenario == "all":
         out["unary"] = unary(b"hi", timeout=10).decode()
         big = bytes(range(256)) * (8 << 12)  # 8 MiB
@@ -119,12 +135,24 @@ def grpc_client(target, scenario):
 
 # --- WebSocket ---
 
-def ws_server(accept_path):
+def ws_server(accept_path, cert=None, key=None, client_ca=None):
+    """With `client_ca`, serves TLS and requires a client certificate signed
+    by it (the credential is that certificate: no Authorization check)."""
+    import ssl
     from websockets.asyncio.server import serve
     from websockets.http11 import Response
     from websockets.datastructures import Headers
 
+    tls = None
+    if client_ca:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
+        tls.load_verify_locations(client_ca)
+        tls.verify_mode = ssl.CERT_REQUIRED
+
     def check(connection, request):
+        if client_ca:
+            return None
         if request.headers.get("Authorization") != accepted(accept_path):
             return Response(401, "Unauthorized", Headers(), b"bad or missing authorization\n")
         return None
@@ -135,7 +163,7 @@ def ws_server(accept_path):
 
     async def main():
         async with serve(echo, "127.0.0.1", 0, process_request=check, max_size=None,
-                         ping_interval=None) as server:
+                         ping_interval=None, ssl=tls) as server:
             port = server.sockets[0].getsockname()[1]
             print(json.dumps({"port": port}), flush=True)
             await asyncio.Future()
@@ -151,7 +179,10 @@ def ws_client(url, scenario):
         out = {}
         try:
             async with connect(url, max_size=None, ping_interval=None) as ws:
-                if scenario == "echo":
+                if scenario == "once":
+                    await ws.send("hello")
+                    out["echo"] = await ws.recv()
+                elif scenario == "echo":
                     ok = 0
                     for i in range(1000):
                         await ws.send(f"message {i}")
@@ -186,7 +217,7 @@ if __name__ == "__main__":
     elif cmd == "grpc-client":
         grpc_client(sys.argv[2], sys.argv[3])
     elif cmd == "ws-server":
-        ws_server(sys.argv[2])
+        ws_server(*sys.argv[2:])
     elif cmd == "ws-client":
         ws_client(sys.argv[2], sys.argv[3])
     else:
