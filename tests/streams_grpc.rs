@@ -136,3 +136,42 @@ async fn grpc_to_an_https_upstream_negotiates_h2_by_alpn() {
     assert_eq!(out["reply"], "echo:hi", "{out}");
     sk.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_in_trailers_after_a_message_leads_to_one_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let accept = dir.path().join("accept");
+    std::fs::write(&accept, logs::secret("exec-raw-g-1")).unwrap();
+    logs::secret("exec-raw-g-2");
+    let server = Server::start(&["grpc-server", accept.to_str().unwrap()]).await;
+    let sk = Sidekey::start_in(
+        dir,
+        &config(&format!("http://127.0.0.1:{}", server.port), ""),
+    )
+    .await;
+    sk.wait_ready(10).await;
+    let out = client(&["grpc-client", &target(&sk), "late"]).await;
+    assert_eq!(out["got"], serde_json::json!(["first", "second"]), "{out}");
+    assert_eq!(fetches(&sk), 1, "no rejection, no refresh");
+
+    // The server now wants the next value: it sends a message, then
+    // UNAUTHENTICATED in its trailers. The app has its message and the
+    // status (no replay); the credential is fetched once more.
+    std::fs::write(sk.path("accept"), "exec-raw-g-2").unwrap();
+    let out = client(&["grpc-client", &target(&sk), "late"]).await;
+    assert_eq!(out["got"], serde_json::json!(["first"]), "{out}");
+    assert_eq!(out["code"], "UNAUTHENTICATED", "{out}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while fetches(&sk) < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no refresh after UNAUTHENTICATED in trailers"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = client(&["grpc-client", &target(&sk), "late"]).await;
+    assert_eq!(out["got"], serde_json::json!(["first", "second"]), "{out}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fetches(&sk), 2, "exactly one refresh");
+    sk.stop().await;
+}

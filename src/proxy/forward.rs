@@ -89,7 +89,7 @@ pub async fn serve(
 }
 
 async fn forward(
-    route: &Route,
+    route: &Arc<Route>,
     conn: &Connection,
     req: Request<Incoming>,
     upgrading: bool,
@@ -200,7 +200,9 @@ async fn forward(
 
     if !is_rejection(route, &first, out.version) {
         route.credential.record_use();
-        return Ok(marked(first, protocol));
+        let mut first = marked(first, protocol);
+        late_rejection(route, &snap, out.version, &mut first);
+        return Ok(first);
     }
     route
         .stats
@@ -244,7 +246,47 @@ async fn forward(
         true => _ = route.credential.report_rejection(newer.generation),
         false => route.credential.record_use(),
     }
-    Ok(marked(second, protocol))
+    let mut second = marked(second, protocol);
+    late_rejection(route, &newer, out.version, &mut second);
+    Ok(second)
+}
+
+/// A gRPC answer that started well may still end with `grpc-status: 16`
+/// (UNAUTHENTICATED) in its trailers, after messages: a rejection of the
+/// value it carried, reported as a 401 is (the same throttle), but never
+/// replayed, because the app already has part of the answer.
+fn late_rejection(
+    route: &Arc<Route>,
+    snap: &Snapshot,
+    version: Version,
+    resp: &mut Response<ProxyBody>,
+) {
+    let grpc = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+    if version != Version::HTTP_2 || !grpc {
+        return;
+    }
+    let (route, generation, fingerprint) = (route.clone(), snap.generation, snap.fingerprint);
+    let read = move |trailers: &http::HeaderMap| {
+        if trailers.get("grpc-status").map(|v| v.as_bytes()) != Some(b"16") {
+            return;
+        }
+        route
+            .stats
+            .upstream_rejections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let asked = route.credential.report_rejection(generation);
+        audit::rejected_by_upstream(
+            route.credential.name(),
+            route.name(),
+            fingerprint,
+            StatusCode::OK.as_u16(),
+            asked,
+        );
+    };
+    crate::transport::body::on_trailers(resp.body_mut(), Box::new(read));
 }
 
 /// Notes on an answer to an upgrade handshake the protocol it asked for.

@@ -28,6 +28,18 @@ pub struct Streamed {
     lease: Option<Lease>,
     /// Told of the bytes and the end of a long stream (HTTP/2, SSE).
     watch: Option<Arc<dyn Watch>>,
+    /// Shown the trailers, if any come (a gRPC status sent after messages).
+    on_trailers: Option<OnTrailers>,
+}
+
+/// Reads an answer's trailers as they pass.
+pub type OnTrailers = Box<dyn FnOnce(&http::HeaderMap) + Send + Sync>;
+
+/// Has `f` read `body`'s trailers when they pass, if it is a streamed one.
+pub fn on_trailers(body: &mut ProxyBody, f: OnTrailers) {
+    if let Either::Left(s) = body {
+        s.on_trailers = Some(f);
+    }
 }
 
 /// Follows a streamed body for the access log of long streams.
@@ -51,6 +63,7 @@ impl Streamed {
             body,
             lease: None,
             watch: None,
+            on_trailers: None,
         })
     }
 
@@ -59,6 +72,7 @@ impl Streamed {
             body,
             lease: Some(lease),
             watch: None,
+            on_trailers: None,
         })
     }
 }
@@ -75,6 +89,13 @@ impl Body for Streamed {
         let polled = Pin::new(&mut this.body).poll_frame(cx);
         if matches!(polled, Poll::Ready(None)) || this.body.is_end_stream() {
             this.lease = None; // the connection is free: back to the idle list
+        }
+        if let (Poll::Ready(Some(Ok(f))), true) = (&polled, this.on_trailers.is_some()) {
+            if let Some(trailers) = f.trailers_ref() {
+                if let Some(read) = this.on_trailers.take() {
+                    read(trailers);
+                }
+            }
         }
         if let Some(w) = &this.watch {
             let ended = match &polled {
