@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::streams::{Server, client};
+use support::streams::{Server, client, handshake, text_frame};
 use support::{BEARER, Sidekey, logs, one_route, with_key};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -134,15 +134,6 @@ async fn the_handshake_is_scope_checked_and_other_upgrades_refused() {
     sk.stop().await;
 }
 
-/// A masked client text frame (RFC 6455 §5.2), payload under 126 bytes.
-fn text_frame(payload: &[u8]) -> Vec<u8> {
-    let mask = [0x37, 0xfa, 0x21, 0x3d];
-    let mut f = vec![0x81, 0x80 | payload.len() as u8];
-    f.extend_from_slice(&mask);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    f
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_over_http2_extended_connect_reaches_an_http1_server() {
     use bytes::Bytes;
@@ -190,19 +181,6 @@ async fn websocket_over_http2_extended_connect_reaches_an_http1_server() {
     assert_eq!(&payload, b"hello over h2");
     drop(io);
     sk.stop().await;
-}
-
-/// Sends an upgrade handshake on a new connection and returns the
-/// connection and the answer's head.
-async fn handshake(addr: &str, path: &str, protocol: &str) -> (tokio::net::TcpStream, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let ask = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: {protocol}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    );
-    s.write_all(ask.as_bytes()).await.unwrap();
-    let mut buf = vec![0u8; 4096];
-    let n = s.read(&mut buf).await.unwrap();
-    (s, String::from_utf8_lossy(&buf[..n]).to_string())
 }
 
 fn status(head: &str) -> &str {

@@ -54,7 +54,15 @@ pub async fn serve(
     let upgrading = app_upgrade.is_some();
     let mut resp = match forward(&route, &conn, req, upgrading, &mut outcome).await {
         Ok(resp) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
-            upgrade::switch(&route, app_upgrade, resp, outcome.path.clone(), over_h2)
+            let closing = conn.closing.clone();
+            upgrade::switch(
+                &route,
+                app_upgrade,
+                resp,
+                outcome.path.clone(),
+                over_h2,
+                closing,
+            )
         }
         Ok(mut resp) if stream_log::is_stream(outcome.up.as_ref(), &resp) => {
             let path = std::mem::take(&mut outcome.path);

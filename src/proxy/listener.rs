@@ -3,6 +3,7 @@
 use super::accept::Backoff;
 use super::error::ProxyError;
 use super::forward;
+use super::idle_h2;
 use super::limits::{Admitted, ConnLimit};
 use super::peer;
 use super::router::{Connection, Head, Router};
@@ -130,7 +131,7 @@ pub async fn serve(bound: Bound, serving: Serving, stop: watch::Receiver<bool>, 
                      conn: Arc<Connection>,
                      graceful: &GracefulShutdown,
                      admitted: &Arc<Admitted>,
-                     _: &watch::Receiver<bool>| {
+                     stop: &watch::Receiver<bool>| {
         let (table, router) = (table.clone(), router.clone());
         let service = service_fn(move |req: hyper::Request<Incoming>| {
             let route = router.route(&table.load(), &conn, &Head::of(&req));
@@ -143,9 +144,14 @@ pub async fn serve(bound: Bound, serving: Serving, stop: watch::Receiver<bool>, 
             }
         });
         let (builder, watcher, admitted) = (builder.clone(), graceful.watcher(), admitted.clone());
+        let stop = stop.clone();
         let served: Served = match io {
-            Io::Tcp(s, _) => Box::pin(serve_one(s, admitted, builder, watcher, service, timeout)),
-            Io::Unix(s) => Box::pin(serve_one(s, admitted, builder, watcher, service, timeout)),
+            Io::Tcp(s, _) => Box::pin(serve_one(
+                s, admitted, builder, watcher, service, timeout, stop,
+            )),
+            Io::Unix(s) => Box::pin(serve_one(
+                s, admitted, builder, watcher, service, timeout, stop,
+            )),
         };
         served
     };
@@ -176,6 +182,9 @@ pub async fn run(
     ) -> Served,
 ) {
     let graceful = GracefulShutdown::new();
+    // Turns true at the grace period's end, for connections the HTTP server
+    // no longer watches (upgraded ones); the drain waits for them too.
+    let (closing, closing_rx) = watch::channel(false);
     let mut backoff = Backoff::default();
     loop {
         let accepted = tokio::select! {
@@ -198,7 +207,9 @@ pub async fn run(
             continue;
         };
         let admitted = Arc::new(admitted);
-        let conn = Arc::new(connection(name, &io));
+        let mut conn = connection(name, &io);
+        conn.closing = Some(closing_rx.clone());
+        let conn = Arc::new(conn);
         let served = each(io, conn, &graceful, &admitted, &stop);
         tokio::spawn(async move {
             let _admitted = admitted;
@@ -208,12 +219,17 @@ pub async fn run(
         });
     }
     drop(bound);
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("requests still in flight after the shutdown grace period; closing them");
+    drop(closing_rx);
+    let drained = async {
+        graceful.shutdown().await;
+        closing.closed().await;
+    };
+    if tokio::time::timeout(grace, drained).await.is_err() {
+        tracing::warn!(
+            "requests or upgraded connections still open after the shutdown grace period; closing them"
+        );
     }
+    let _ = closing.send(true);
 }
 
 /// Serves one route connection once its first bytes have come within
@@ -226,6 +242,7 @@ async fn serve_one<T, S>(
     watcher: Watcher,
     service: S,
     timeout: Duration,
+    mut stop: watch::Receiver<bool>,
 ) -> Result<(), hyper::Error>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -240,8 +257,25 @@ where
     let Some(io) = super::preface::read_head(io, timeout, Some(admitted)).await else {
         return Ok(()); // silent past the header timeout, or closed
     };
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-    if let Err(e) = watcher.watch(conn).await {
+    // The drain at shutdown waits while this connection is served; the
+    // GOAWAY (or HTTP/1.1 close) comes from `stop`, or on HTTP/2 from idling.
+    let _drain = watcher;
+    let served = match io.is_h2() {
+        false => {
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+            tokio::pin!(conn);
+            idle_h2::drive(conn, |c| c.graceful_shutdown(), &mut stop, None).await
+        }
+        true => {
+            let streams = idle_h2::Streams::new();
+            let service = idle_h2::count(service, streams.clone());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+            tokio::pin!(conn);
+            let idle = Some((&*streams, timeout));
+            idle_h2::drive(conn, |c| c.graceful_shutdown(), &mut stop, idle).await
+        }
+    };
+    if let Err(e) = served {
         tracing::debug!(error = %e, "connection ended with an error");
     }
     Ok(())

@@ -6,6 +6,7 @@ pub mod caller;
 pub mod error;
 pub mod forward;
 pub mod headers;
+pub mod idle_h2;
 pub mod limits;
 pub mod listener;
 pub mod outbound;

@@ -62,6 +62,13 @@ pub async fn read_head<T: AsyncRead + Unpin>(
     }
 }
 
+impl<T> Prefixed<T> {
+    /// Whether the connection opened with the HTTP/2 preface.
+    pub fn is_h2(&self) -> bool {
+        self.len == H2_PREFACE.len() && self.head == *H2_PREFACE
+    }
+}
+
 impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
     fn poll_read(
         self: Pin<&mut Self>,

@@ -31,6 +31,10 @@ pub struct Connection {
     /// Where the client asked the forward proxy to go (CONNECT target, or
     /// an absolute-form request's host).
     pub destination: Option<Destination>,
+    /// Turns true when the listener's shutdown grace period has ended:
+    /// connections that outlive their HTTP server (upgraded ones) close then.
+    /// The listener's drain waits while any holds it.
+    pub closing: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// A destination named to the forward proxy.
@@ -53,6 +57,7 @@ impl Connection {
             sni: None,
             ids: OnceLock::new(),
             destination: None,
+            closing: None,
         }
     }
 

@@ -79,13 +79,15 @@ pub fn ask(headers: &mut http::HeaderMap, protocol: HeaderValue) {
 /// Turns the upstream's `101` into the app's (a `200` to an HTTP/2
 /// extended CONNECT, `over_h2`): once both sides have switched, their
 /// connections are joined until one closes or they idle past the route's
-/// `upgrade_idle_timeout`.
+/// `upgrade_idle_timeout`, or the listener's shutdown grace period ends
+/// (`closing`).
 pub fn switch(
     route: &Arc<Route>,
     app: Option<OnUpgrade>,
     mut upstream: Response<ProxyBody>,
     path: String,
     over_h2: bool,
+    closing: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> Response<ProxyBody> {
     let from_upstream = upstream.extensions_mut().remove::<OnUpgrade>();
     let (Some(app), Some(from_upstream)) = (app, from_upstream) else {
@@ -126,7 +128,15 @@ pub fn switch(
         let started = Instant::now();
         let carried = Carried::default();
         let idle = route.config.upgrade_idle_timeout;
-        let end = tunnel::join(TokioIo::new(app), TokioIo::new(upstream), idle, &carried).await;
+        let joined = tunnel::join(TokioIo::new(app), TokioIo::new(upstream), idle, &carried);
+        // Closed (both sockets dropped) when the shutdown grace period ends.
+        let end = match closing {
+            Some(mut closing) => tokio::select! {
+                end = joined => end,
+                _ = crate::shutdown::stopped(&mut closing) => End::Shutdown,
+            },
+            None => joined.await,
+        };
         stats.upgrades_open.fetch_sub(1, Relaxed);
         let (up, down) = (carried.up.load(Relaxed), carried.down.load(Relaxed));
         stats.bytes_up.fetch_add(up, Relaxed);

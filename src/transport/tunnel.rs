@@ -16,6 +16,8 @@ pub enum End {
     IdleTimeout,
     /// Reading or writing failed on one side.
     Error,
+    /// The listener's shutdown grace period ended.
+    Shutdown,
 }
 
 impl End {
@@ -25,6 +27,7 @@ impl End {
             End::UpstreamClosed => "upstream_closed",
             End::IdleTimeout => "idle_timeout",
             End::Error => "error",
+            End::Shutdown => "shutdown",
         }
     }
 }

@@ -3,6 +3,7 @@
 use serde_json::Value;
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 /// A server process of `streams_peer.py`, killed when dropped.
@@ -45,4 +46,28 @@ impl Server {
 /// Runs a client of `streams_peer.py` and returns the JSON it prints.
 pub async fn client(args: &[&str]) -> Value {
     super::aws::python("streams_peer.py", args, None).await
+}
+
+/// A masked client text frame (RFC 6455 §5.2), payload under 126 bytes.
+#[allow(dead_code)] // not every test binary uses every helper
+pub fn text_frame(payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut f = vec![0x81, 0x80 | payload.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+/// Sends an upgrade handshake on a new connection and returns the
+/// connection and the answer's head.
+#[allow(dead_code)] // not every test binary uses every helper
+pub async fn handshake(addr: &str, path: &str, protocol: &str) -> (tokio::net::TcpStream, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let ask = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: {protocol}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    s.write_all(ask.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.unwrap();
+    (s, String::from_utf8_lossy(&buf[..n]).to_string())
 }
