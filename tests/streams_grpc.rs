@@ -175,3 +175,47 @@ async fn unauthenticated_in_trailers_after_a_message_leads_to_one_refresh() {
     assert_eq!(fetches(&sk), 2, "exactly one refresh");
     sk.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_through_the_forward_proxys_interception() {
+    const HOST: &str = "grpc.example.test";
+    let dir = tempfile::tempdir().unwrap();
+    let ca = support::tls::TestCa::new();
+    ca.write(&dir.path().join("upstream-ca.pem"));
+    let (cert, key) = ca.leaf_pem_for(&[HOST]);
+    std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
+    std::fs::write(dir.path().join("key.pem"), key).unwrap();
+    let token = logs::secret("grpc-proxied-token-6e21f9");
+    std::fs::write(dir.path().join("accept"), &token).unwrap();
+    std::fs::write(dir.path().join("token"), &token).unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    let server = Server::start(&["grpc-server", &p("accept"), &p("cert.pem"), &p("key.pem")]).await;
+    let routes = format!(
+        r#"
+[[routes]]
+name = "g"
+host = "{HOST}"
+port = {port}
+upstream = "https://{HOST}:{port}"
+connect_to = "127.0.0.1"
+ca_file = "{{dir}}/upstream-ca.pem"
+credential = "gh"
+inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
+"#,
+        port = server.port
+    );
+    let sk = Sidekey::start_in(dir, &support::proxy::config("", &routes)).await;
+    sk.wait_ready(10).await;
+    let (proxy, trust) = support::proxy::proxy_and_ca(&sk);
+    let target = format!("{HOST}:{}", server.port);
+    let trust = trust.to_str().unwrap();
+    let out = client(&["grpc-client", &target, "proxied", &proxy, trust]).await;
+    assert_eq!(out["unary"], "echo:hi", "{out}");
+    assert_eq!(
+        out["stream"],
+        serde_json::json!(["0", "1", "2", "3", "4"]),
+        "{out}"
+    );
+    // The server answered only because the credential was attached.
+    sk.stop().await;
+}

@@ -79,10 +79,16 @@ def grpc_server(accept_path, cert=None, key=None):
     server.wait_for_termination()
 
 
-def grpc_client(target, scenario):
+def grpc_client(target, scenario, proxy=None, ca=None):
+    """With `proxy` and `ca`: over TLS trusting only `ca`, through the HTTP
+    proxy `proxy` (grpcio's `grpc.http_proxy`: a CONNECT to `target`)."""
     import grpc
 
-    ch = grpc.insecure_channel(target, options=GRPC_OPTS)
+    if proxy:
+        creds = grpc.ssl_channel_credentials(root_certificates=open(ca, "rb").read())
+        ch = grpc.secure_channel(target, creds, options=GRPC_OPTS + [("grpc.http_proxy", proxy)])
+    else:
+        ch = grpc.insecure_channel(target, options=GRPC_OPTS)
     unary = ch.unary_unary("/t.T/Unary")
     out = {}
     if scenario == "unary":
@@ -90,6 +96,14 @@ def grpc_client(target, scenario):
             out["reply"] = unary(b"hi", timeout=10).decode()
         except grpc.RpcError as e:
             out["code"] = e.code().name
+    elif scenario == "proxied":
+        try:
+            out["unary"] = unary(b"hi", timeout=10).decode()
+            stream = ch.unary_stream("/t.T/ServerStream")
+            out["stream"] = [m.decode() for m in stream(b"5", timeout=10)]
+        except grpc.RpcError as e:
+            out["code"] = e.code().name
+            out["details"] = e.details()
     elif scenario == "late":
         got = []
         try:
@@ -215,7 +229,7 @@ if __name__ == "__main__":
     if cmd == "grpc-server":
         grpc_server(*sys.argv[2:])
     elif cmd == "grpc-client":
-        grpc_client(sys.argv[2], sys.argv[3])
+        grpc_client(*sys.argv[2:])
     elif cmd == "ws-server":
         ws_server(*sys.argv[2:])
     elif cmd == "ws-client":
