@@ -134,14 +134,13 @@ async fn the_handshake_is_scope_checked_and_other_upgrades_refused() {
     sk.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn websocket_over_http2_extended_connect_reaches_an_http1_server() {
+/// Opens a WebSocket over HTTP/2 (RFC 8441 extended CONNECT, a hyper
+/// client) to the route at `addr`; sends `text` and returns the echo.
+async fn over_h2(addr: &str, path: &str, text: &[u8]) -> Vec<u8> {
     use bytes::Bytes;
     use http_body_util::Empty;
     use hyper_util::rt::{TokioExecutor, TokioIo};
-    let (sk, _server) = start("").await;
-    let addr = sk.url("r").trim_start_matches("http://").to_owned();
-    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
         .handshake::<_, Empty<Bytes>>(TokioIo::new(tcp))
         .await
@@ -152,7 +151,7 @@ async fn websocket_over_http2_extended_connect_reaches_an_http1_server() {
     let resp = loop {
         let mut req = http::Request::builder()
             .method(http::Method::CONNECT)
-            .uri(format!("http://{addr}/h2ws"))
+            .uri(format!("http://{addr}{path}"))
             .header("sec-websocket-version", "13")
             .body(Empty::new())
             .unwrap();
@@ -172,14 +171,63 @@ async fn websocket_over_http2_extended_connect_reaches_an_http1_server() {
     assert_eq!(resp.status(), 200, "RFC 8441: 200 to the extended CONNECT");
     assert!(resp.headers().get("sec-websocket-accept").is_none());
     let mut io = TokioIo::new(hyper::upgrade::on(resp).await.unwrap());
-    io.write_all(&text_frame(b"hello over h2")).await.unwrap();
+    io.write_all(&text_frame(text)).await.unwrap();
     let mut head = [0u8; 2];
     io.read_exact(&mut head).await.unwrap();
-    assert_eq!(head, [0x81, 13], "an unmasked text frame back");
-    let mut payload = [0u8; 13];
+    assert_eq!(head[0], 0x81, "an unmasked text frame back");
+    let mut payload = vec![0u8; usize::from(head[1] & 0x7f)];
     io.read_exact(&mut payload).await.unwrap();
-    assert_eq!(&payload, b"hello over h2");
-    drop(io);
+    payload
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_over_http2_extended_connect_reaches_an_http1_server() {
+    let (sk, _server) = start("").await;
+    let addr = sk.url("r").trim_start_matches("http://").to_owned();
+    assert_eq!(
+        over_h2(&addr, "/h2ws", b"hello over h2").await,
+        b"hello over h2"
+    );
+    sk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_over_http2_goes_upstream_as_extended_connect_where_offered() {
+    // hypercorn over TLS: ALPN h2, SETTINGS_ENABLE_CONNECT_PROTOCOL.
+    let dir = tempfile::tempdir().unwrap();
+    let ca = support::tls::TestCa::new();
+    ca.write(&dir.path().join("ca.pem"));
+    let (cert, key) = ca.leaf_pem();
+    std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
+    std::fs::write(dir.path().join("server-key.pem"), key).unwrap();
+    let token = logs::secret("ws-h2-key-8d31aa");
+    std::fs::write(dir.path().join("accept"), &token).unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    let server = Server::start(&[
+        "ws-h2-server",
+        &p("accept"),
+        &p("cert.pem"),
+        &p("server-key.pem"),
+    ])
+    .await;
+    let config = one_route(
+        &format!("https://localhost:{}", server.port),
+        BEARER,
+        r#"ca_file = "{dir}/ca.pem""#,
+    );
+    std::fs::write(dir.path().join("key"), format!("{token}\n")).unwrap();
+    let sk = Sidekey::start_in(dir, &config).await;
+    sk.wait_ready(5).await;
+    let addr = sk.url("r").trim_start_matches("http://").to_owned();
+    // The server tells the HTTP version its handshake came over.
+    assert_eq!(
+        String::from_utf8(over_h2(&addr, "/h2up", b"hello").await).unwrap(),
+        "2:hello"
+    );
+    // An HTTP/1.1 app's handshake still goes upstream as HTTP/1.1.
+    let url = format!("{}/h1up", sk.url("r").replace("http://", "ws://"));
+    let out = client(&["ws-client", &url, "once"]).await;
+    assert_eq!(out["echo"], "1.1:hello", "{out}");
     sk.stop().await;
 }
 

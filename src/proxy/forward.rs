@@ -178,6 +178,7 @@ async fn forward(
         body_sha256: None,
         version,
         upgrade: protocol.is_some(),
+        extended: protocol.is_some() && extended.is_some(),
     };
 
     // Keep small bodies so a rejected request can be replayed; stream the rest.

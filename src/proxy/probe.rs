@@ -116,6 +116,7 @@ pub async fn probe(
             .then(|| hex::encode(Sha256::digest(b""))),
         version: http::Version::HTTP_11,
         upgrade: false,
+        extended: false,
     };
     if let Target::Remote { host, .. } = &route.target {
         out.headers.insert(http::header::HOST, host.clone());

@@ -31,6 +31,9 @@ pub struct Outgoing {
     pub version: Version,
     /// An HTTP/1.1 upgrade handshake (WebSocket): sent on a dedicated connection.
     pub upgrade: bool,
+    /// The handshake came as an RFC 8441 extended CONNECT over HTTP/2: it
+    /// goes upstream as one where the upstream allows it.
+    pub extended: bool,
 }
 
 /// Sends `out` to the route's upstream with `rendered` (a rendering of
@@ -87,7 +90,10 @@ pub async fn send(
             let timeout = route.config.timeout;
             let sent = async {
                 match (&route.dialer, out.upgrade) {
-                    (Some(dialer), true) => dialer.send(req).await.map(|r| r.map(Streamed::new)),
+                    (Some(dialer), true) => dialer
+                        .send(req, out.extended)
+                        .await
+                        .map(|r| r.map(Streamed::new)),
                     _ => client.send(req).await,
                 }
             };

@@ -185,6 +185,53 @@ def ws_server(accept_path, cert=None, key=None, client_ca=None):
     asyncio.run(main())
 
 
+def ws_h2_server(accept_path, cert, key):
+    """A hypercorn ASGI WebSocket echo server over TLS with ALPN h2 and
+    http/1.1; over h2 hypercorn announces SETTINGS_ENABLE_CONNECT_PROTOCOL
+    (RFC 8441). Each echo is prefixed with the HTTP version the handshake
+    came over ("2:" or "1.1:")."""
+    import socket
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                m = await receive()
+                if m["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif m["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "websocket":
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await receive()  # websocket.connect
+        auth = dict(scope["headers"]).get(b"authorization", b"").decode()
+        if auth != accepted(accept_path):
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await send({"type": "websocket.accept"})
+        version = scope["http_version"]
+        while True:
+            m = await receive()
+            if m["type"] != "websocket.receive":
+                return
+            text = m.get("text") or (m.get("bytes") or b"").decode()
+            await send({"type": "websocket.send", "text": f"{version}:{text}"})
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    config = Config()
+    config.bind = [f"fd://{sock.fileno()}"]
+    config.certfile = cert
+    config.keyfile = key
+    print(json.dumps({"port": sock.getsockname()[1]}), flush=True)
+    asyncio.run(serve(app, config))
+
+
 def ws_client(url, scenario):
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -232,6 +279,8 @@ if __name__ == "__main__":
         grpc_client(*sys.argv[2:])
     elif cmd == "ws-server":
         ws_server(*sys.argv[2:])
+    elif cmd == "ws-h2-server":
+        ws_h2_server(*sys.argv[2:])
     elif cmd == "ws-client":
         ws_client(sys.argv[2], sys.argv[3])
     else:
