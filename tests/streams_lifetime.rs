@@ -1,4 +1,4 @@
-//! How long stream connections live: a joined WebSocket goes on through the shutdown grace period after SIGTERM and is closed at its end (the real binary, a `websockets` server); an HTTP/2 connection with no stream open for the route's `header_timeout` gets a GOAWAY and is closed, while one whose stream outlasts that timeout is not cut.
+//! How long stream connections live: a joined WebSocket goes on through the shutdown grace period after SIGTERM and is closed at its end (the real binary, a `websockets` server); an HTTP/2 connection (h2c on a route listener, or h2 inside an intercepted tunnel) with no stream open for the `header_timeout` gets a GOAWAY and is closed, while one whose stream outlasts that timeout is not cut.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -142,4 +142,42 @@ async fn an_idle_http2_connection_gets_a_goaway_after_the_header_timeout() {
     );
     assert!(sender.is_closed(), "no new stream on a closed connection");
     sk.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_intercepted_http2_connection_gets_a_goaway_after_the_header_timeout() {
+    use support::proxy::{HOST, World, connect, host_route, tls_over};
+    let w = World::start("header_timeout = \"1s\"", |up| {
+        host_route("r", HOST, up, "")
+    })
+    .await;
+    let ca = w.trust();
+    let (status, tunnel) = connect(w.proxy_addr(), &format!("{HOST}:443")).await;
+    assert_eq!(status, 200);
+    let tls = tls_over(tunnel.unwrap(), HOST, &ca, &[b"h2"]).await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    let conn = tokio::spawn(conn);
+    let req = http::Request::get(format!("https://{HOST}/v1/h2"))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.into_body().collect().await.unwrap();
+    let idle_from = Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(4), conn).await;
+    assert!(
+        ended.is_ok(),
+        "the idle intercepted HTTP/2 connection is still open {:?} later",
+        idle_from.elapsed()
+    );
+    assert!(
+        idle_from.elapsed() >= Duration::from_millis(800),
+        "not closed before the header timeout: {:?}",
+        idle_from.elapsed()
+    );
+    w.sk.stop().await;
 }

@@ -209,6 +209,7 @@ pub async fn run(
         let admitted = Arc::new(admitted);
         let mut conn = connection(name, &io);
         conn.closing = Some(closing_rx.clone());
+        conn.stopping = Some(stop.clone());
         let conn = Arc::new(conn);
         let served = each(io, conn, &graceful, &admitted, &stop);
         tokio::spawn(async move {

@@ -35,6 +35,8 @@ pub struct Connection {
     /// connections that outlive their HTTP server (upgraded ones) close then.
     /// The listener's drain waits while any holds it.
     pub closing: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Turns true when the listener stops accepting (its shutdown begins).
+    pub stopping: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// A destination named to the forward proxy.
@@ -58,6 +60,7 @@ impl Connection {
             ids: OnceLock::new(),
             destination: None,
             closing: None,
+            stopping: None,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use super::super::error::ProxyError;
 use super::super::forward;
+use super::super::idle_h2;
 use super::super::router::{ByHost, Connection, Destination, Head, Router};
 use super::{Outbound, pin};
 use crate::metrics::PROXY;
@@ -58,6 +59,7 @@ pub async fn serve<I>(
     };
     conn.sni = sni;
     conn.destination = Some(dest);
+    let stopping = conn.stopping.clone();
     let conn = Arc::new(conn);
     let cfg = ob.config.load_full();
     let service = service_fn(move |req: hyper::Request<Incoming>| {
@@ -76,11 +78,27 @@ pub async fn serve<I>(
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(cfg.max_header_bytes).unwrap_or(u32::MAX));
+    let idle = cfg.conns.header_timeout;
     drop(cfg);
-    if let Err(e) = watcher
-        .watch(builder.serve_connection(TokioIo::new(tls), service))
-        .await
-    {
+    // HTTP/2 with no stream open for the header timeout gets a GOAWAY, as
+    // on a route listener (see `idle_h2`).
+    let served = match (stopping, tls.get_ref().1.alpn_protocol() == Some(b"h2")) {
+        (Some(mut stop), true) => {
+            let _drain = watcher;
+            let streams = idle_h2::Streams::new();
+            let service = idle_h2::count(service, streams.clone());
+            let c = builder.serve_connection(TokioIo::new(tls), service);
+            tokio::pin!(c);
+            let idle = Some((&*streams, idle));
+            idle_h2::drive(c, |c| c.graceful_shutdown(), &mut stop, idle).await
+        }
+        _ => {
+            watcher
+                .watch(builder.serve_connection(TokioIo::new(tls), service))
+                .await
+        }
+    };
+    if let Err(e) = served {
         tracing::debug!(error = %e, "intercepted connection ended with an error");
     }
 }
