@@ -130,6 +130,8 @@ struct World {
     _upstream: Killed,
     token: String,
     ipv6: bool,
+    /// The admin API's address inside the namespace.
+    admin: String,
 }
 
 impl World {
@@ -221,6 +223,12 @@ impl World {
         let mut sk = Running::start_with(d, &config(unmatched), ns.cmd(Some(SIDEKEY_UID), &[bin]));
         sk.wait_for_line(|l| l.contains("transparent egress listening"));
         sk.wait_for_line(|l| l.contains("credential issued") || l.contains("\"issued\""));
+        let line = sk.wait_for_line(|l| l.contains("admin API listening"));
+        let admin = line
+            .split_once("listen=")
+            .map(|(_, a)| a.split_whitespace().next().unwrap().trim_matches('"'))
+            .unwrap_or_else(|| panic!("no admin address in {line}"))
+            .to_owned();
         World {
             ns,
             dir,
@@ -228,7 +236,25 @@ impl World {
             _upstream: upstream,
             token,
             ipv6,
+            admin,
         }
+    }
+
+    /// An admin API answer, fetched inside the namespace; also scanned for the credential.
+    fn admin_get(&self, path: &str) -> String {
+        let url = format!("http://{}{path}", self.admin);
+        let out = self
+            .ns
+            .ok(self.ns.cmd(None, &["curl", "-sS", "--fail", &url]));
+        logs::assert_no_secret_in(&format!("GET {path}"), &out.stdout);
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The inventory record of route `api`.
+    fn api_route(&self) -> serde_json::Value {
+        let creds: serde_json::Value =
+            serde_json::from_str(&self.admin_get("/v1/credentials")).unwrap();
+        creds[0]["routes"][0].clone()
     }
 
     /// curl as the app's UID (no proxy variables; `cacert` the only trust), status and body.
@@ -276,6 +302,10 @@ impl World {
     }
 }
 
+fn logs_with<'a>(lines: &'a [String], what: &str) -> Vec<&'a String> {
+    lines.iter().filter(|l| l.contains(what)).collect()
+}
+
 #[test]
 fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traffic_passes_through()
 {
@@ -295,6 +325,24 @@ fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traff
         )),
         "the upstream got the credential: {body}"
     );
+
+    // The inventory says how the route is served and where the app was going.
+    let route = w.api_route();
+    assert_eq!(route["route"], "api", "{route}");
+    assert_eq!(
+        route["modes"],
+        serde_json::json!(["transparent"]),
+        "{route}"
+    );
+    assert_eq!(
+        route["requests_by_mode"],
+        serde_json::json!({ "listener": 0, "forward": 0, "transparent": 1 }),
+        "{route}"
+    );
+    assert_eq!(route["last_original_dst"], "127.0.0.2:443", "{route}");
+    let at = route["last_original_dst_at"].as_str().unwrap();
+    let at = humantime::parse_rfc3339(at).unwrap();
+    assert!(at.elapsed().unwrap_or_default() < std::time::Duration::from_secs(60));
 
     // Plain HTTP to a routed host is routed by its Host and sent on over TLS.
     let (code, body) = w.curl(
@@ -352,6 +400,37 @@ fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traff
         eprintln!("note: the namespace has no IPv6; the IPv6 path was not exercised");
     }
 
+    // An upstream 401 in transparent mode: the audit event says so.
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "api.test:443:127.0.0.2",
+        "https://api.test/reject",
+        &[],
+    );
+    assert_eq!(code, "401", "{body}");
+
+    let v6 = usize::from(w.ipv6);
+    let route = w.api_route();
+    assert_eq!(
+        route["requests_by_mode"]["transparent"],
+        3 + v6,
+        "/v1/user, /plain-http, /reject (and /v6); the 421 never reached the route: {route}"
+    );
+    assert_eq!(
+        route["last_original_dst"], "127.0.0.2:443",
+        "the last: {route}"
+    );
+    let metrics = w.admin_get("/metrics");
+    assert!(
+        metrics.contains(&format!(
+            "sidekey_route_mode_requests_total{{route=\"api\",mode=\"transparent\"}} {}",
+            3 + v6
+        )),
+        "{metrics}"
+    );
+    w.admin_get("/v1/credentials/gh");
+    w.admin_get("/");
+
     let seen = w.seen();
     let lines = w.finish();
     assert!(
@@ -360,8 +439,16 @@ fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traff
             && l.contains("127.0.0.2:443")),
         "the access log shows the mode and the original destination"
     );
+    assert!(
+        lines.iter().any(|l| l.contains("rejected_by_upstream")
+            && l.contains("mode=\"transparent\"")
+            && l.contains("original_dst=\"127.0.0.2:443\"")),
+        "the audit event shows the mode and the original destination: {:?}",
+        logs_with(&lines, "rejected_by_upstream")
+    );
+    let sent: Vec<&str> = seen.lines().filter(|l| !l.contains("/reject")).collect();
     assert_eq!(
-        seen.matches("auth=Bearer").count(),
+        sent.iter().filter(|l| l.contains("auth=Bearer")).count(),
         2 + usize::from(seen.contains("/v6")),
         "{seen}"
     );
