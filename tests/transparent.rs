@@ -564,3 +564,103 @@ fn sidekey_iptables_prints_the_rules_only_for_a_fixed_transparent_port() {
     assert_eq!(code, Some(78), "{err}");
     assert!(err.contains("use \"passthrough\" or \"deny\""), "{err}");
 }
+
+/// `sidekey iptables --apply` in a namespace: what `iptables-save`/`ip6tables-save` read back.
+fn apply_in(ns: &Netns, uid: Option<&str>, cfg: &Path) -> Output {
+    let bin = env!("CARGO_BIN_EXE_sidekey");
+    let cfg = cfg.to_str().unwrap();
+    let args = [bin, "iptables", "-c", cfg, "--uid", SIDEKEY_UID, "--apply"];
+    ns.cmd(uid, &args).output().unwrap()
+}
+
+fn saved(ns: &Netns, save: &str) -> String {
+    let out = ns.ok(ns.cmd(None, &[save, "-t", "nat"]));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn sidekey_iptables_apply_loads_ipv4_and_ipv6_and_skips_ipv6_where_the_namespace_has_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(d.join("token"), "t0ken-not-secret").unwrap();
+    std::fs::write(d.join("upstream-ca.pem"), TestCa::new().cert_pem).unwrap();
+    let cfg = d.join("sidekey.toml");
+    std::fs::write(
+        &cfg,
+        config("passthrough").replace("{dir}", d.to_str().unwrap()),
+    )
+    .unwrap();
+    let redirect = format!("-A SIDEKEY_OUTPUT -p tcp -j REDIRECT --to-ports {LISTEN_PORT}");
+    let own_uid = format!("-A SIDEKEY_OUTPUT -m owner --uid-owner {SIDEKEY_UID} -j RETURN");
+
+    // A namespace with IPv6 (a fresh one has ::1 on lo): both families loaded.
+    let ns = Netns::create("apply");
+    let lo6 = ns.ok(ns.cmd(None, &["ip", "-6", "addr", "show", "dev", "lo"]));
+    let has_v6 = String::from_utf8_lossy(&lo6.stdout).contains("::1/128");
+    let out = apply_in(&ns, None, &cfg);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("IPv4 rules applied (iptables-restore)"),
+        "{said}"
+    );
+    let v4 = saved(&ns, "iptables-save");
+    for rule in [
+        "-A OUTPUT -p tcp -j SIDEKEY_OUTPUT",
+        &own_uid,
+        "-A SIDEKEY_OUTPUT -d 127.0.0.1/32 -j RETURN",
+        &redirect,
+    ] {
+        assert!(v4.contains(rule), "{rule} in\n{v4}");
+    }
+    let v6 = saved(&ns, "ip6tables-save");
+    if has_v6 {
+        assert!(
+            said.contains("IPv6 rules applied (ip6tables-restore)"),
+            "{said}"
+        );
+        for rule in [
+            "-A OUTPUT -p tcp -j SIDEKEY_OUTPUT",
+            &own_uid,
+            "-A SIDEKEY_OUTPUT -d ::1/128 -j RETURN",
+            &redirect,
+        ] {
+            assert!(v6.contains(rule), "{rule} in\n{v6}");
+        }
+    } else {
+        eprintln!("note: this machine's namespaces have no IPv6; only the skip was exercised");
+    }
+
+    // Without the capability the rules are not loaded, and the command says so (no silent pipe).
+    let fresh = Netns::create("apply-nonroot");
+    let out = apply_in(&fresh, Some(APP_UID), &cfg);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("iptables-restore refused the rules"), "{err}");
+    assert!(!saved(&fresh, "iptables-save").contains("SIDEKEY_OUTPUT"));
+
+    // A namespace with IPv6 disabled: the IPv4 rules, the IPv6 ones skipped, success.
+    let ns4 = Netns::create("apply-v4");
+    for key in ["all", "default", "lo"] {
+        let k = format!("net.ipv6.conf.{key}.disable_ipv6=1");
+        ns4.ok(ns4.cmd(None, &["sysctl", "-q", "-w", &k]));
+    }
+    let out = apply_in(&ns4, None, &cfg);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("IPv4 rules applied") && said.contains("IPv6 rules skipped"),
+        "{said}"
+    );
+    assert!(saved(&ns4, "iptables-save").contains(&redirect));
+    assert!(!saved(&ns4, "ip6tables-save").contains("SIDEKEY_OUTPUT"));
+}
