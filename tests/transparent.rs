@@ -136,6 +136,11 @@ struct World {
 
 impl World {
     fn start(tag: &str, unmatched: &str) -> World {
+        Self::start_with(tag, unmatched, &config(unmatched))
+    }
+
+    /// The rules redirect to `config(unmatched)`'s listener; sidekey runs on `running`.
+    fn start_with(tag: &str, unmatched: &str, running: &str) -> World {
         logs::init();
         let ns = Netns::create(tag);
         let ipv6 = ns
@@ -220,8 +225,10 @@ impl World {
         }
 
         let bin = env!("CARGO_BIN_EXE_sidekey");
-        let mut sk = Running::start_with(d, &config(unmatched), ns.cmd(Some(SIDEKEY_UID), &[bin]));
-        sk.wait_for_line(|l| l.contains("transparent egress listening"));
+        let mut sk = Running::start_with(d, running, ns.cmd(Some(SIDEKEY_UID), &[bin]));
+        if running.contains("[transparent]") {
+            sk.wait_for_line(|l| l.contains("transparent egress listening"));
+        }
         sk.wait_for_line(|l| l.contains("credential issued") || l.contains("\"issued\""));
         let line = sk.wait_for_line(|l| l.contains("admin API listening"));
         let admin = line
@@ -238,6 +245,21 @@ impl World {
             ipv6,
             admin,
         }
+    }
+
+    /// Replaces the config file and has sidekey reload it (SIGHUP); waits for the reload.
+    fn reload(&mut self, text: &str) {
+        let d = self.dir.path();
+        let tmp = d.join("sidekey.toml.new");
+        std::fs::write(&tmp, text.replace("{dir}", d.to_str().unwrap())).unwrap();
+        std::fs::rename(&tmp, d.join("sidekey.toml")).unwrap();
+        let sk = self.sk.as_mut().unwrap();
+        let hup = Command::new("kill")
+            .args(["-HUP", &sk.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(hup.success());
+        sk.wait_for_line(|l| l.contains("configuration reloaded"));
     }
 
     /// An admin API answer, fetched inside the namespace; also scanned for the credential.
@@ -663,4 +685,128 @@ fn sidekey_iptables_apply_loads_ipv4_and_ipv6_and_skips_ipv6_where_the_namespace
     );
     assert!(saved(&ns4, "iptables-save").contains(&redirect));
     assert!(!saved(&ns4, "ip6tables-save").contains("SIDEKEY_OUTPUT"));
+}
+
+#[test]
+fn a_reload_moves_transparent_to_where_the_rules_redirect_and_swaps_unmatched() {
+    // sidekey starts on another port than the rules redirect to: nothing reaches it.
+    let elsewhere = config("passthrough").replace(&format!(":{LISTEN_PORT}\""), ":15009\"");
+    let mut w = World::start_with("reload", "passthrough", &elsewhere);
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "api.test:443:127.0.0.2",
+        "https://api.test/before",
+        &[],
+    );
+    assert_eq!(
+        code, "000",
+        "nothing listens where the rules redirect: {body}"
+    );
+
+    // Moved to the rules' port, and unmatched destinations now denied: no restart.
+    w.reload(&config("deny"));
+    let sk = w.sk.as_mut().unwrap();
+    sk.wait_for_line(|l| {
+        l.contains("transparent egress listening")
+            && l.contains(&format!("127.0.0.1:{LISTEN_PORT}"))
+    });
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "api.test:443:127.0.0.2",
+        "https://api.test/after",
+        &[],
+    );
+    assert_eq!(code, "200", "{body}");
+    assert!(
+        body.contains(&format!(
+            "path=/after host=api.test auth=Bearer {}",
+            w.token
+        )),
+        "{body}"
+    );
+    let (code, body) = w.curl(
+        "upstream-ca.pem",
+        "other.test:443:127.0.0.2",
+        "https://other.test/unrouted",
+        &[],
+    );
+    assert_eq!(code, "000", "unmatched = \"deny\" applies: {body}");
+    assert!(!w.seen().contains("/unrouted"), "{}", w.seen());
+    // The old port is closed (curl: couldn't connect), not merely refusing.
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "x:1:127.0.0.1",
+        "http://127.0.0.1:15009/",
+        &[],
+    );
+    assert_eq!(code, "000");
+    assert!(body.contains("(7)"), "the old listener stopped: {body}");
+    let route = w.api_route();
+    assert_eq!(
+        route["modes"],
+        serde_json::json!(["transparent"]),
+        "{route}"
+    );
+    assert_eq!(route["requests_by_mode"]["transparent"], 1, "{route}");
+
+    let lines = w.finish();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("transparent_refused") && l.contains("unmatched")),
+        "deny after the reload is audited"
+    );
+}
+
+#[test]
+fn a_reload_adds_transparent_to_a_sidekey_that_intercepted_nothing() {
+    // At start: one listener route, no [transparent], no CA in use.
+    let listener_only = config("passthrough")
+        .replace(
+            &format!(
+                "[transparent]\nlisten = \"127.0.0.1:{LISTEN_PORT}\"\nunmatched = \"passthrough\"\n"
+            ),
+            "",
+        )
+        .replace("host = \"api.test\"", "listen = \"127.0.0.1:0\"");
+    assert!(!listener_only.contains("[transparent]"), "{listener_only}");
+    let mut w = World::start_with("add", "passthrough", &listener_only);
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "api.test:443:127.0.0.2",
+        "https://api.test/before",
+        &[],
+    );
+    assert_eq!(
+        code, "000",
+        "nothing listens where the rules redirect: {body}"
+    );
+
+    w.reload(&config("passthrough"));
+    let sk = w.sk.as_mut().unwrap();
+    sk.wait_for_line(|l| l.contains("transparent egress listening"));
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "api.test:443:127.0.0.2",
+        "https://api.test/added",
+        &[],
+    );
+    assert_eq!(code, "200", "{body}");
+    assert!(
+        body.contains(&format!(
+            "path=/added host=api.test auth=Bearer {}",
+            w.token
+        )),
+        "{body}"
+    );
+    // Unrouted traffic passes through.
+    let (code, body) = w.curl(
+        "upstream-ca.pem",
+        "other.test:443:127.0.0.2",
+        "https://other.test/plain",
+        &[],
+    );
+    assert_eq!(code, "200", "{body}");
+    assert!(body.contains("auth=none"), "{body}");
+    w.finish();
 }
