@@ -3,7 +3,9 @@
 //! settings and only sidekey's CA trusted, and the upstream (127.0.0.2:443, and [fd00::2]:443 where
 //! the namespace has IPv6) receives the credential from sidekey running under another UID that the
 //! rules exclude. An unrouted destination passes through untouched; a routed one whose Host is not
-//! its SNI is refused. Needs root (CI runs as root); fails, never skips, when the namespace cannot be made.
+//! its SNI is refused. The inventory shows the route's mode and last original destination; `sidekey
+//! iptables --apply` loads both families (IPv6 skipped where the namespace has none); a reload adds or
+//! moves `[transparent]`. Needs root (CI runs as root); fails, never skips, when the namespace cannot be made.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
