@@ -4,6 +4,20 @@ use crate::secret::Fingerprint;
 
 pub const TARGET: &str = "sidekey::audit";
 
+/// How the request behind an event reached sidekey: the access log's `mode`
+/// and, for a redirected connection, where it was going.
+#[derive(Debug, Clone, Copy)]
+pub struct Via {
+    pub mode: &'static str,
+    pub original_dst: Option<std::net::SocketAddr>,
+}
+
+impl Via {
+    pub fn of(mode: &'static str, original_dst: Option<std::net::SocketAddr>) -> Via {
+        Via { mode, original_dst }
+    }
+}
+
 pub fn issued(credential: &str, fp: Fingerprint, expires_in_s: Option<u64>) {
     tracing::info!(target: TARGET, event = "issued", credential, fingerprint = %fp, expires_in_s, "credential issued");
 }
@@ -30,8 +44,10 @@ pub fn rejected_by_upstream(
     fp: Fingerprint,
     status: u16,
     refresh_requested: bool,
+    via: Via,
 ) {
-    tracing::warn!(target: TARGET, event = "rejected_by_upstream", credential, route, fingerprint = %fp, status, refresh_requested, "upstream rejected the credential");
+    let original_dst = via.original_dst.map(|a| a.to_string());
+    tracing::warn!(target: TARGET, event = "rejected_by_upstream", credential, route, fingerprint = %fp, status, refresh_requested, mode = via.mode, original_dst, "upstream rejected the credential");
 }
 
 pub fn previous_value_still_valid(credential: &str, route: &str, fp: Fingerprint, status: u16) {
@@ -46,9 +62,10 @@ pub fn upstream_rejects_fresh_values(credential: &str, generation: u64) {
     tracing::warn!(target: TARGET, event = "upstream_rejects_fresh_values", credential, generation, "the upstream rejected a value fetched after its earlier rejection; rejections now trigger refreshes with backoff, and go to the app without a refresh in between");
 }
 
-pub fn caller_refused(route: &str, reason: &str, peer: Option<std::net::SocketAddr>) {
+pub fn caller_refused(route: &str, reason: &str, peer: Option<std::net::SocketAddr>, via: Via) {
     let peer = peer.map(|p| p.to_string());
-    tracing::warn!(target: TARGET, event = "caller_refused", route, reason, peer, "a caller the route does not admit was refused");
+    let original_dst = via.original_dst.map(|a| a.to_string());
+    tracing::warn!(target: TARGET, event = "caller_refused", route, reason, peer, mode = via.mode, original_dst, "a caller the route does not admit was refused");
 }
 
 /// A connection redirected to `[transparent] listen` was refused (never a credential in it).

@@ -61,7 +61,7 @@ pub enum Command {
     },
     /// Add sidekey as a native sidecar to Kubernetes manifests (printed to stdout).
     Inject(crate::kube::InjectArgs),
-    /// Print the iptables-restore rules that redirect a pod's egress to
+    /// Print (or, with --apply, load) the iptables-restore rules that redirect a pod's egress to
     /// `[transparent] listen`, excluding sidekey's own UID.
     Iptables(IptablesArgs),
     /// Store or delete a value in the OS keyring, for `source = "keyring"`.
@@ -389,6 +389,10 @@ pub struct IptablesArgs {
     /// Print the ip6tables-restore form instead.
     #[arg(long)]
     pub ipv6: bool,
+    /// Load the rules instead of printing them: iptables-restore, and
+    /// ip6tables-restore too where this network namespace has IPv6 (both --noflush).
+    #[arg(long, conflicts_with = "ipv6")]
+    pub apply: bool,
 }
 
 /// `sidekey iptables`: prints the redirect rules for the config's `[transparent] listen`.
@@ -428,6 +432,29 @@ pub fn iptables(args: &IptablesArgs) -> ExitCode {
         exclude,
         ipv6: args.ipv6,
     };
+    if args.apply {
+        return iptables_apply(&rules);
+    }
     print!("{}", rules.render());
     ExitCode::SUCCESS
+}
+
+/// `sidekey iptables --apply`: loads the rules and says which families it loaded.
+fn iptables_apply(rules: &crate::iptables::Rules) -> ExitCode {
+    use crate::iptables::apply::{self, Outcome};
+    match apply::apply(rules) {
+        Ok(outcomes) => {
+            for (family, o) in ["IPv4", "IPv6"].into_iter().zip(outcomes) {
+                match o {
+                    Outcome::Applied(with) => println!("sidekey: {family} rules applied ({with})"),
+                    Outcome::Skipped(why) => println!("sidekey: {family} rules skipped: {why}"),
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sidekey: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

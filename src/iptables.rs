@@ -12,6 +12,8 @@
 use crate::ipnet::IpNet;
 use std::fmt::Write;
 
+pub mod apply;
+
 /// The name of sidekey's chain in the nat table.
 pub const CHAIN: &str = "SIDEKEY_OUTPUT";
 

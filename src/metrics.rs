@@ -3,6 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+mod modes;
+pub use modes::{Mode, ModeStats};
+
 /// Upper bounds of the upstream latency histogram, in seconds.
 pub const LATENCY_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
@@ -22,6 +25,8 @@ pub struct RouteStats {
     pub connections: std::sync::Arc<ConnStats>,
     /// Upgraded connections (WebSocket) and long streams (HTTP/2, SSE).
     pub streams: StreamStats,
+    /// Requests by listening mode, and the last original destination.
+    pub modes: ModeStats,
 }
 
 /// Upgraded connections and long streams of one route.
@@ -58,6 +63,7 @@ impl Default for RouteStats {
             replays: AtomicU64::new(0),
             connections: Default::default(),
             streams: Default::default(),
+            modes: Default::default(),
         }
     }
 }

@@ -152,6 +152,8 @@ async fn the_page_lists_updates_live_and_revokes() {
     let cluster = rows.iter().find(|r| r["name"] == "cluster").unwrap();
     let text = cluster["text"].as_str().unwrap();
     assert!(text.contains("exec") && text.contains(&up.url()), "{text}");
+    // The route's modes and its requests in each (one request so far).
+    assert!(text.contains("via listener 1"), "modes: {text}");
     assert!(
         text.contains("in 59m") || text.contains("in 1h"),
         "time left: {text}"

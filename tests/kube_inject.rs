@@ -183,10 +183,25 @@ fn check_pod(spec: &Yaml, mode: &str, at: &str) {
                 c["securityContext"]["capabilities"]["drop"][0].as_str(),
                 Some("ALL")
             );
-            let script = c["command"][2].as_str().unwrap();
-            assert!(
-                script.contains("sidekey iptables -c /etc/sidekey/sidekey.toml --uid 65532"),
-                "{script}"
+            // No shell: sidekey loads both families' rules itself.
+            let command: Vec<&str> = c["command"]
+                .as_vec()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            assert_eq!(
+                command,
+                [
+                    "sidekey",
+                    "iptables",
+                    "-c",
+                    "/etc/sidekey/sidekey.toml",
+                    "--uid",
+                    "65532",
+                    "--apply"
+                ],
+                "{at}"
             );
         } else if c["name"].as_str().is_some_and(|n| n.starts_with("sidekey")) {
             assert!(add.is_badvalue(), "{at}: {:?} adds a capability", c["name"]);

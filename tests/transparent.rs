@@ -3,7 +3,9 @@
 //! settings and only sidekey's CA trusted, and the upstream (127.0.0.2:443, and [fd00::2]:443 where
 //! the namespace has IPv6) receives the credential from sidekey running under another UID that the
 //! rules exclude. An unrouted destination passes through untouched; a routed one whose Host is not
-//! its SNI is refused. Needs root (CI runs as root); fails, never skips, when the namespace cannot be made.
+//! its SNI is refused. The inventory shows the route's mode and last original destination; `sidekey
+//! iptables --apply` loads both families (IPv6 skipped where the namespace has none); a reload adds or
+//! moves `[transparent]`. Needs root (CI runs as root); fails, never skips, when the namespace cannot be made.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -130,10 +132,17 @@ struct World {
     _upstream: Killed,
     token: String,
     ipv6: bool,
+    /// The admin API's address inside the namespace.
+    admin: String,
 }
 
 impl World {
     fn start(tag: &str, unmatched: &str) -> World {
+        Self::start_with(tag, unmatched, &config(unmatched))
+    }
+
+    /// The rules redirect to `config(unmatched)`'s listener; sidekey runs on `running`.
+    fn start_with(tag: &str, unmatched: &str, running: &str) -> World {
         logs::init();
         let ns = Netns::create(tag);
         let ipv6 = ns
@@ -218,9 +227,17 @@ impl World {
         }
 
         let bin = env!("CARGO_BIN_EXE_sidekey");
-        let mut sk = Running::start_with(d, &config(unmatched), ns.cmd(Some(SIDEKEY_UID), &[bin]));
-        sk.wait_for_line(|l| l.contains("transparent egress listening"));
+        let mut sk = Running::start_with(d, running, ns.cmd(Some(SIDEKEY_UID), &[bin]));
+        if running.contains("[transparent]") {
+            sk.wait_for_line(|l| l.contains("transparent egress listening"));
+        }
         sk.wait_for_line(|l| l.contains("credential issued") || l.contains("\"issued\""));
+        let line = sk.wait_for_line(|l| l.contains("admin API listening"));
+        let admin = line
+            .split_once("listen=")
+            .map(|(_, a)| a.split_whitespace().next().unwrap().trim_matches('"'))
+            .unwrap_or_else(|| panic!("no admin address in {line}"))
+            .to_owned();
         World {
             ns,
             dir,
@@ -228,7 +245,40 @@ impl World {
             _upstream: upstream,
             token,
             ipv6,
+            admin,
         }
+    }
+
+    /// Replaces the config file and has sidekey reload it (SIGHUP); waits for the reload.
+    fn reload(&mut self, text: &str) {
+        let d = self.dir.path();
+        let tmp = d.join("sidekey.toml.new");
+        std::fs::write(&tmp, text.replace("{dir}", d.to_str().unwrap())).unwrap();
+        std::fs::rename(&tmp, d.join("sidekey.toml")).unwrap();
+        let sk = self.sk.as_mut().unwrap();
+        let hup = Command::new("kill")
+            .args(["-HUP", &sk.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(hup.success());
+        sk.wait_for_line(|l| l.contains("configuration reloaded"));
+    }
+
+    /// An admin API answer, fetched inside the namespace; also scanned for the credential.
+    fn admin_get(&self, path: &str) -> String {
+        let url = format!("http://{}{path}", self.admin);
+        let out = self
+            .ns
+            .ok(self.ns.cmd(None, &["curl", "-sS", "--fail", &url]));
+        logs::assert_no_secret_in(&format!("GET {path}"), &out.stdout);
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The inventory record of route `api`.
+    fn api_route(&self) -> serde_json::Value {
+        let creds: serde_json::Value =
+            serde_json::from_str(&self.admin_get("/v1/credentials")).unwrap();
+        creds[0]["routes"][0].clone()
     }
 
     /// curl as the app's UID (no proxy variables; `cacert` the only trust), status and body.
@@ -276,6 +326,10 @@ impl World {
     }
 }
 
+fn logs_with<'a>(lines: &'a [String], what: &str) -> Vec<&'a String> {
+    lines.iter().filter(|l| l.contains(what)).collect()
+}
+
 #[test]
 fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traffic_passes_through()
 {
@@ -295,6 +349,24 @@ fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traff
         )),
         "the upstream got the credential: {body}"
     );
+
+    // The inventory says how the route is served and where the app was going.
+    let route = w.api_route();
+    assert_eq!(route["route"], "api", "{route}");
+    assert_eq!(
+        route["modes"],
+        serde_json::json!(["transparent"]),
+        "{route}"
+    );
+    assert_eq!(
+        route["requests_by_mode"],
+        serde_json::json!({ "listener": 0, "forward": 0, "transparent": 1 }),
+        "{route}"
+    );
+    assert_eq!(route["last_original_dst"], "127.0.0.2:443", "{route}");
+    let at = route["last_original_dst_at"].as_str().unwrap();
+    let at = humantime::parse_rfc3339(at).unwrap();
+    assert!(at.elapsed().unwrap_or_default() < std::time::Duration::from_secs(60));
 
     // Plain HTTP to a routed host is routed by its Host and sent on over TLS.
     let (code, body) = w.curl(
@@ -352,6 +424,37 @@ fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traff
         eprintln!("note: the namespace has no IPv6; the IPv6 path was not exercised");
     }
 
+    // An upstream 401 in transparent mode: the audit event says so.
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "api.test:443:127.0.0.2",
+        "https://api.test/reject",
+        &[],
+    );
+    assert_eq!(code, "401", "{body}");
+
+    let v6 = usize::from(w.ipv6);
+    let route = w.api_route();
+    assert_eq!(
+        route["requests_by_mode"]["transparent"],
+        3 + v6,
+        "/v1/user, /plain-http, /reject (and /v6); the 421 never reached the route: {route}"
+    );
+    assert_eq!(
+        route["last_original_dst"], "127.0.0.2:443",
+        "the last: {route}"
+    );
+    let metrics = w.admin_get("/metrics");
+    assert!(
+        metrics.contains(&format!(
+            "sidekey_route_mode_requests_total{{route=\"api\",mode=\"transparent\"}} {}",
+            3 + v6
+        )),
+        "{metrics}"
+    );
+    w.admin_get("/v1/credentials/gh");
+    w.admin_get("/");
+
     let seen = w.seen();
     let lines = w.finish();
     assert!(
@@ -360,8 +463,16 @@ fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traff
             && l.contains("127.0.0.2:443")),
         "the access log shows the mode and the original destination"
     );
+    assert!(
+        lines.iter().any(|l| l.contains("rejected_by_upstream")
+            && l.contains("mode=\"transparent\"")
+            && l.contains("original_dst=\"127.0.0.2:443\"")),
+        "the audit event shows the mode and the original destination: {:?}",
+        logs_with(&lines, "rejected_by_upstream")
+    );
+    let sent: Vec<&str> = seen.lines().filter(|l| !l.contains("/reject")).collect();
     assert_eq!(
-        seen.matches("auth=Bearer").count(),
+        sent.iter().filter(|l| l.contains("auth=Bearer")).count(),
         2 + usize::from(seen.contains("/v6")),
         "{seen}"
     );
@@ -476,4 +587,228 @@ fn sidekey_iptables_prints_the_rules_only_for_a_fixed_transparent_port() {
     let (code, _, err) = iptables(&config("sometimes"), &[]);
     assert_eq!(code, Some(78), "{err}");
     assert!(err.contains("use \"passthrough\" or \"deny\""), "{err}");
+}
+
+/// `sidekey iptables --apply` in a namespace: what `iptables-save`/`ip6tables-save` read back.
+fn apply_in(ns: &Netns, uid: Option<&str>, cfg: &Path) -> Output {
+    let bin = env!("CARGO_BIN_EXE_sidekey");
+    let cfg = cfg.to_str().unwrap();
+    let args = [bin, "iptables", "-c", cfg, "--uid", SIDEKEY_UID, "--apply"];
+    ns.cmd(uid, &args).output().unwrap()
+}
+
+fn saved(ns: &Netns, save: &str) -> String {
+    let out = ns.ok(ns.cmd(None, &[save, "-t", "nat"]));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn sidekey_iptables_apply_loads_ipv4_and_ipv6_and_skips_ipv6_where_the_namespace_has_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(d.join("token"), "t0ken-not-secret").unwrap();
+    std::fs::write(d.join("upstream-ca.pem"), TestCa::new().cert_pem).unwrap();
+    let cfg = d.join("sidekey.toml");
+    std::fs::write(
+        &cfg,
+        config("passthrough").replace("{dir}", d.to_str().unwrap()),
+    )
+    .unwrap();
+    let redirect = format!("-A SIDEKEY_OUTPUT -p tcp -j REDIRECT --to-ports {LISTEN_PORT}");
+    let own_uid = format!("-A SIDEKEY_OUTPUT -m owner --uid-owner {SIDEKEY_UID} -j RETURN");
+
+    // A namespace with IPv6 (a fresh one has ::1 on lo): both families loaded.
+    let ns = Netns::create("apply");
+    let lo6 = ns.ok(ns.cmd(None, &["ip", "-6", "addr", "show", "dev", "lo"]));
+    let has_v6 = String::from_utf8_lossy(&lo6.stdout).contains("::1/128");
+    let out = apply_in(&ns, None, &cfg);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("IPv4 rules applied (iptables-restore)"),
+        "{said}"
+    );
+    let v4 = saved(&ns, "iptables-save");
+    for rule in [
+        "-A OUTPUT -p tcp -j SIDEKEY_OUTPUT",
+        &own_uid,
+        "-A SIDEKEY_OUTPUT -d 127.0.0.1/32 -j RETURN",
+        &redirect,
+    ] {
+        assert!(v4.contains(rule), "{rule} in\n{v4}");
+    }
+    let v6 = saved(&ns, "ip6tables-save");
+    if has_v6 {
+        assert!(
+            said.contains("IPv6 rules applied (ip6tables-restore)"),
+            "{said}"
+        );
+        for rule in [
+            "-A OUTPUT -p tcp -j SIDEKEY_OUTPUT",
+            &own_uid,
+            "-A SIDEKEY_OUTPUT -d ::1/128 -j RETURN",
+            &redirect,
+        ] {
+            assert!(v6.contains(rule), "{rule} in\n{v6}");
+        }
+    } else {
+        eprintln!("note: this machine's namespaces have no IPv6; only the skip was exercised");
+    }
+
+    // Without the capability the rules are not loaded, and the command says so (no silent pipe).
+    let fresh = Netns::create("apply-nonroot");
+    let out = apply_in(&fresh, Some(APP_UID), &cfg);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("iptables-restore refused the rules"), "{err}");
+    assert!(!saved(&fresh, "iptables-save").contains("SIDEKEY_OUTPUT"));
+
+    // A namespace with IPv6 disabled: the IPv4 rules, the IPv6 ones skipped, success.
+    let ns4 = Netns::create("apply-v4");
+    for key in ["all", "default", "lo"] {
+        let k = format!("net.ipv6.conf.{key}.disable_ipv6=1");
+        ns4.ok(ns4.cmd(None, &["sysctl", "-q", "-w", &k]));
+    }
+    let out = apply_in(&ns4, None, &cfg);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("IPv4 rules applied") && said.contains("IPv6 rules skipped"),
+        "{said}"
+    );
+    assert!(saved(&ns4, "iptables-save").contains(&redirect));
+    assert!(!saved(&ns4, "ip6tables-save").contains("SIDEKEY_OUTPUT"));
+}
+
+#[test]
+fn a_reload_moves_transparent_to_where_the_rules_redirect_and_swaps_unmatched() {
+    // sidekey starts on another port than the rules redirect to: nothing reaches it.
+    let elsewhere = config("passthrough").replace(&format!(":{LISTEN_PORT}\""), ":15009\"");
+    let mut w = World::start_with("reload", "passthrough", &elsewhere);
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "api.test:443:127.0.0.2",
+        "https://api.test/before",
+        &[],
+    );
+    assert_eq!(
+        code, "000",
+        "nothing listens where the rules redirect: {body}"
+    );
+
+    // Moved to the rules' port, and unmatched destinations now denied: no restart.
+    w.reload(&config("deny"));
+    let sk = w.sk.as_mut().unwrap();
+    sk.wait_for_line(|l| {
+        l.contains("transparent egress listening")
+            && l.contains(&format!("127.0.0.1:{LISTEN_PORT}"))
+    });
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "api.test:443:127.0.0.2",
+        "https://api.test/after",
+        &[],
+    );
+    assert_eq!(code, "200", "{body}");
+    assert!(
+        body.contains(&format!(
+            "path=/after host=api.test auth=Bearer {}",
+            w.token
+        )),
+        "{body}"
+    );
+    let (code, body) = w.curl(
+        "upstream-ca.pem",
+        "other.test:443:127.0.0.2",
+        "https://other.test/unrouted",
+        &[],
+    );
+    assert_eq!(code, "000", "unmatched = \"deny\" applies: {body}");
+    assert!(!w.seen().contains("/unrouted"), "{}", w.seen());
+    // The old port is closed (curl: couldn't connect), not merely refusing.
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "x:1:127.0.0.1",
+        "http://127.0.0.1:15009/",
+        &[],
+    );
+    assert_eq!(code, "000");
+    assert!(body.contains("(7)"), "the old listener stopped: {body}");
+    let route = w.api_route();
+    assert_eq!(
+        route["modes"],
+        serde_json::json!(["transparent"]),
+        "{route}"
+    );
+    assert_eq!(route["requests_by_mode"]["transparent"], 1, "{route}");
+
+    let lines = w.finish();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("transparent_refused") && l.contains("unmatched")),
+        "deny after the reload is audited"
+    );
+}
+
+#[test]
+fn a_reload_adds_transparent_to_a_sidekey_that_intercepted_nothing() {
+    // At start: one listener route, no [transparent], no CA in use.
+    let listener_only = config("passthrough")
+        .replace(
+            &format!(
+                "[transparent]\nlisten = \"127.0.0.1:{LISTEN_PORT}\"\nunmatched = \"passthrough\"\n"
+            ),
+            "",
+        )
+        .replace("host = \"api.test\"", "listen = \"127.0.0.1:0\"");
+    assert!(!listener_only.contains("[transparent]"), "{listener_only}");
+    let mut w = World::start_with("add", "passthrough", &listener_only);
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "api.test:443:127.0.0.2",
+        "https://api.test/before",
+        &[],
+    );
+    assert_eq!(
+        code, "000",
+        "nothing listens where the rules redirect: {body}"
+    );
+
+    w.reload(&config("passthrough"));
+    let sk = w.sk.as_mut().unwrap();
+    sk.wait_for_line(|l| l.contains("transparent egress listening"));
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "api.test:443:127.0.0.2",
+        "https://api.test/added",
+        &[],
+    );
+    assert_eq!(code, "200", "{body}");
+    assert!(
+        body.contains(&format!(
+            "path=/added host=api.test auth=Bearer {}",
+            w.token
+        )),
+        "{body}"
+    );
+    // Unrouted traffic passes through.
+    let (code, body) = w.curl(
+        "upstream-ca.pem",
+        "other.test:443:127.0.0.2",
+        "https://other.test/plain",
+        &[],
+    );
+    assert_eq!(code, "200", "{body}");
+    assert!(body.contains("auth=none"), "{body}");
+    w.finish();
 }

@@ -2,10 +2,14 @@
 
 use super::Shared;
 use super::{error, json};
+use crate::config::Config;
 use crate::credential::{Credential, PreviousStillValid, RouteUse, State};
+use crate::metrics::Mode;
+use crate::proxy::table::RouteTable;
 use crate::transport::body::ProxyBody;
 use http::{Response, StatusCode};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 /// DESIGN.md's inventory record. Every field is safe to show.
@@ -54,30 +58,69 @@ pub struct RouteRecord {
     pub route: String,
     pub upstream: String,
     pub scopes: Vec<String>,
+    /// How the running config serves the route: `listener` (its own
+    /// `listen`), `forward` (`[proxy]`), `transparent` (`[transparent]`).
+    #[serde(default)]
+    pub modes: Vec<String>,
+    /// Requests answered, by the mode they came through (every mode listed).
+    #[serde(default)]
+    pub requests_by_mode: BTreeMap<String, u64>,
+    /// Where the last redirected (transparent) connection was going, `address:port`.
+    #[serde(default)]
+    pub last_original_dst: Option<String>,
+    #[serde(default)]
+    pub last_original_dst_at: Option<String>,
 }
 
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-pub fn record(c: &Credential) -> Record {
+/// How `config` serves the route named `route`.
+fn modes(config: &Config, route: &str) -> Vec<String> {
+    let Some(rc) = config.routes.iter().find(|r| r.name == route) else {
+        return Vec::new();
+    };
+    let host = rc.host.is_some();
+    [
+        (Mode::Listener, rc.listen.is_some()),
+        (Mode::Forward, host && config.proxy.is_some()),
+        (Mode::Transparent, host && config.transparent.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, served)| *served)
+    .map(|(m, _)| m.as_str().to_owned())
+    .collect()
+}
+
+fn route_record(shared: &Shared, table: &RouteTable, u: RouteUse) -> RouteRecord {
+    let stats = table.route(&u.route).map(|r| &r.stats.modes);
+    let last = stats.and_then(|s| s.last_original_dst());
+    RouteRecord {
+        modes: modes(&shared.config.load(), &u.route),
+        requests_by_mode: stats
+            .map(|s| s.requests())
+            .unwrap_or(Mode::ALL.map(|m| (m, 0)))
+            .into_iter()
+            .map(|(m, n)| (m.as_str().to_owned(), n))
+            .collect(),
+        last_original_dst: last.map(|(dst, _)| dst.to_string()),
+        last_original_dst_at: last.map(|(_, at)| rfc3339(at)),
+        route: u.route,
+        upstream: u.upstream,
+        scopes: u.scopes,
+    }
+}
+
+pub fn record(shared: &Shared, c: &Credential) -> Record {
     let snap = c.peek();
     let status = c.status();
     let state: State = c.state();
+    let table = shared.table.load();
     let routes = c
         .route_uses()
         .into_iter()
-        .map(
-            |RouteUse {
-                 route,
-                 upstream,
-                 scopes,
-             }| RouteRecord {
-                route,
-                upstream,
-                scopes,
-            },
-        )
+        .map(|u| route_record(shared, &table, u))
         .collect();
     Record {
         name: c.name().to_owned(),
@@ -121,12 +164,17 @@ pub fn all(shared: &Shared) -> Vec<Record> {
         .load()
         .credentials
         .values()
-        .map(|c| record(c))
+        .map(|c| record(shared, c))
         .collect()
 }
 
 pub fn one(shared: &Shared, name: &str) -> Option<Record> {
-    shared.table.load().credentials.get(name).map(|c| record(c))
+    shared
+        .table
+        .load()
+        .credentials
+        .get(name)
+        .map(|c| record(shared, c))
 }
 
 pub async fn act(shared: &Shared, name: &str, action: &str) -> Response<ProxyBody> {
@@ -142,11 +190,11 @@ pub async fn act(shared: &Shared, name: &str, action: &str) -> Response<ProxyBod
         _ => cred.revoke_now().await,
     };
     match result {
-        Ok(()) => json(StatusCode::OK, &record(&cred)),
+        Ok(()) => json(StatusCode::OK, &record(shared, &cred)),
         Err(e) => {
             let body = serde_json::json!({
                 "error": { "code": format!("{action}_failed"), "message": e.to_string() },
-                "credential": record(&cred),
+                "credential": record(shared, &cred),
             });
             json(StatusCode::BAD_GATEWAY, &body)
         }

@@ -90,6 +90,22 @@ pub fn text(shared: &Shared) -> String {
         let _ = writeln!(o, "sidekey_replays_total{{route=\"{}\"}} {n}", esc(route));
     }
 
+    let _ = writeln!(
+        o,
+        "# HELP sidekey_route_mode_requests_total Requests answered, by route and by how they reached sidekey (listener, forward, transparent)."
+    );
+    let _ = writeln!(o, "# TYPE sidekey_route_mode_requests_total counter");
+    for (route, s) in reg.stats() {
+        for (mode, n) in s.modes.requests() {
+            let _ = writeln!(
+                o,
+                "sidekey_route_mode_requests_total{{route=\"{}\",mode=\"{}\"}} {n}",
+                esc(route),
+                mode.as_str()
+            );
+        }
+    }
+
     let creds: Vec<_> = reg.credentials.values().collect();
     let _ = writeln!(
         o,

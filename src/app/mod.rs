@@ -21,7 +21,7 @@ use crate::proxy::router::ByListener;
 use crate::proxy::table::RouteTable;
 use crate::sync::Mutex;
 use crate::tls::{Authority, CaError, CaSource};
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +47,8 @@ struct Running {
     draining: Vec<JoinHandle<()>>,
     /// Hash of the config text last tried, so an unchanged file is not reloaded.
     last_text: Option<[u8; 32]>,
+    /// The transparent listener (and its IPv6 loopback twin), when `[transparent]` is configured.
+    transparent: Option<transparent::Serving>,
 }
 
 /// The running parts and the shared state, for reloads and shutdown.
@@ -54,10 +56,13 @@ pub struct Control {
     pub shared: Arc<Shared>,
     running: tokio::sync::Mutex<Running>,
     addrs: Mutex<BTreeMap<String, ListenAddr>>,
-    /// The forward proxy, when `[proxy]` was configured at start.
-    outbound: Option<Arc<Outbound>>,
+    /// The forward proxy's state, when `[proxy]` was configured at start
+    /// or `[transparent]` at start or since (a reload may add it).
+    outbound: ArcSwapOption<Outbound>,
     /// The admin and proxy listeners' addresses (a tunnel never reaches them).
     fixed_own: Vec<std::net::SocketAddr>,
+    /// The transparent listeners' addresses, as a reload leaves them.
+    transparent_addrs: Mutex<Vec<std::net::SocketAddr>>,
 }
 
 /// Longest wait for one source to release what it holds at shutdown.
@@ -70,8 +75,6 @@ pub struct App {
     admin: Listener,
     /// The forward proxy's listener.
     proxy: Option<Listener>,
-    /// The transparent listener (and its IPv6 loopback twin), when `[transparent]` is configured.
-    transparent: Vec<Listener>,
     watcher: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -133,6 +136,7 @@ pub fn open_ca(
 /// Addresses a tunnel never reaches: every listener of this process.
 fn own_addrs(control: &Control) -> Vec<std::net::SocketAddr> {
     let mut v = control.fixed_own.clone();
+    v.extend(control.transparent_addrs.lock().iter().copied());
     v.extend(control.addrs.lock().values().filter_map(|a| match a {
         ListenAddr::Tcp(a) => Some(*a),
         ListenAddr::Unix(_) => None,
@@ -290,30 +294,30 @@ impl App {
             let (stop, rx) = watch::channel(false);
             tracing::info!(listen = %addr, max_connections = max, "forward proxy listening");
             let task = tokio::spawn(outbound::serve(b, ob.clone(), rx, DEFAULT_GRACE));
-            fixed_own.extend([&addr, &admin_addr].into_iter().filter_map(|a| match a {
-                ListenAddr::Tcp(a) => Some(*a),
-                ListenAddr::Unix(_) => None,
-            }));
+            if let ListenAddr::Tcp(a) = &addr {
+                fixed_own.push(*a);
+            }
             proxy = Some(Listener { addr, stop, task });
             outbound = Some(ob);
         }
-        let mut transparent = Vec::new();
+        if let ListenAddr::Tcp(a) = &admin_addr {
+            fixed_own.push(*a);
+        }
+        let mut transparent = None;
         if let Some(tc) = &config.transparent {
-            let max = tc.max_connections().min(nofile::route_share(
-                nofile::current(),
-                config.routes.len() + 2,
-                config.admin.conns.max_connections,
-            ));
+            let max = transparent::max_connections(&config, tc);
             let ob = outbound
                 .get_or_insert_with(|| {
                     Arc::new(Outbound::new(table.clone(), tc.proxy_defaults(), ca, max))
                 })
                 .clone();
-            if let (true, ListenAddr::Tcp(a)) = (fixed_own.is_empty(), &admin_addr) {
-                fixed_own.push(*a);
-            }
-            transparent = transparent::serve(transparent_bound, ob, tc, max, &mut fixed_own);
+            let t = Arc::new(outbound::transparent::Transparent::new(ob, tc.clone(), max));
+            transparent = Some(transparent::serve(transparent_bound, t));
         }
+        let transparent_addrs = transparent
+            .as_ref()
+            .map(transparent::Serving::addrs)
+            .unwrap_or_default();
         let shared = Arc::new(Shared {
             table,
             admin_token,
@@ -333,12 +337,14 @@ impl App {
                 probes,
                 draining: Vec::new(),
                 last_text: None,
+                transparent,
             }),
             addrs: Mutex::new(addrs),
-            outbound,
+            outbound: ArcSwapOption::new(outbound),
             fixed_own,
+            transparent_addrs: Mutex::new(transparent_addrs),
         });
-        if let Some(ob) = &control.outbound {
+        if let Some(ob) = control.outbound.load_full() {
             ob.own.store(Arc::new(own_addrs(&control)));
         }
         Ok(App {
@@ -350,7 +356,6 @@ impl App {
                 task,
             },
             proxy,
-            transparent,
             watcher: Mutex::new(None),
         })
     }
@@ -370,20 +375,21 @@ impl App {
     }
 
     /// The transparent listener's address, when `[transparent]` is configured.
-    pub fn transparent_addr(&self) -> Option<&ListenAddr> {
-        self.transparent.first().map(|l| &l.addr)
+    pub fn transparent_addr(&self) -> Option<ListenAddr> {
+        let addrs = self.control.transparent_addrs.lock();
+        addrs.first().map(|a| ListenAddr::Tcp(*a))
     }
 
     /// CONNECT tunnels the forward proxy intercepted so far.
     pub fn proxy_intercepted(&self) -> u64 {
-        self.control.outbound.as_ref().map_or(0, |o| {
+        self.control.outbound.load().as_ref().map_or(0, |o| {
             o.intercepted.load(std::sync::atomic::Ordering::Relaxed)
         })
     }
 
     /// The forward proxy's current CA (`None` without host routes).
     pub fn proxy_ca(&self) -> Option<Arc<Authority>> {
-        self.control.outbound.as_ref()?.ca.load_full()
+        self.control.outbound.load().as_ref()?.ca.load_full()
     }
 
     pub fn credential(&self, name: &str) -> Option<Arc<Credential>> {
@@ -420,15 +426,16 @@ impl App {
             w.abort();
         }
         let mut running = self.control.running.lock().await;
+        let transparent = running.transparent.take().map(|t| t.listeners);
         for l in running
             .listeners
             .values()
             .chain(self.proxy.as_ref())
-            .chain(&self.transparent)
+            .chain(transparent.iter().flatten())
         {
             let _ = l.stop.send(true);
         }
-        for t in self.transparent {
+        for t in transparent.into_iter().flatten() {
             let _ = t.task.await;
         }
         if let Some(p) = self.proxy {

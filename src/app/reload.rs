@@ -9,6 +9,7 @@ use crate::config::{self, Config};
 use crate::credential::{Credential, RouteUse, engine};
 use crate::metrics::RouteStats;
 use crate::proxy::listener::Bound;
+use crate::proxy::outbound::Outbound;
 use crate::proxy::probe;
 use crate::proxy::route::{Clients, Route};
 use crate::proxy::table::RouteTable;
@@ -53,6 +54,9 @@ pub enum ReloadError {
         addr: String,
         reason: std::io::Error,
     },
+    /// `[transparent]` added or moved to an address that cannot be bound.
+    #[error(transparent)]
+    Listen(#[from] super::StartError),
 }
 
 /// What a reload changed.
@@ -156,13 +160,26 @@ async fn apply(
     let mut summary = Summary::default();
     // The CA the new host routes need, opened (or made anew) before anything changes.
     let intercepts = config.proxy.is_some() || config.transparent.is_some();
-    let ca = match &control.outbound {
-        Some(ob) if intercepts => Some(super::open_ca(&config, ob.ca.load_full())?),
+    let ca = match (control.outbound.load_full(), intercepts) {
+        (Some(ob), true) => Some(super::open_ca(&config, ob.ca.load_full())?),
+        // [transparent] added to a process that intercepted nothing so far.
+        (None, true) if config.transparent.is_some() => Some(super::open_ca(&config, None)?),
         _ => None,
     };
     if old_cfg.proxy.as_ref().map(|p| &p.listen) != config.proxy.as_ref().map(|p| &p.listen) {
         tracing::warn!("adding, removing or moving [proxy] takes effect at the next restart");
     }
+    // [transparent] added or moved: its new address is bound before anything changes.
+    let transparent_bound = match &config.transparent {
+        Some(t) if old_cfg.transparent.as_ref().map(|o| o.listen) != Some(t.listen) => {
+            Some(super::transparent::bind(t).await?)
+        }
+        _ => None,
+    };
+    let transparent = config.transparent.clone();
+    let transparent_max = transparent
+        .as_ref()
+        .map_or(0, |t| super::transparent::max_connections(&config, t));
 
     let mut credentials = BTreeMap::new();
     let mut fresh = Vec::new();
@@ -247,7 +264,16 @@ async fn apply(
             }
         }
     }
-    if let Some(ob) = &control.outbound {
+    if let (None, Some(t)) = (control.outbound.load().as_ref(), &config.transparent) {
+        let ob = Outbound::new(
+            shared.table.clone(),
+            t.proxy_defaults(),
+            ca.clone().flatten(),
+            transparent_max,
+        );
+        control.outbound.store(Some(Arc::new(ob)));
+    }
+    if let Some(ob) = control.outbound.load_full() {
         // The CA first: a new host route's first tunnel finds its leaf.
         if let Some(ca) = ca {
             ob.ca.store(ca);
@@ -291,13 +317,28 @@ async fn apply(
             control.addrs.lock().remove(&name);
         }
     }
+    if let Some(ob) = control.outbound.load_full() {
+        super::transparent::reload(
+            &mut running.transparent,
+            transparent.as_ref(),
+            transparent_bound,
+            || ob,
+            transparent_max,
+            &mut running.draining,
+        );
+    }
+    *control.transparent_addrs.lock() = running
+        .transparent
+        .as_ref()
+        .map(super::transparent::Serving::addrs)
+        .unwrap_or_default();
     running.draining.retain(|t| !t.is_finished());
     for (name, l) in started {
         control.addrs.lock().insert(name.clone(), l.addr.clone());
         running.listeners.insert(name, l);
     }
 
-    if let Some(ob) = &control.outbound {
+    if let Some(ob) = control.outbound.load_full() {
         ob.own.store(Arc::new(super::own_addrs(control)));
     }
 

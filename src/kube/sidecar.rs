@@ -138,15 +138,19 @@ fn sidecar(args: &InjectArgs) -> Yaml {
 
 /// Installs the redirect of the pod's egress to `[transparent] listen`,
 /// sparing sidekey's own UID: the only container with `NET_ADMIN`.
+/// `--apply` loads the IPv4 rules, and the IPv6 ones where the pod has IPv6.
 fn iptables(args: &InjectArgs) -> Yaml {
-    let script = format!(
-        "set -eu\nsidekey iptables -c {CONFIG_DIR}/sidekey.toml --uid {} | iptables-restore --noflush\n",
-        args.uid
-    );
+    let config = format!("{CONFIG_DIR}/sidekey.toml");
+    let uid = args.uid.to_string();
     map([
         ("name", s("sidekey-iptables")),
         ("image", s(&args.init_image)),
-        ("command", strings(&["sh", "-c", &script])),
+        (
+            "command",
+            strings(&[
+                "sidekey", "iptables", "-c", &config, "--uid", &uid, "--apply",
+            ]),
+        ),
         ("resources", small_resources()),
         (
             "securityContext",

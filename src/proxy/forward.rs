@@ -76,6 +76,10 @@ pub async fn serve(
     };
     browser::filter_response(&route.config, origin.as_ref(), resp.headers_mut());
     route.stats.count_status(resp.status().as_u16());
+    route
+        .stats
+        .modes
+        .record(conn.listen_mode(), conn.original_dst);
     if route.access_log {
         tracing::info!(
             target: "sidekey::access",
@@ -120,7 +124,12 @@ async fn forward(
         });
     }
     if let Err(why) = route.caller.admit(conn, &mut parts.headers) {
-        audit::caller_refused(route.name(), &why, conn.peer);
+        audit::caller_refused(
+            route.name(),
+            &why,
+            conn.peer,
+            audit::Via::of(conn.mode(), conn.original_dst),
+        );
         return Err(ProxyError::CallerNotAllowed(why));
     }
     browser::check(cfg, &parts.headers, &parts.uri)?;
@@ -224,6 +233,7 @@ async fn forward(
         snap.fingerprint,
         first.status().as_u16(),
         asked,
+        audit::Via::of(conn.mode(), conn.original_dst),
     );
     let Some(bytes) = replay_body else {
         return Ok(first); // a streamed body cannot be sent twice

@@ -8,6 +8,7 @@
 use super::peer::{self, PeerIds};
 use super::route::Route;
 use super::table::RouteTable;
+use crate::metrics::Mode;
 use http::{HeaderMap, Method, Request, Uri};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -73,10 +74,15 @@ impl Connection {
     /// How the connection reached sidekey: `transparent` (redirected by
     /// iptables), `forward` (through the forward proxy) or `listener` (a route's own port).
     pub fn mode(&self) -> &'static str {
+        self.listen_mode().as_str()
+    }
+
+    /// [`Connection::mode`] as the route's counters take it.
+    pub fn listen_mode(&self) -> Mode {
         match (&self.original_dst, &self.destination) {
-            (Some(_), _) => "transparent",
-            (None, Some(_)) => "forward",
-            (None, None) => "listener",
+            (Some(_), _) => Mode::Transparent,
+            (None, Some(_)) => Mode::Forward,
+            (None, None) => Mode::Listener,
         }
     }
 

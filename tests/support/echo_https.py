@@ -1,5 +1,6 @@
 """An HTTPS server for tests/transparent.rs: answers each request with what it
 received (path, Host, Authorization) and appends the same line to a file.
+A path under /reject is answered 401 (the credential refused).
 
 usage: echo_https.py CERT KEY SEEN_FILE ADDR [ADDR...]   (ADDR: 127.0.0.2:443, [fd00::2]:443)
 """
@@ -26,7 +27,7 @@ class Echo(http.server.BaseHTTPRequestHandler):
             with open(seen, "a") as f:
                 f.write(line)
         body = line.encode()
-        self.send_response(200)
+        self.send_response(401 if self.path.startswith("/reject") else 200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -44,11 +44,26 @@ function field(name, label, value, cls) {
   return el("div", {}, el("dt", {}, label), el("dd", { "data-field": name, class: cls || "" }, value));
 }
 
+// Through which modes a route is served (and its requests in each), and
+// where its last redirected connection was going.
+function modes(r) {
+  const counts = r.requests_by_mode || {};
+  const shown = Object.keys(counts).filter((m) => (r.modes || []).includes(m) || counts[m] > 0);
+  const via = shown.map((m) => `${m} ${counts[m]}`).join(", ");
+  return el("div", { class: "modes", "data-field": "modes" },
+    `via ${via || "no mode"}`,
+    r.last_original_dst
+      ? el("span", { "data-field": "last_original_dst" },
+        " · last original destination ", el("span", { class: "mono" }, r.last_original_dst),
+        ` ${ago(r.last_original_dst_at)}`)
+      : "");
+}
+
 function routes(rs) {
   if (!rs.length) return "none";
   return el("ul", { class: "routes" }, ...rs.map((r) =>
     el("li", {}, el("b", {}, r.route), " → ", el("span", { class: "mono" }, r.upstream),
-      r.scopes.length ? ` (${r.scopes.join("; ")})` : " (everything)")));
+      r.scopes.length ? ` (${r.scopes.join("; ")})` : " (everything)", modes(r))));
 }
 
 function timeline(entries) {
@@ -67,7 +82,7 @@ function row(c, open) {
   const d = el("dl", {},
     field("source", "source", c.source),
     field("fingerprint", "fingerprint", c.fingerprint || "—", "mono"),
-    field("routes", "routes, upstreams and scopes", routes(c.routes)),
+    field("routes", "routes, upstreams, scopes and modes", routes(c.routes)),
     field("issued_at", "issued", ago(c.issued_at)),
     field("expires_at", "expires (time left)", c.expires_at ? ago(c.expires_at) : "no expiry"),
     field("next_refresh_at", "next refresh", ago(c.next_refresh_at)),

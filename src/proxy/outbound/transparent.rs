@@ -13,6 +13,7 @@ use super::sniff::{First, sniff};
 use super::{Outbound, intercept, original_dst, pin, tunnel};
 use crate::config::{TransparentConfig, TransparentUnmatched};
 use crate::metrics::PROXY;
+use arc_swap::ArcSwap;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -31,7 +32,8 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 /// What the transparent listener serves from: the forward proxy's routes, CA and own addresses.
 pub struct Transparent {
     pub ob: Arc<Outbound>,
-    pub config: TransparentConfig,
+    /// Swapped by a reload that changes `unmatched`.
+    pub config: ArcSwap<TransparentConfig>,
     limit: ConnLimit,
 }
 
@@ -39,7 +41,7 @@ impl Transparent {
     pub fn new(ob: Arc<Outbound>, config: TransparentConfig, max_connections: usize) -> Self {
         Transparent {
             ob,
-            config,
+            config: ArcSwap::from_pointee(config),
             limit: ConnLimit::new(Some("[transparent]"), max_connections, Default::default()),
         }
     }
@@ -100,7 +102,7 @@ async fn handle(t: &Transparent, s: TcpStream, conn: &Connection, watcher: Watch
     };
     let routed = host.filter(|h| t.ob.table.load().by_host(h, orig.port(), tls).is_some());
     let Some(host) = routed else {
-        return match t.config.unmatched {
+        return match t.config.load().unmatched {
             TransparentUnmatched::Deny => refuse(
                 &c,
                 None,
