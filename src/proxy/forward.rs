@@ -219,7 +219,7 @@ async fn forward(
     if !is_rejection(route, &first, out.version) {
         route.credential.record_use();
         let mut first = marked(first, protocol);
-        late_rejection(route, &snap, out.version, &mut first);
+        late_rejection(route, conn, &snap, out.version, &mut first);
         return Ok(first);
     }
     route
@@ -266,7 +266,7 @@ async fn forward(
         false => route.credential.record_use(),
     }
     let mut second = marked(second, protocol);
-    late_rejection(route, &newer, out.version, &mut second);
+    late_rejection(route, conn, &newer, out.version, &mut second);
     Ok(second)
 }
 
@@ -276,6 +276,7 @@ async fn forward(
 /// replayed, because the app already has part of the answer.
 fn late_rejection(
     route: &Arc<Route>,
+    conn: &Connection,
     snap: &Snapshot,
     version: Version,
     resp: &mut Response<ProxyBody>,
@@ -288,6 +289,7 @@ fn late_rejection(
         return;
     }
     let (route, generation, fingerprint) = (route.clone(), snap.generation, snap.fingerprint);
+    let via = audit::Via::of(conn.mode(), conn.original_dst);
     let read = move |trailers: &http::HeaderMap| {
         if trailers.get("grpc-status").map(|v| v.as_bytes()) != Some(b"16") {
             return;
@@ -303,6 +305,7 @@ fn late_rejection(
             fingerprint,
             StatusCode::OK.as_u16(),
             asked,
+            via,
         );
     };
     crate::transport::body::on_trailers(resp.body_mut(), Box::new(read));
