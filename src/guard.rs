@@ -189,7 +189,11 @@ impl Guards {
             }
         }
         // Rack before 3 and older query parsers also split on `;`.
-        for raw in query.unwrap_or("").split(['&', ';']).filter(|p| !p.is_empty()) {
+        for raw in query
+            .unwrap_or("")
+            .split(['&', ';'])
+            .filter(|p| !p.is_empty())
+        {
             let raw_name = raw.split('=').next().unwrap_or("");
             let name = decoded_name(raw_name);
             let guarded = is_method_override(raw_name)
@@ -309,7 +313,10 @@ mod tests {
 
     #[test]
     fn overrides_are_found_however_written() {
-        let h = headers(&[("x_http_method_override", "DELETE"), ("x_amz_acl", "public-read")]);
+        let h = headers(&[
+            ("x_http_method_override", "DELETE"),
+            ("x_amz_acl", "public-read"),
+        ]);
         assert_eq!(
             Guards::Plain.find(&h, None),
             vec![Part::Header("x_http_method_override".into())]

@@ -56,7 +56,9 @@ impl Desktop {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("gnome-keyring-daemon runs (scripts/install-test-peers installs gnome-keyring)");
+            .expect(
+                "gnome-keyring-daemon runs (scripts/install-test-peers installs gnome-keyring)",
+            );
         keyring
             .stdin
             .take()
@@ -202,9 +204,8 @@ async fn a_secret_service_value_is_injected_rotated_without_restart_and_removed(
     assert_eq!(desktop.lookup(account).as_deref(), Some(v1.as_str()));
 
     let mut sk = start(&desktop, dir.path(), &config(account, &up.url()));
-    let addr = listen_addr(
-        &sk.wait_for_line(|l| l.contains("route listening") && l.contains("route=r ")),
-    );
+    let addr =
+        listen_addr(&sk.wait_for_line(|l| l.contains("route listening") && l.contains("route=r ")));
     let admin = listen_addr(&sk.wait_for_line(|l| l.contains("admin API listening")));
     sk.wait_for_line(|l| l.contains("event=\"issued\""));
 

@@ -274,7 +274,10 @@ pub fn check_guards(headers: &http::HeaderMap, query: Option<&str>) {
                         .collect();
                     assert_ne!(canonical, "_method", "{what}: {name:?} passed");
                     if guards == Guards::S3 && !name.is_empty() {
-                        assert!(listed(S3_QUERY, &read), "{what}: {name:?} read as {read:?} passed");
+                        assert!(
+                            listed(S3_QUERY, &read),
+                            "{what}: {name:?} read as {read:?} passed"
+                        );
                     }
                 }
             }
