@@ -181,4 +181,17 @@ fn regressions() {
     ] {
         check_path(raw);
     }
+    // The guard properties, when first written: an upstream may read `_` as
+    // `-` in a header name, `;` as a query separator, and `_method` however
+    // it is cased, spaced or encoded.
+    for (query, headers) in [
+        ("a=1;_method=DELETE", ""),
+        ("%255Fmethod=DELETE", ""),
+        (".method=DELETE", ""),
+        ("", "x_http_method_override: DELETE"),
+        ("", "x_amz_acl: public-read"),
+        ("prefix=a;acl", ""),
+    ] {
+        check_guards(&header_lines(headers), Some(query));
+    }
 }
