@@ -178,16 +178,27 @@ impl Guards {
         let mut found = Vec::new();
         for name in headers.keys() {
             let n = name.as_str();
-            let guarded = OVERRIDE_HEADERS.contains(&n)
-                || (self != Guards::Plain && n.starts_with("x-amz-") && !matches(AMZ_HEADERS, n));
+            // CGI, WSGI, Rack and PHP read `_` and `-` in a header name alike.
+            let dashed = n.replace('_', "-");
+            let guarded = OVERRIDE_HEADERS.contains(&dashed.as_str())
+                || (self != Guards::Plain
+                    && dashed.starts_with("x-amz-")
+                    && !matches(AMZ_HEADERS, n));
             if guarded && !found.contains(&Part::Header(n.to_owned())) {
                 found.push(Part::Header(n.to_owned()));
             }
         }
-        for raw in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let name = decoded_name(raw);
-            let guarded =
-                name == OVERRIDE_QUERY || (self == Guards::S3 && !matches(S3_QUERY, &name));
+        // Rack before 3 and older query parsers also split on `;`.
+        for raw in query
+            .unwrap_or("")
+            .split(['&', ';'])
+            .filter(|p| !p.is_empty())
+        {
+            let raw_name = raw.split('=').next().unwrap_or("");
+            let name = decoded_name(raw_name);
+            let guarded = is_method_override(raw_name)
+                || (self == Guards::S3
+                    && (!matches(S3_QUERY, &name) || raw_name.contains(['%', '+'])));
             if guarded && !found.contains(&Part::Query(name.to_string())) {
                 found.push(Part::Query(name.into_owned()));
             }
@@ -213,16 +224,40 @@ impl Guards {
             false => format!("/{decoded}"),
         };
         Some(match path::normalize(&rooted) {
-            Ok(n) if !n.ambiguous_separator && !n.path.contains('%') => Ok(n.path),
+            // Flagged segments (`..;` ...) are read otherwise by lenient servers.
+            Ok(n) if !n.ambiguous_separator && n.reread.is_none() && !n.path.contains('%') => {
+                Ok(n.path)
+            }
             _ => Err("`x-amz-copy-source` does not name a plain bucket/key path".into()),
         })
     }
 }
 
 /// A query parameter's name, percent-decoded (an upstream reads `%61cl` as `acl`).
-fn decoded_name(pair: &str) -> Cow<'_, str> {
-    let name = pair.split('=').next().unwrap_or("");
+fn decoded_name(name: &str) -> Cow<'_, str> {
     percent_decode_str(name).decode_utf8_lossy()
+}
+
+/// Could a framework read this raw query name as `_method`? Each reading is
+/// tried: as written, and decoded up to three times (`+` as a space), each
+/// trimmed and lower-cased, with PHP's `.` and space turned into `_`.
+fn is_method_override(raw: &str) -> bool {
+    let mut name = raw.replace('+', " ");
+    for _ in 0..=3 {
+        let read: String = name
+            .trim()
+            .chars()
+            .map(|c| match c {
+                '.' | ' ' => '_',
+                c => c.to_ascii_lowercase(),
+            })
+            .collect();
+        if read == OVERRIDE_QUERY {
+            return true;
+        }
+        name = decoded_name(&name).into_owned();
+    }
+    false
 }
 
 #[cfg(test)]
@@ -280,6 +315,41 @@ mod tests {
     }
 
     #[test]
+    fn overrides_are_found_however_written() {
+        let h = headers(&[
+            ("x_http_method_override", "DELETE"),
+            ("x_amz_acl", "public-read"),
+        ]);
+        assert_eq!(
+            Guards::Plain.find(&h, None),
+            vec![Part::Header("x_http_method_override".into())]
+        );
+        assert_eq!(Guards::Aws.find(&h, None).len(), 2);
+        for q in [
+            "a=1;_method=DELETE",
+            "_METHOD=DELETE",
+            "%5fmethod=DELETE",
+            "%255Fmethod=DELETE",
+            "+_method=DELETE",
+            "_method%20=DELETE",
+            ".method=DELETE",
+        ] {
+            assert_eq!(Guards::Plain.find(&h, Some(q)).len(), 2, "{q}");
+        }
+        assert_eq!(Guards::Plain.find(&h, Some("method=x&_methods=y")).len(), 1);
+        // On S3, an allowed name counts only as itself, and `;` splits too.
+        for q in ["prefix=a;acl", "prefi%78=a", "x+id=1"] {
+            assert!(
+                Guards::S3
+                    .find(&HeaderMap::new(), Some(q))
+                    .iter()
+                    .any(|p| matches!(p, Part::Query(_))),
+                "{q}"
+            );
+        }
+    }
+
+    #[test]
     fn copy_source_is_decoded_and_normalised() {
         let src = |v: &str| Guards::S3.copy_source(&headers(&[("x-amz-copy-source", v)]));
         assert_eq!(src("/b/k.txt?versionId=3"), Some(Ok("/b/k.txt".into())));
@@ -287,6 +357,8 @@ mod tests {
         // S3 decodes the whole value: an encoded `/` is a separator there too.
         assert_eq!(src("b/dir%2F..%2F..%2Fother"), Some(Ok("/other".into())));
         assert_eq!(src("/b/x%252F..").map(|r| r.is_err()), Some(true));
+        // sigv4_filter fuzz target: `..;` is `..` to a server that drops `;params`.
+        assert_eq!(src("b/..;").map(|r| r.is_err()), Some(true));
         assert_eq!(
             Guards::Plain.copy_source(&headers(&[("x-amz-copy-source", "/b/k")])),
             None

@@ -1,10 +1,10 @@
-//! Property tests of path normalisation, scope matching and injection rendering: the properties in `tests/support/properties.rs`, which the fuzz targets also check, on generated inputs.
+//! Property tests of path normalisation, scope matching, injection rendering and the header and query filter of scoped routes: the properties in `tests/support/properties.rs`, which the fuzz targets also check, on generated inputs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
 
 use proptest::prelude::*;
-use support::properties::{check_path, check_render};
+use support::properties::{check_guards, check_path, check_render, header_lines};
 
 /// Pieces of paths that have mattered: dot segments, parameters, escapes of
 /// dots and separators at several depths, overlong and look-alike dots.
@@ -86,6 +86,90 @@ proptest! {
     }
 }
 
+/// Pieces of query names and header lines that have mattered: sub-resources,
+/// method overrides, and the case, spacing, separators and escapes that make
+/// an upstream read one name as another.
+const QUERY_PIECES: &[&str] = &[
+    "acl",
+    "ACL",
+    "_method",
+    "_METHOD",
+    "method",
+    "_",
+    ".",
+    " ",
+    "+",
+    "%20",
+    "%5f",
+    "%5F",
+    "%255f",
+    "%61",
+    "%2561",
+    "%25",
+    "=",
+    "=",
+    "&",
+    "&",
+    ";",
+    "prefix",
+    "x-id",
+    "uploads",
+    "uploadId",
+    "response-",
+    "list-type",
+    "DELETE",
+    "1",
+    "%3b",
+    "%26",
+    "\u{a0}",
+];
+const HEADER_PIECES: &[&str] = &[
+    "x-amz-",
+    "X-Amz-",
+    "x_amz_",
+    "acl",
+    "copy-source",
+    "copy_source",
+    "meta-a",
+    "date",
+    "checksum-crc32",
+    "x-http-method-override",
+    "X_HTTP_Method_Override",
+    "x-original-url",
+    "x_rewrite_url",
+    "x-",
+    "-",
+    "_",
+    ":",
+    ": ",
+    "/b/k",
+    "/c/k",
+    "b/../c",
+    "..;",
+    "%2e%2e",
+    "%2f",
+    "?versionId=1",
+    "\n",
+];
+
+fn pieced(pieces: &'static [&'static str], max: usize) -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(pieces), 0..max).prop_map(|p| p.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn guards_from_pieces(query in pieced(QUERY_PIECES, 12), headers in pieced(HEADER_PIECES, 16)) {
+        check_guards(&header_lines(&headers), Some(&query));
+    }
+
+    #[test]
+    fn guards_of_any_text(query in "\\PC{0,32}", headers in "([!-~]{0,16}:\\PC{0,16}\n){0,3}") {
+        check_guards(&header_lines(&headers), Some(&query));
+    }
+}
+
 /// Inputs the fuzz targets or these properties once failed on.
 #[test]
 fn regressions() {
@@ -96,5 +180,20 @@ fn regressions() {
         "/v1/charges//99/..%252%2566/..%252%2566.",
     ] {
         check_path(raw);
+    }
+    // The guard properties, when first written: an upstream may read `_` as
+    // `-` in a header name, `;` as a query separator, and `_method` however
+    // it is cased, spaced or encoded.
+    for (query, headers) in [
+        ("a=1;_method=DELETE", ""),
+        ("%255Fmethod=DELETE", ""),
+        (".method=DELETE", ""),
+        ("", "x_http_method_override: DELETE"),
+        ("", "x_amz_acl: public-read"),
+        ("prefix=a;acl", ""),
+        // sigv4_filter fuzz target: a copy source `b/..;` was taken as `/b`.
+        ("response-x-i", "x-amz-copy-source: b/..;"),
+    ] {
+        check_guards(&header_lines(headers), Some(query));
     }
 }

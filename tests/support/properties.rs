@@ -1,9 +1,10 @@
-//! Properties of path normalisation, scope matching and injection rendering, checked by the property tests (`tests/properties.rs`) and the fuzz targets (`fuzz/`), which include this file.
+//! Properties of path normalisation, scope matching, injection rendering and the header and query filter of scoped routes, checked by the property tests (`tests/properties.rs`) and the fuzz targets (`fuzz/`), which include this file.
 //!
 //! Each check panics with the input when a property does not hold.
 
 use http::Method;
 use sidekey::credential::Material;
+use sidekey::guard::{AMZ_HEADERS, Guards, S3_QUERY};
 use sidekey::inject::InjectSpec;
 use sidekey::inject::basic::BasicForm;
 use sidekey::inject::query::QueryForm;
@@ -196,4 +197,140 @@ fn assert_header_safe(bytes: &[u8], sensitive: bool) {
         "a rendered header value holds CR, LF or NUL"
     );
     assert!(sensitive, "a rendered header value is not marked sensitive");
+}
+
+/// The bucket the guard properties' scopes allow: `/b` and all below it.
+pub const BUCKET: &str = "/b";
+
+/// Header names a framework or gateway may take as another method or URL,
+/// written out here again so the properties do not trust the filter's list.
+const OVERRIDES: &[&str] = &[
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-url",
+    "x-rewrite-url",
+];
+
+/// Headers from `name: value` lines; lines that are not a valid header are dropped.
+pub fn header_lines(text: &str) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    for line in text.lines() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name.trim().as_bytes()),
+            http::HeaderValue::from_str(value.trim()),
+        ) {
+            h.append(n, v);
+        }
+    }
+    h
+}
+
+/// The header and query filter of scoped routes never panics, and what it
+/// lets through obeys the rules, however a name is cased, spaced or encoded:
+/// on every route no method-override header (`_` read as `-`) and no query
+/// name any reading of which is `_method`; on SigV4 routes no `x-amz-*`
+/// header outside the allow list; on S3 routes no query name with a reading
+/// outside the allow list; and an allowed `x-amz-copy-source` reads an object
+/// under [`BUCKET`] even for a lenient reader of the path.
+pub fn check_guards(headers: &http::HeaderMap, query: Option<&str>) {
+    let path = format!("{BUCKET}/k");
+    for (guards, copy) in [
+        (Guards::Plain, false),
+        (Guards::Aws, false),
+        (Guards::S3, false),
+        (Guards::S3, true),
+    ] {
+        let scope = guard_scope(guards, copy);
+        for method in [Method::GET, Method::PUT] {
+            if scope.check_parts(&method, &path, headers, query).is_err() {
+                continue;
+            }
+            let what = format!("{guards:?} {method} {query:?} {headers:?}");
+            for name in headers.keys() {
+                let n = name.as_str();
+                let dashed = n.replace('_', "-");
+                assert!(!OVERRIDES.contains(&dashed.as_str()), "{what}: {n} passed");
+                if guards != Guards::Plain && dashed.starts_with("x-amz-") {
+                    assert!(
+                        listed(AMZ_HEADERS, n) || (copy && n == "x-amz-copy-source"),
+                        "{what}: {n} passed"
+                    );
+                }
+            }
+            for raw in query.unwrap_or("").split(['&', ';']) {
+                let name = raw.split('=').next().unwrap_or("");
+                for read in readings(name) {
+                    let canonical: String = read
+                        .trim()
+                        .chars()
+                        .map(|c| match c {
+                            '.' | ' ' => '_',
+                            c => c.to_ascii_lowercase(),
+                        })
+                        .collect();
+                    assert_ne!(canonical, "_method", "{what}: {name:?} passed");
+                    if guards == Guards::S3 && !name.is_empty() {
+                        assert!(
+                            listed(S3_QUERY, &read),
+                            "{what}: {name:?} read as {read:?} passed"
+                        );
+                    }
+                }
+            }
+            if copy {
+                if let Some(v) = headers.get("x-amz-copy-source") {
+                    let v = v.to_str().expect("a copy source that passed is text");
+                    let source = v.split('?').next().unwrap_or("");
+                    let seen = lenient_upstream(&format!("/{source}"));
+                    assert!(
+                        seen == BUCKET || seen.starts_with(&format!("{BUCKET}/")),
+                        "{what}: a copy from {seen:?} passed"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// GET and PUT on [`BUCKET`] and below, naming no header or query parameter
+/// (but `x-amz-copy-source` when `copy`).
+fn guard_scope(guards: Guards, copy: bool) -> Scope {
+    let mut s = Scope::default();
+    s.set_guards(guards);
+    let headers = match copy {
+        true => vec!["x-amz-copy-source".to_owned()],
+        false => Vec::new(),
+    };
+    s.add_guarded_rule(
+        &["GET".into(), "PUT".into()],
+        &[BUCKET.into(), format!("{BUCKET}/**")],
+        &headers,
+        &[],
+    )
+    .expect("rule");
+    s
+}
+
+/// A name as written, and decoded up to three times (`+` as a space).
+fn readings(name: &str) -> Vec<String> {
+    let mut out = vec![name.to_owned()];
+    let mut s = name.replace('+', " ");
+    for _ in 0..3 {
+        out.push(s.clone());
+        s = percent_decode(&s);
+    }
+    out.push(s);
+    out
+}
+
+/// Is `name` on an allow list (entries ending in `*` are prefixes)?
+fn listed(list: &[&str], name: &str) -> bool {
+    list.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => *p == name,
+    })
 }
