@@ -308,6 +308,35 @@ impl World {
         (code.to_owned(), format!("{body}{err}"))
     }
 
+    /// `https://api.test{path}` at `ip` is intercepted: 200 and the upstream saw the credential.
+    fn assert_routed(&self, ip: &str, path: &str) {
+        let (code, body) = self.curl(
+            "sidekey-ca.pem",
+            &format!("api.test:443:{ip}"),
+            &format!("https://api.test{path}"),
+            &[],
+        );
+        assert_eq!(code, "200", "{path}: {body}");
+        let seen = format!("path={path} host=api.test auth=Bearer {}", self.token);
+        assert!(
+            body.contains(&seen),
+            "{path}: the upstream got the credential: {body}"
+        );
+    }
+
+    /// `https://other.test{path}` passes through: the upstream's own certificate, no credential.
+    fn assert_passed_through(&self, path: &str) {
+        let (code, body) = self.curl(
+            "upstream-ca.pem",
+            "other.test:443:127.0.0.2",
+            &format!("https://other.test{path}"),
+            &[],
+        );
+        assert_eq!(code, "200", "{path}: {body}");
+        let seen = format!("path={path} host=other.test auth=none");
+        assert!(body.contains(&seen), "{path}: {body}");
+    }
+
     fn seen(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("seen")).unwrap_or_default()
     }
@@ -335,20 +364,7 @@ fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traff
 {
     let w = World::start("pass", "passthrough");
 
-    let (code, body) = w.curl(
-        "sidekey-ca.pem",
-        "api.test:443:127.0.0.2",
-        "https://api.test/v1/user",
-        &[],
-    );
-    assert_eq!(code, "200", "{body}");
-    assert!(
-        body.contains(&format!(
-            "path=/v1/user host=api.test auth=Bearer {}",
-            w.token
-        )),
-        "the upstream got the credential: {body}"
-    );
+    w.assert_routed("127.0.0.2", "/v1/user");
 
     // The inventory says how the route is served and where the app was going.
     let route = w.api_route();
@@ -386,17 +402,7 @@ fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traff
 
     // Unrouted: the app talks TLS to the upstream itself (its own certificate,
     // trusted through the upstream's CA, not sidekey's), and no credential is added.
-    let (code, body) = w.curl(
-        "upstream-ca.pem",
-        "other.test:443:127.0.0.2",
-        "https://other.test/plain",
-        &[],
-    );
-    assert_eq!(code, "200", "{body}");
-    assert!(
-        body.contains("path=/plain host=other.test auth=none"),
-        "{body}"
-    );
+    w.assert_passed_through("/plain");
 
     // A routed destination whose request names another host than its SNI: 421, never sent on.
     let (code, body) = w.curl(
@@ -409,17 +415,7 @@ fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traff
     assert!(!w.seen().contains("/misdirected"), "{}", w.seen());
 
     if w.ipv6 {
-        let (code, body) = w.curl(
-            "sidekey-ca.pem",
-            "api.test:443:[fd00::2]",
-            "https://api.test/v6",
-            &[],
-        );
-        assert_eq!(code, "200", "{body}");
-        assert!(
-            body.contains(&format!("path=/v6 host=api.test auth=Bearer {}", w.token)),
-            "IPv6: {body}"
-        );
+        w.assert_routed("[fd00::2]", "/v6");
     } else {
         eprintln!("note: the namespace has no IPv6; the IPv6 path was not exercised");
     }
@@ -712,20 +708,7 @@ fn a_reload_moves_transparent_to_where_the_rules_redirect_and_swaps_unmatched() 
         l.contains("transparent egress listening")
             && l.contains(&format!("127.0.0.1:{LISTEN_PORT}"))
     });
-    let (code, body) = w.curl(
-        "sidekey-ca.pem",
-        "api.test:443:127.0.0.2",
-        "https://api.test/after",
-        &[],
-    );
-    assert_eq!(code, "200", "{body}");
-    assert!(
-        body.contains(&format!(
-            "path=/after host=api.test auth=Bearer {}",
-            w.token
-        )),
-        "{body}"
-    );
+    w.assert_routed("127.0.0.2", "/after");
     let (code, body) = w.curl(
         "upstream-ca.pem",
         "other.test:443:127.0.0.2",
@@ -787,28 +770,8 @@ fn a_reload_adds_transparent_to_a_sidekey_that_intercepted_nothing() {
     w.reload(&config("passthrough"));
     let sk = w.sk.as_mut().unwrap();
     sk.wait_for_line(|l| l.contains("transparent egress listening"));
-    let (code, body) = w.curl(
-        "sidekey-ca.pem",
-        "api.test:443:127.0.0.2",
-        "https://api.test/added",
-        &[],
-    );
-    assert_eq!(code, "200", "{body}");
-    assert!(
-        body.contains(&format!(
-            "path=/added host=api.test auth=Bearer {}",
-            w.token
-        )),
-        "{body}"
-    );
+    w.assert_routed("127.0.0.2", "/added");
     // Unrouted traffic passes through.
-    let (code, body) = w.curl(
-        "upstream-ca.pem",
-        "other.test:443:127.0.0.2",
-        "https://other.test/plain",
-        &[],
-    );
-    assert_eq!(code, "200", "{body}");
-    assert!(body.contains("auth=none"), "{body}");
+    w.assert_passed_through("/plain");
     w.finish();
 }
