@@ -77,12 +77,12 @@ for c in "${LIST[@]}"; do
     sidekey*)
         # valgrind shows sidekey every CPU: ask for the runtime it gets on one.
         SIDEKEY_RUNTIME=current_thread taskset -c "$PROXY_CPU" valgrind --tool=callgrind \
-            --callgrind-out-file="$cg" "$SIDEKEY_BIN" run -c "$DIR/$c.toml" >"$DIR/$c.log" 2>&1 &
+            --callgrind-out-file="$cg" "$SIDEKEY_BIN" run -c "$DIR/$c.toml" >"$DIR/logs/$c.log" 2>&1 &
         ;;
     nginx*)
         taskset -c "$PROXY_CPU" valgrind --tool=callgrind --callgrind-out-file="$cg" \
             nginx -p "$DIR" -e "$DIR/$c.error.log" -c "$DIR/$c.conf" -g 'master_process off;' \
-            >"$DIR/$c.log" 2>&1 &
+            >"$DIR/logs/$c.log" 2>&1 &
         ;;
     *) die "unknown variant $c (sidekey, sidekey-log, sidekey-json, sidekey-sigv4, sidekey-tls, nginx, nginx-log, nginx-tls)" ;;
     esac
@@ -94,7 +94,7 @@ for c in "${LIST[@]}"; do
         [[ $code == 200 ]] && break
         sleep 0.5
     done
-    [[ $code == 200 ]] || die "$c answered $code, not 200 (see $DIR/$c.log)"
+    [[ $code == 200 ]] || die "$c answered $code, not 200 (see $DIR/logs/$c.log)"
     load "${PORT[$c]}" "$WARMUP" >/dev/null
     callgrind_control -z "$pid" >/dev/null 2>&1
     reqs=$(load "${PORT[$c]}" "$SECS")

@@ -22,8 +22,13 @@ wait_port() {
 }
 
 # The bench tokens (the upstream accepts these), AWS keys and a test CA with
-# the upstream's certificate (localhost and 127.0.0.1).
+# the upstream's certificate (localhost and 127.0.0.1). The credential files
+# get a folder of their own, as a Kubernetes secret mount: sidekey watches
+# the folder, and a log file written beside them would wake the watcher at
+# every line. Logs go to a folder of their own too (sidekey also watches its
+# config file's folder).
 make_secrets() {
+    mkdir -p "$DIR/secrets" "$DIR/logs"
     TOKEN=skb-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
     ROT_TOKENS=()
     for i in $(seq 1 20); do ROT_TOKENS+=("$TOKEN-r$i"); done
@@ -33,9 +38,9 @@ make_secrets() {
         # SigV4: the upstream checks that a signature by the bench key is there, not that it verifies.
         printf '"~^AWS4-HMAC-SHA256 Credential=%s/" 1;\n' "$AWS_KEY_ID"
     } >"$DIR/tokens.map"
-    printf '%s' "$TOKEN" >"$DIR/token"
-    printf '%s' "$AWS_KEY_ID" >"$DIR/aws_key_id"
-    od -An -tx1 -N20 /dev/urandom | tr -d ' \n' >"$DIR/aws_secret"
+    printf '%s' "$TOKEN" >"$DIR/secrets/token"
+    printf '%s' "$AWS_KEY_ID" >"$DIR/secrets/aws_key_id"
+    od -An -tx1 -N20 /dev/urandom | tr -d ' \n' >"$DIR/secrets/aws_secret"
 
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
         -subj /CN=sidekey-bench-ca -addext basicConstraints=critical,CA:TRUE \
@@ -65,11 +70,11 @@ render_sidekey() { # render_sidekey NAME ACCESS_LOG FORMAT UPSTREAM_URL KIND(bea
     local cred keys inject
     if [[ $5 == sigv4 ]]; then
         cred=aws
-        keys="source = \"aws\"\\naccess_key_id = { file = \"$DIR/aws_key_id\" }\\nsecret_access_key = { file = \"$DIR/aws_secret\" }"
+        keys="source = \"aws\"\\naccess_key_id = { file = \"$DIR/secrets/aws_key_id\" }\\nsecret_access_key = { file = \"$DIR/secrets/aws_secret\" }"
         inject='{ aws_sigv4 = { service = "s3", region = "eu-west-1" } }'
     else
         cred=bench
-        keys="source = \"file\"\\npath = \"$DIR/token\""
+        keys="source = \"file\"\\npath = \"$DIR/secrets/token\""
         inject='{ header = "Authorization", format = "Bearer {secret}" }'
     fi
     render sidekey.toml.in "$1.toml" -e "s|@PORT@|${PORT[$1]}|g" -e "s|@ADMIN_PORT@|${ADMIN[$1]}|g" \
@@ -89,7 +94,7 @@ render_contestant() { # render_contestant NAME: its config file in DIR
     local c=$1
     case $c in
     nginx) render_nginx "$c" off http up ;;
-    nginx-log) render_nginx "$c" "$DIR/$c.access.log combined" http up ;;
+    nginx-log) render_nginx "$c" "$DIR/logs/$c.access.log combined" http up ;;
     nginx-tls) render_nginx "$c" off https up_tls ;;
     sidekey) render_sidekey "$c" false text "$PLAIN_URL" bearer "" ;;
     sidekey-log) render_sidekey "$c" true text "$PLAIN_URL" bearer "" ;;

@@ -135,13 +135,13 @@ start() { # start NAME: renders its config and starts it on the proxy CPU
         ;;
     go)
         taskset -c "$PROXY_CPU" "$DIR/go/goproxy" "127.0.0.1:${PORT[$c]}" "$PLAIN_URL" "Bearer $TOKEN" \
-            >"$DIR/$c.log" 2>&1 &
+            >"$DIR/logs/$c.log" 2>&1 &
         PROCS[$c]=$!
         PIDS+=($!)
         ;;
     go-tls)
         taskset -c "$PROXY_CPU" "$DIR/go/goproxy" "127.0.0.1:${PORT[$c]}" "$TLS_URL" "Bearer $TOKEN" \
-            "$DIR/ca.pem" >"$DIR/$c.log" 2>&1 &
+            "$DIR/ca.pem" >"$DIR/logs/$c.log" 2>&1 &
         PROCS[$c]=$!
         PIDS+=($!)
         ;;
@@ -149,8 +149,8 @@ start() { # start NAME: renders its config and starts it on the proxy CPU
         # Started by the helper, so its start-up to ready is timed from the exec.
         local ms
         read -r ms pid < <(python3 "$HERE/helper.py" launch-ready "http://127.0.0.1:${ADMIN[$c]}/readyz" \
-            "$DIR/$c.log" taskset -c "$PROXY_CPU" "$SIDEKEY_BIN" run -c "$DIR/$c.toml")
-        [[ $ms != timeout ]] || die "$c did not become ready (see $DIR/$c.log)"
+            "$DIR/logs/$c.log" taskset -c "$PROXY_CPU" "$SIDEKEY_BIN" run -c "$DIR/$c.toml")
+        [[ $ms != timeout ]] || die "$c did not become ready (see $DIR/logs/$c.log)"
         [[ $c == sidekey ]] && STARTUP_MS=$ms
         PROCS[$c]=$pid
         PIDS+=($pid)
@@ -175,8 +175,8 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$DIR/ca.pem" "https://lo
 # The contestants with an access log write one line per request.
 for c in nginx-log sidekey-log sidekey-json; do
     [[ -n ${WANT[$c]:-} ]] || continue
-    f=$DIR/$c.log
-    [[ $c == nginx-log ]] && f=$DIR/$c.access.log
+    f=$DIR/logs/$c.log
+    [[ $c == nginx-log ]] && f=$DIR/logs/$c.access.log
     grep -q 'GET / ' "$f" 2>/dev/null || grep -q '"path":"/"' "$f" 2>/dev/null || grep -q 'path="/"' "$f" 2>/dev/null \
         || die "$c wrote no access line to $f"
 done
@@ -275,13 +275,13 @@ declare -A PER_CONN=()
 if ((plain)); then
     say "sidekey with its credential file rotated every 100 ms under load"
     ROUND=rot
-    python3 "$HERE/helper.py" rotate "$DIR/token" 0.1 $((DURATION * 2)) "${ROT_TOKENS[@]}" >"$DIR/rotations" &
+    python3 "$HERE/helper.py" rotate "$DIR/secrets/token" 0.1 $((DURATION * 2)) "${ROT_TOKENS[@]}" >"$DIR/rotations" &
     run_wrk sidekey rotating "$CONNS" $((DURATION * 2))
     wait $!
     ROTATIONS=$(cat "$DIR/rotations")
 
     say "file rotation to first request with the new value"
-    ROT_LAT=$(python3 "$HERE/helper.py" rotation-latency "${PORT[sidekey]}" "$DIR/token" 20)
+    ROT_LAT=$(python3 "$HERE/helper.py" rotation-latency "${PORT[sidekey]}" "$DIR/secrets/token" 20)
 
     say "RSS per $IDLE_CONNS idle keep-alive connections"
     for c in ${SCENARIO[plain]}; do
