@@ -46,9 +46,11 @@ if [[ -z $SIDEKEY_BIN ]]; then
     SIDEKEY_BIN=$ROOT/target/release/sidekey
 fi
 # The floor: a bare hyper proxy with sidekey's stack and nothing else (bare_hyper.rs).
-say "building the bare hyper proxy (release)"
-(cd "$ROOT" && cargo build --release --quiet --example bare_hyper)
-HYPER_BIN=$ROOT/target/release/examples/bare_hyper
+if [[ -z ${HYPER_BIN:-} ]]; then
+    say "building the bare hyper proxy (release)"
+    (cd "$ROOT" && cargo build --release --quiet --example bare_hyper)
+    HYPER_BIN=$ROOT/target/release/examples/bare_hyper
+fi
 [[ $PROXY_CPU != "$LOAD_CPU" ]] || die "needs 2 CPUs: the proxy on one, load generator and upstream on the other"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
