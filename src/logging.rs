@@ -10,7 +10,14 @@ use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::format::Writer;
 
 mod clock;
+mod json;
+mod text;
 pub use clock::Clock;
+pub use json::JsonLines;
+pub use text::TextLines;
+
+/// The target of the access log's lines.
+const ACCESS_TARGET: &str = "sidekey::access";
 
 /// Installs the global subscriber. Safe to call once per process.
 pub fn init(cfg: &LogConfig) {
@@ -30,9 +37,13 @@ pub fn init(cfg: &LogConfig) {
             .json()
             .flatten_event(true)
             .with_current_span(false)
+            .event_format(JsonLines::new(Clock))
             .try_init(),
         (LogFormat::Text, true) => builder.try_init(),
-        (LogFormat::Text, false) => builder.fmt_fields(PlainFields).try_init(),
+        (LogFormat::Text, false) => builder
+            .fmt_fields(PlainFields)
+            .event_format(TextLines::new(Clock))
+            .try_init(),
     };
 }
 
@@ -86,7 +97,10 @@ impl Visit for PlainVisitor<'_> {
             "message" => self.record_debug(field, &format_args!("{value}")),
             // What `Debug` writes for text with nothing to escape, without
             // the formatting machinery (about 300 instructions a field).
-            _ if value.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') => {
+            _ if value
+                .bytes()
+                .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') =>
+            {
                 self.write_field(field, |w| {
                     w.write_char('"')?;
                     w.write_str(value)?;
@@ -195,9 +209,10 @@ mod tests {
     use crate::sync::Mutex;
     use std::sync::Arc;
     use tracing_subscriber::fmt::MakeWriter;
+    use tracing_subscriber::fmt::time::FormatTime;
 
     #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
+    pub(super) struct Buf(pub(super) Arc<Mutex<Vec<u8>>>);
 
     impl std::io::Write for Buf {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
@@ -214,6 +229,52 @@ mod tests {
         fn make_writer(&'a self) -> Buf {
             self.clone()
         }
+    }
+
+    /// A timer that always writes the same, so lines compare whole.
+    #[derive(Clone)]
+    pub(super) struct Fixed;
+
+    impl FormatTime for Fixed {
+        fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
+            w.write_str("2026-12-01T08:00:00.123456Z")
+        }
+    }
+
+    /// Access events as the proxy writes them, odd values, another target, one in a span.
+    pub(super) fn access_events() {
+        tracing::info!(
+            target: "sidekey::access",
+            route = "stripe",
+            mode = "listener",
+            original_dst = None::<tracing::field::DisplayValue<&str>>,
+            method = "GET",
+            path = "/v1/charges",
+            status = 200u16,
+            duration_us = 412u64,
+            credential = "stripe",
+            fingerprint = Some("sha256:ab12"),
+            replayed = false,
+            error = None::<&str>,
+        );
+        tracing::warn!(
+            target: "sidekey::access",
+            route = "r\"\\\n\u{1}é",
+            original_dst = tracing::field::display("10.0.0.1:443"),
+            n = -42i64,
+            min = i64::MIN,
+            max = u64::MAX,
+            f = 1.5f64,
+            inf = f64::INFINITY,
+            dbg = ?vec!["a\"b"],
+            empty = "",
+            yes = true,
+            "stream ended"
+        );
+        tracing::info!(route = "r", "route listening");
+        let span = tracing::info_span!("outer", k = 1);
+        let _in = span.enter();
+        tracing::info!(target: "sidekey::access", route = "in a span");
     }
 
     fn events() {
