@@ -4,7 +4,7 @@
 # in scenarios (plain, access logs on, HTTPS upstream, SigV4 signing). See
 # README.md next to this file.
 #
-#   benches/load/run.sh                              # all scenarios, about 11 minutes
+#   benches/load/run.sh                              # all scenarios, about 9 minutes
 #   SCENARIOS=plain benches/load/run.sh              # the plain path only, about 4 minutes
 #   ROUNDS=5 DURATION=5 SCENARIOS=logs,https benches/load/run.sh
 set -euo pipefail
