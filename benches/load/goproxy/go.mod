@@ -1,0 +1,3 @@
+module sidekeybench/goproxy
+
+go 1.19
