@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// Whether the first TLS connection's parameters were printed (to stderr).
+static SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
@@ -227,11 +230,24 @@ async fn open(
         }
     }
     let io: Box<dyn Io> = match &opts.tls {
-        Some((name, cfg)) => Box::new(
-            tokio_rustls::TlsConnector::from(cfg.clone())
+        Some((name, cfg)) => {
+            let tls = tokio_rustls::TlsConnector::from(cfg.clone())
                 .connect(name.clone(), tcp)
-                .await?,
-        ),
+                .await?;
+            if !SHOWN.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                let (_, c) = tls.get_ref();
+                let none = || "none".to_owned();
+                eprintln!(
+                    "fwdload: {}, {}, key exchange {}",
+                    c.protocol_version().map_or_else(none, |v| format!("{v:?}")),
+                    c.negotiated_cipher_suite()
+                        .map_or_else(none, |s| format!("{:?}", s.suite())),
+                    c.negotiated_key_exchange_group()
+                        .map_or_else(none, |g| format!("{:?}", g.name()))
+                );
+            }
+            Box::new(tls)
+        }
         None => Box::new(tcp),
     };
     let (sender, conn) = http1::handshake(TokioIo::new(io)).await?;

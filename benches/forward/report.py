@@ -68,6 +68,9 @@ def main(path):
             f"| {NAMES[n]} | {fmt(med(n, 'fresh', 'rps'))} | {fmt(med(n, 'fresh', 'p50_us'), ' µs')} / {fmt(med(n, 'fresh', 'p99_us'), ' µs')}"
             f" | {fmt(per_req(n, 'fresh'), ' µs', 1)} |"
         )
+    for n in order:
+        if extra.get(f"tls_{n}"):
+            print(f"\nTLS with {NAMES[n]}: {extra[f'tls_{n}'].removeprefix('fwdload: ')}")
     print(f"\nLeaves minted by sidekey over the whole run: {extra.get('leaves_minted', '?')} (all tunnels after the first used the cached leaf).")
 
 

@@ -130,7 +130,9 @@ CONTESTANTS=(route intercept nginx nginx-tls)
 # Each contestant must inject the right header: the upstream answers 401 otherwise.
 for c in "${CONTESTANTS[@]}"; do
     # shellcheck disable=SC2086
-    out=$("$LOADGEN" ${ARGS[$c]} -c 1 -d 0.3)
+    out=$("$LOADGEN" ${ARGS[$c]} -c 1 -d 0.3 2>"$DIR/tls-$c.txt")
+    [[ ! -s $DIR/tls-$c.txt ]] || say "$c: $(cat "$DIR/tls-$c.txt")"
+    echo -e "extra\ttls_$c\t$(cat "$DIR/tls-$c.txt")" >>"$DIR/tls.tsv"
     [[ $out == *" non2xx=0 errors=0" && $out != requests=0* ]] || die "$c: $out (the header is not injected right?)"
 done
 
@@ -185,7 +187,7 @@ run_load() { # run_load NAME LABEL CONNS SECONDS [--fresh]
     local name=$1 label=$2 conns=$3 secs=$4 before after out
     before=$(ticks "${PROCS[$name]}")
     # shellcheck disable=SC2086
-    out=$(taskset -c "$LOAD_CPU" "$LOADGEN" ${ARGS[$name]} -c "$conns" -d "$secs" ${5:-})
+    out=$(taskset -c "$LOAD_CPU" "$LOADGEN" ${ARGS[$name]} -c "$conns" -d "$secs" ${5:-} 2>>"$DIR/fwdload.log")
     after=$(ticks "${PROCS[$name]}")
     printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$label" "$ROUND" "$(((after - before) * 1000000 / CLK_TCK))" "$out" >>"$RESULTS"
 }
@@ -210,6 +212,7 @@ for ROUND in $(seq 1 "$ROUNDS"); do
 done
 MINTED=$(curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" | awk '/^sidekey_proxy_leaves_minted_total/ { print $2 }')
 {
+    cat "$DIR/tls.tsv"
     echo -e "extra\tleaves_minted\t${MINTED:-?}"
     echo -e "extra\tquota\t$CG_KIND $QUOTA"
     echo -e "extra\tsetup\t$ROUNDS rounds x ${DURATION}s, $CONNS connections (new-connection run: $FRESH_CONNS), proxy CPU $PROXY_CPU"
