@@ -1,6 +1,6 @@
 //! The forward proxy's configuration: `sidekey check` prints `[proxy]` and host routes, mistakes are
 //! located by file:line:column, `sidekey ca` prints the CA, and an operator CA whose name
-//! constraints do not cover a host route is refused.
+//! constraints do not cover a host route, or whose key is not its certificate's, is refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 use std::path::Path;
@@ -181,4 +181,81 @@ fn an_operator_ca_that_does_not_cover_a_host_route_is_refused() {
         !d.path().join("state").exists(),
         "nothing generated for an operator CA"
     );
+}
+
+#[test]
+fn an_operator_ca_key_that_is_not_the_certificates_is_a_located_config_error() {
+    let d = dir();
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, "operator CA");
+    let (key, other) = (
+        rcgen::KeyPair::generate().unwrap(),
+        rcgen::KeyPair::generate().unwrap(),
+    );
+    let cert = p.self_signed(&key).unwrap();
+    std::fs::write(d.path().join("op-ca.pem"), cert.pem()).unwrap();
+    std::fs::write(d.path().join("op-ca-key.pem"), key.serialize_pem()).unwrap();
+    std::fs::write(d.path().join("other-key.pem"), other.serialize_pem()).unwrap();
+    let config = |key: &str| {
+        format!(
+            "{HEAD}\n[proxy]\nlisten = \"127.0.0.1:0\"\nca = {{ cert = \"op-ca.pem\", key = \"{key}\" }}\n{HOST_ROUTE}"
+        )
+    };
+    // The matching pair passes.
+    let (code, _, err) = run("check", d.path(), &config("op-ca-key.pem"));
+    assert_eq!(code, 0, "{err}");
+    // Another key: refused by `check`, at the `ca` line, naming both files.
+    let (code, _, err) = run("check", d.path(), &config("other-key.pem"));
+    assert_eq!(code, 78, "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("does not belong to the certificate"))
+        .unwrap_or_else(|| panic!("no mismatch error in {err}"));
+    assert!(line.contains("sidekey.toml:"), "{line}");
+    let ca_line = config("other-key.pem")
+        .lines()
+        .position(|l| l.starts_with("ca = "))
+        .unwrap()
+        + 1;
+    assert_eq!(
+        line.split(':')
+            .nth(1)
+            .and_then(|n| n.trim().parse::<usize>().ok()),
+        Some(ca_line),
+        "{line}"
+    );
+    assert!(
+        line.contains("other-key.pem") && line.contains("op-ca.pem"),
+        "{line}"
+    );
+    // `sidekey run` refuses to start with it, with the same error.
+    std::fs::write(
+        d.path().join("sidekey.toml"),
+        config("other-key.pem").replace("{dir}", d.path().to_str().unwrap()),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sidekey"))
+        .args(["run", "-c"])
+        .arg(d.path().join("sidekey.toml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("sidekey run started with a mismatched CA key");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(78), "{err}");
+    assert!(err.contains("does not belong to the certificate"), "{err}");
 }

@@ -221,11 +221,25 @@ fn proxy(
             cert: cx.path(&c.get_ref().cert),
             key: cx.path(&c.get_ref().key),
         };
+        let mut pems = Vec::new();
         for (what, path) in [("cert", &files.cert), ("key", &files.key)] {
-            if let Err(e) = std::fs::read(path) {
-                r.at(
+            match std::fs::read_to_string(path) {
+                Ok(pem) => pems.push(pem),
+                Err(e) => r.at(
                     c.span(),
                     format!("[proxy] ca {what}: cannot read {}: {e}", path.display()),
+                ),
+            }
+        }
+        if let [cert, key] = &pems[..] {
+            if let Err(why) = crate::tls::ca::key_matches_cert(cert, key) {
+                r.at(
+                    c.span(),
+                    format!(
+                        "[proxy] ca: key {} with certificate {}: {why}",
+                        files.key.display(),
+                        files.cert.display()
+                    ),
                 );
             }
         }

@@ -135,6 +135,7 @@ impl Authority {
             .map_err(|e| file_err("CA certificate", cert, e.to_string()))?;
         let key_pem =
             std::fs::read_to_string(key).map_err(|e| file_err("CA key", key, e.to_string()))?;
+        key_matches_cert(&cert_pem, &key_pem).map_err(|reason| file_err("CA key", key, reason))?;
         let key = KeyPair::from_pem(&key_pem)
             .map_err(|e| file_err("CA key", key, format!("not a PEM private key: {e}")))?;
         let params = CertificateParams::from_ca_cert_pem(&cert_pem).map_err(|e| {
@@ -212,6 +213,31 @@ impl Authority {
     }
 }
 
+/// Whether the private key (PEM) is the one of the certificate (PEM): the
+/// public key it derives is the certificate's `SubjectPublicKeyInfo`. A CA
+/// whose key belongs to another certificate would mint leaves no client can
+/// verify, so the pair is refused where it is configured.
+pub fn key_matches_cert(cert_pem: &str, key_pem: &str) -> Result<(), String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes())
+        .map_err(|e| format!("not a PEM certificate: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| format!("not a PEM private key: {e}"))?;
+    let signer = rustls::crypto::ring::sign::any_supported_type(&key)
+        .map_err(|e| format!("not a usable private key: {e}"))?;
+    match rustls::sign::CertifiedKey::new(vec![cert], signer).keys_match() {
+        Ok(()) => Ok(()),
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => Err(
+            "the key does not belong to the certificate (their public keys differ): give the key the certificate was issued for".into(),
+        ),
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Err(
+            "cannot tell whether the key belongs to the certificate (its type gives no public key)".into(),
+        ),
+        Err(e) => Err(format!("cannot compare the key with the certificate: {e}")),
+    }
+}
+
 /// RFC 5280 §4.2.1.10: a DNS subtree permits the name itself and every name below it.
 fn subtree_permits(subtree: &str, host: &str) -> bool {
     let subtree = subtree.trim_start_matches('.');
@@ -242,5 +268,20 @@ mod tests {
         assert!(subtree_permits("example.com", "api.example.com"));
         assert!(!subtree_permits("example.com", "badexample.com"));
         assert!(!subtree_permits("api.example.com", "example.com"));
+    }
+
+    #[test]
+    fn a_key_matches_only_its_own_certificate() {
+        let ca = |key: &KeyPair| {
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+            p.self_signed(key).unwrap().pem()
+        };
+        let (k1, k2) = (KeyPair::generate().unwrap(), KeyPair::generate().unwrap());
+        let cert = ca(&k1);
+        assert_eq!(key_matches_cert(&cert, &k1.serialize_pem()), Ok(()));
+        let err = key_matches_cert(&cert, &k2.serialize_pem()).unwrap_err();
+        assert!(err.contains("does not belong to the certificate"), "{err}");
+        assert!(key_matches_cert(&cert, "junk").is_err());
     }
 }
