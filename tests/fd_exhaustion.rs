@@ -1,4 +1,4 @@
-//! 1,100 silent connections to one route of a sidekey held to 1,024 open files (`prlimit`): the route refuses what it cannot hold, and the other route and the admin API go on answering.
+//! Open files: 1,100 silent connections to one route of a sidekey held to 1,024 open files (`prlimit`) leave the other route and the admin API answering; a soft limit below the hard one is raised at start.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -54,5 +54,35 @@ async fn held_connections_under_the_usual_file_limit_leave_other_routes_answerin
         .unwrap_or_else(|| panic!("no refusal count for `held` in:\n{metrics}"));
     assert!(refused > 0, "{refused} connections refused");
     drop(silent);
+    drop(sk);
+}
+
+/// A soft open-file limit below the hard one is raised to it at start
+/// (a shell's default soft limit of 1,024 would otherwise cap every
+/// listener), and the log says from what to what.
+#[tokio::test]
+async fn the_soft_open_file_limit_is_raised_to_the_hard_one() {
+    let up = Upstream::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), "k_fd_raise_1\n").unwrap();
+    let config = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n[credentials.k]\nsource = \"file\"\npath = \"{{dir}}/key\"\n{}",
+        route("r", &up.url(), "k", BEARER, ""),
+    );
+    let mut cmd = Command::new("prlimit");
+    cmd.args(["--nofile=256:2048", "--", env!("CARGO_BIN_EXE_sidekey")]);
+    let mut sk = Running::start_with(dir.path(), &config, cmd);
+    let line = sk.wait_for(|v| v["message"] == "open-file limit");
+    assert_eq!(line["was"], "256", "{line}");
+    assert_eq!(line["soft"], "2048", "{line}");
+    sk.wait_for(|v| v["message"] == "route listening");
+    // What the kernel holds for the process, not only what it logged.
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", sk.child.id())).unwrap();
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let soft: Vec<&str> = open_files.split_whitespace().collect();
+    assert_eq!(soft[3], "2048", "{open_files}");
     drop(sk);
 }
