@@ -150,17 +150,19 @@ def grpc_client(target, scenario, proxy=None, ca=None):
 # --- WebSocket ---
 
 def ws_server(accept_path, cert=None, key=None, client_ca=None):
-    """With `client_ca`, serves TLS and requires a client certificate signed
-    by it (the credential is that certificate: no Authorization check)."""
+    """With `cert` and `key`, serves TLS. With `client_ca` too, requires a
+    client certificate signed by it (the credential is that certificate: no
+    Authorization check)."""
     import ssl
     from websockets.asyncio.server import serve
     from websockets.http11 import Response
     from websockets.datastructures import Headers
 
     tls = None
-    if client_ca:
+    if cert:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(cert, key)
+    if client_ca:
         tls.load_verify_locations(client_ca)
         tls.verify_mode = ssl.CERT_REQUIRED
 
@@ -233,14 +235,28 @@ def ws_h2_server(accept_path, cert, key):
 
 
 def ws_client(url, scenario):
+    """`proxied PROXY CA`: through an HTTP proxy (CONNECT, then TLS trusting
+    CA, as an app with HTTPS_PROXY does), then 100 echoes."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+    extra = {}
+    if scenario == "proxied":
+        import ssl
+        extra = {"proxy": sys.argv[4], "ssl": ssl.create_default_context(cafile=sys.argv[5])}
 
     async def main():
         out = {}
         try:
-            async with connect(url, max_size=None, ping_interval=None) as ws:
-                if scenario == "once":
+            async with connect(url, max_size=None, ping_interval=None, **extra) as ws:
+                if scenario == "proxied":
+                    ok = 0
+                    for i in range(100):
+                        await ws.send(f"message {i}")
+                        if await ws.recv() == f"message {i}":
+                            ok += 1
+                    out["echoed"] = ok
+                elif scenario == "once":
                     await ws.send("hello")
                     out["echo"] = await ws.recv()
                 elif scenario == "echo":

@@ -3,12 +3,13 @@
 use super::super::error::ProxyError;
 use super::super::forward;
 use super::super::idle_h2;
+use super::super::listener;
 use super::super::router::{ByHost, Connection, Destination, Head, Router};
 use super::{Outbound, pin};
 use crate::metrics::PROXY;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::Watcher;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -67,17 +68,9 @@ pub async fn serve<I>(
         let conn = conn.clone();
         async move { Ok::<_, Infallible>(request(&ob, &conn, req).await) }
     });
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(cfg.conns.header_timeout)
-        .keep_alive(true)
-        .max_buf_size((cfg.max_header_bytes * 2).max(16 * 1024));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(cfg.max_header_bytes).unwrap_or(u32::MAX));
+    // The settings of a route's listener: HTTP/1.1 with upgrades (WebSocket)
+    // and HTTP/2 with extended CONNECT (RFC 8441), by ALPN here.
+    let builder = listener::auto_builder(cfg.max_header_bytes, cfg.conns.header_timeout);
     let idle = cfg.conns.header_timeout;
     drop(cfg);
     // HTTP/2 with no stream open for the header timeout gets a GOAWAY, as
@@ -87,14 +80,14 @@ pub async fn serve<I>(
             let _drain = watcher;
             let streams = idle_h2::Streams::new();
             let service = idle_h2::count(service, streams.clone());
-            let c = builder.serve_connection(TokioIo::new(tls), service);
+            let c = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
             tokio::pin!(c);
             let idle = Some((&*streams, idle));
             idle_h2::drive(c, |c| c.graceful_shutdown(), &mut stop, idle).await
         }
         _ => {
             watcher
-                .watch(builder.serve_connection(TokioIo::new(tls), service))
+                .watch(builder.serve_connection_with_upgrades(TokioIo::new(tls), service))
                 .await
         }
     };

@@ -130,14 +130,16 @@ async fn handle(t: &Transparent, s: TcpStream, conn: &Connection, watcher: Watch
 /// A plain HTTP connection to a routed host: its requests pinned to it and sent through the route.
 async fn plain(t: &Transparent, s: TcpStream, c: Connection, watcher: Watcher) {
     let cfg = t.ob.config.load_full();
-    let builder = listener::http1_builder(cfg.max_header_bytes, cfg.conns.header_timeout);
+    // As on a route's listener: HTTP/1.1 with upgrades (WebSocket), or
+    // HTTP/2 with prior knowledge, told apart by the first bytes.
+    let builder = listener::auto_builder(cfg.max_header_bytes, cfg.conns.header_timeout);
     let (ob, conn) = (t.ob.clone(), Arc::new(c));
     let service = service_fn(move |req: hyper::Request<Incoming>| {
         let (ob, conn) = (ob.clone(), conn.clone());
         async move { Ok::<_, Infallible>(intercept::request(&ob, &conn, req).await) }
     });
     if let Err(e) = watcher
-        .watch(builder.serve_connection(TokioIo::new(s), service))
+        .watch(builder.serve_connection_with_upgrades(TokioIo::new(s), service))
         .await
     {
         tracing::debug!(error = %e, "redirected connection ended with an error");
