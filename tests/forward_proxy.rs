@@ -308,7 +308,13 @@ async fn the_generated_ca_is_name_constrained_kept_private_and_persisted() {
         text.contains(&format!("DNS:{HOST}")) && text.contains(&format!("DNS:{OTHER}")),
         "{text}"
     );
-    assert!(!text.contains("Excluded"), "{text}");
+    // DNS subtrees alone leave IP addresses open: every one is excluded.
+    assert!(
+        text.contains("Excluded")
+            && text.contains("IP:0.0.0.0/0.0.0.0")
+            && text.contains("IP:0:0:0:0:0:0:0:0/0:0:0:0:0:0:0:0"),
+        "{text}"
+    );
 
     // A leaf for an unlisted host: sidekey will not mint one ...
     let authority = w.sk.app.proxy_ca().unwrap();
@@ -322,12 +328,17 @@ async fn the_generated_ca_is_name_constrained_kept_private_and_persisted() {
         .unwrap()
         .self_signed(&key)
         .unwrap();
-    for (host, valid) in [("evil.example.com", false), (HOST, true)] {
+    for (host, valid) in [
+        ("evil.example.com", false),
+        ("203.0.113.5", false),
+        ("2001:db8::5", false),
+        (HOST, true),
+    ] {
         let mut p = rcgen::CertificateParams::new(vec![host.to_owned()]).unwrap();
         p.use_authority_key_identifier_extension = true;
         let k = rcgen::KeyPair::generate().unwrap();
         let leaf = p.signed_by(&k, &issuer, &key).unwrap();
-        let path = w.sk.path(&format!("leaf-{host}.pem"));
+        let path = w.sk.path(&format!("leaf-{}.pem", host.replace(':', "_")));
         std::fs::write(&path, leaf.pem()).unwrap();
         let out = std::process::Command::new("openssl")
             .args(["verify", "-CAfile"])
@@ -641,4 +652,47 @@ async fn the_binary_at_trace_level_never_logs_the_credential_of_an_intercepted_r
     let all = log.join("\n");
     assert!(all.contains("TRACE"), "trace logging was on");
     support::logs::assert_no_secret_in("the trace log", all.as_bytes());
+}
+
+/// A CA an earlier version generated, constrained to the hosts' DNS names
+/// but not closed to IP addresses, is replaced at start: its key could
+/// still sign for any IP address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_ca_that_leaves_ip_addresses_open_is_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    p.name_constraints = Some(rcgen::NameConstraints {
+        permitted_subtrees: vec![
+            rcgen::GeneralSubtree::DnsName(HOST.into()),
+            rcgen::GeneralSubtree::DnsName(OTHER.into()),
+        ],
+        excluded_subtrees: vec![],
+    });
+    let key = rcgen::KeyPair::generate().unwrap();
+    let old = p.self_signed(&key).unwrap().pem();
+    std::fs::write(state.join("ca.pem"), &old).unwrap();
+    std::fs::write(state.join("ca-key.pem"), key.serialize_pem()).unwrap();
+    let (upstream, test_ca) = World::upstream().await;
+    let w = World::start_in(dir, upstream, test_ca, "", &both).await;
+    let now = std::fs::read_to_string(w.sk.path("state/ca.pem")).unwrap();
+    assert_ne!(now, old, "the old CA was replaced");
+    assert_eq!(proxy::sidekey_ca(&w.sk.path("sidekey.toml")), now);
+    assert!(
+        support::logs::lines_with("leaves IP addresses open").len() == 1,
+        "the replacement is logged"
+    );
+    // The new one intercepts as before.
+    let a = curl(&[
+        "--proxy",
+        &w.proxy_url(),
+        "--cacert",
+        w.sk.path("state/ca.pem").to_str().unwrap(),
+        &format!("https://{HOST}/v1/new-ca"),
+    ])
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    w.sk.stop().await;
 }

@@ -3,8 +3,8 @@
 use super::leaf::Leaves;
 use super::store;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, GeneralSubtree, IsCa, KeyPair, KeyUsagePurpose,
-    NameConstraints,
+    BasicConstraints, CertificateParams, CidrSubnet, DnType, GeneralSubtree, IsCa, KeyPair,
+    KeyUsagePurpose, NameConstraints,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,6 +54,9 @@ pub struct Authority {
     pub(super) key: KeyPair,
     /// Permitted DNS subtrees; `None`: the certificate has no name constraints.
     permitted: Option<Vec<String>>,
+    /// Whether the constraints also rule out every IP address: DNS subtrees
+    /// alone leave certificates for IP addresses unconstrained.
+    ips_closed: bool,
     /// The hosts leaves may be minted for (the host routes').
     hosts: Vec<String>,
     pub leaves: Leaves,
@@ -69,6 +72,8 @@ impl Authority {
                 let ca = Self::read(source, cert, key, hosts)?;
                 if ca.permitted.is_none() {
                     tracing::warn!(cert = %cert.display(), "the [proxy] CA has no name constraints: if its key leaks it can sign for any host; prefer a CA constrained to the routed hosts");
+                } else if !ca.ips_closed {
+                    tracing::warn!(cert = %cert.display(), "the [proxy] CA's name constraints leave IP addresses open: if its key leaks it can sign for any IP address; add excluded subtrees IP:0.0.0.0/0 and IP:::/0");
                 }
                 if let Some(host) = hosts.iter().find(|h| !ca.covers(h)) {
                     return Err(ca.not_covered(host));
@@ -80,7 +85,10 @@ impl Authority {
                 if cert.exists() && key.exists() {
                     let ca = Self::read(source, &cert, &key, hosts)?;
                     match hosts.iter().find(|h| !ca.covers(h)) {
-                        None => return Ok(ca),
+                        None if ca.ips_closed => return Ok(ca),
+                        None => {
+                            tracing::warn!(cert = %cert.display(), "the generated CA leaves IP addresses open (made by an earlier version): generating a new CA; apps must trust it again (sidekey ca)")
+                        }
                         Some(h) => {
                             tracing::warn!(host = %h, cert = %cert.display(), "the generated CA does not cover a new host route: generating a new CA; apps must trust it again (sidekey ca)")
                         }
@@ -156,6 +164,10 @@ impl Authority {
                 })
                 .collect()
         });
+        let ips_closed = params
+            .name_constraints
+            .as_ref()
+            .is_some_and(|nc| all_ips().iter().all(|ip| nc.excluded_subtrees.contains(ip)));
         let issuer = params
             .self_signed(&key)
             .map_err(|e| CaError::Make(e.to_string()))?;
@@ -166,6 +178,7 @@ impl Authority {
             issuer,
             key,
             permitted,
+            ips_closed,
             hosts: hosts.to_vec(),
             leaves: Leaves::default(),
         })
@@ -198,7 +211,9 @@ impl Authority {
                 .iter()
                 .map(|h| GeneralSubtree::DnsName(h.clone()))
                 .collect(),
-            excluded_subtrees: Vec::new(),
+            // Host routes are DNS names; without these, the CA could still
+            // sign for any IP address.
+            excluded_subtrees: all_ips(),
         });
         let now = SystemTime::now();
         params.not_before = (now - Duration::from_secs(3600)).into();
@@ -211,6 +226,14 @@ impl Authority {
         tracing::info!(dir = %dir.display(), hosts = ?hosts, "generated the local interception CA; apps trust it with the output of `sidekey ca`");
         Ok(())
     }
+}
+
+/// Every IPv4 and every IPv6 address, as name-constraint subtrees.
+fn all_ips() -> Vec<GeneralSubtree> {
+    vec![
+        GeneralSubtree::IpAddress(CidrSubnet::V4([0; 4], [0; 4])),
+        GeneralSubtree::IpAddress(CidrSubnet::V6([0; 16], [0; 16])),
+    ]
 }
 
 /// Whether the private key (PEM) is the one of the certificate (PEM): the
