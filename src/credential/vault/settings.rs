@@ -437,6 +437,20 @@ mod tests {
             s.target.fields().kind(),
             crate::material::MaterialKind::AwsKeys
         );
+        let s = parse_text(
+            r#"address = "https://v.example"
+            auth = { method = "token", token = { env = "T" } }
+            write = { path = "pki/issue/client", data = { common_name = "app" }, cert = {} }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.target.fields(),
+            &Fields::Cert {
+                certificate: "certificate".into(),
+                key: "private_key".into(),
+                chain: None
+            }
+        );
     }
 
     #[test]
@@ -478,6 +492,12 @@ mod tests {
                 auth = { method = "token", token = { env = "T" }, role = "x" }
                 kv = { path = "a", field = "f" }"#,
                 "does not go with",
+            ),
+            (
+                r#"address = "https://v"
+                auth = { method = "token", token = { env = "T" } }
+                read = { path = "pki/cert/ca", field = "certificate", cert = {} }"#,
+                "only one of `field`, `aws` and `cert`",
             ),
         ] {
             let e = parse_text(text).unwrap_err();
