@@ -774,14 +774,14 @@ fn inject_mismatch(route: &RouteConfig, credentials: &[CredentialConfig]) -> Opt
     let (needs, issues) = (route.inject.material(), c.source.material());
     (needs != issues).then(|| match needs {
         MaterialKind::AwsKeys => format!(
-            "route `{}`: {} signs with AWS keys, but credential `{}` has source \"{}\"; use source = \"aws\"",
+            "route `{}`: {} signs with AWS keys, but credential `{}` has source \"{}\"; use source = \"aws\" (or \"vault\" with `aws = {{ ... }}`)",
             route.name,
             route.inject.name(),
             c.name,
             c.source.kind()
         ),
         MaterialKind::CertKey => format!(
-            "route `{}`: inject = {{ client_cert }} needs a certificate and key, but credential `{}` holds {}; use source = \"file\" with `cert` and `key`",
+            "route `{}`: inject = {{ client_cert }} needs a certificate and key, but credential `{}` holds {}; use source = \"file\" with `cert` and `key`, or source = \"vault\" with `cert = {{ ... }}`",
             route.name,
             c.name,
             issues.describe()

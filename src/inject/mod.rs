@@ -107,7 +107,9 @@ pub enum RenderError {
     BadKey(String),
     #[error("the client certificate cannot be used: {0}")]
     BadCertificate(#[from] crate::transport::cert::CertError),
-    #[error("client_cert needs a certificate and key (source = \"file\" with `cert` and `key`)")]
+    #[error(
+        "client_cert needs a certificate and key (source = \"file\" with `cert` and `key`, or source = \"vault\" with `cert`)"
+    )]
     NeedsCertificate,
 }
 

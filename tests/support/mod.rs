@@ -97,6 +97,25 @@ impl Sidekey {
     }
 }
 
+/// Polls `check` every 100 ms until it returns Some, up to `secs`; panics naming `what`.
+pub async fn until<T, F: std::future::Future<Output = Option<T>>>(
+    secs: u64,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {secs} s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// Writes `value` to `path` atomically (write a temporary file, rename it over).
 pub fn write_atomic(path: &Path, value: &str) {
     let tmp = path.with_extension("tmp-write");

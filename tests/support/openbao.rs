@@ -32,19 +32,61 @@ pub struct OpenBao {
     pub port: u16,
     /// The dev root token, chosen by the test and registered as a secret.
     pub root: String,
+    /// A config file given with `-config` (an audit device).
+    config: Option<PathBuf>,
     child: Option<Child>,
 }
 
 impl OpenBao {
     /// Starts a dev server whose root token is `root`; waits until it answers healthy.
     pub async fn start(root: &str) -> OpenBao {
+        Self::launch(root, None).await
+    }
+
+    async fn launch(root: &str, config: Option<PathBuf>) -> OpenBao {
         let mut bao = OpenBao {
             port: free_port_pair(),
             root: super::logs::secret(root),
+            config,
             child: None,
         };
         bao.spawn(true).await;
         bao
+    }
+
+    /// [`OpenBao::start`] with a file audit device writing every answer raw
+    /// (`log_raw`) to `dir/bao-audit.log`: how a test learns the private keys
+    /// the PKI engine issued to sidekey, to register them as secrets.
+    pub async fn start_audited(root: &str, dir: &std::path::Path) -> OpenBao {
+        let config = dir.join("bao-audit.hcl");
+        let log = dir.join("bao-audit.log");
+        std::fs::write(
+            &config,
+            format!(
+                "audit \"file\" \"raw\" {{\n  options {{\n    file_path = \"{}\"\n    log_raw = \"true\"\n  }}\n}}\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        Self::launch(root, Some(config)).await
+    }
+
+    /// Every `private_key` OpenBao has answered so far, from the raw audit
+    /// log of [`OpenBao::start_audited`].
+    pub fn issued_private_keys(&self) -> Vec<String> {
+        let Some(config) = &self.config else {
+            panic!("issued_private_keys needs OpenBao::start_audited");
+        };
+        let text = std::fs::read_to_string(config.with_extension("log")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["type"] == "response")
+            .filter_map(|e| {
+                e["response"]["data"]["private_key"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect()
     }
 
     /// Starts the server and waits until it answers healthy. A server that
@@ -63,6 +105,11 @@ impl OpenBao {
                     &format!("-dev-listen-address=127.0.0.1:{}", self.port),
                     &format!("-dev-root-token-id={}", self.root),
                 ])
+                .args(
+                    self.config
+                        .iter()
+                        .map(|c| format!("-config={}", c.display())),
+                )
                 .env("BAO_API_ADDR", self.address())
                 .stdout(Stdio::null())
                 .stderr(log.reopen().unwrap())
@@ -449,5 +496,36 @@ impl OpenBao {
             })),
         )
         .await;
+    }
+}
+
+impl OpenBao {
+    /// A PKI mount `pki` with an EC root CA and role `role` issuing client
+    /// certificates (clientAuth only) valid `ttl`, without lease (their
+    /// lifetime is the certificate's); returns the root CA's PEM.
+    pub async fn pki_client_role(&self, role: &str, ttl: &str) -> String {
+        self.api("POST", "sys/mounts/pki", Some(json!({ "type": "pki" })))
+            .await;
+        let root = self
+            .api(
+                "POST",
+                "pki/root/generate/internal",
+                Some(json!({ "common_name": "openbao test root", "ttl": "1h", "key_type": "ec" })),
+            )
+            .await;
+        self.api(
+            "POST",
+            &format!("pki/roles/{role}"),
+            Some(json!({
+                "allow_any_name": true,
+                "client_flag": true,
+                "server_flag": false,
+                "key_type": "ec",
+                "ttl": ttl,
+                "max_ttl": "1h",
+            })),
+        )
+        .await;
+        root["data"]["certificate"].as_str().unwrap().to_owned()
     }
 }

@@ -157,8 +157,18 @@ impl Auth {
         }
     }
 
+    /// Whether sidekey creates its token by logging in (every method but `token`,
+    /// whose token someone else made and may share).
+    pub fn logs_in(&self) -> bool {
+        !matches!(self.spec, AuthSpec::Token(_))
+    }
+
     /// Revokes the current token at Vault (`auth/token/revoke-self`), for shutdown.
+    /// Only for a token sidekey logged in for ([`Auth::logs_in`]).
     pub async fn revoke_self(&self) -> Result<(), SourceError> {
+        if !self.logs_in() {
+            return Ok(());
+        }
         let mut state = self.state.lock().await;
         let Some(s) = state.session.take() else {
             return Ok(());

@@ -20,7 +20,7 @@ impl VaultSource {
         let held = previous.and_then(|p| Some((p, p.lease.as_ref()?.get::<Handle>()?)));
         if let Some((prev, Handle::Kv { version })) = held {
             let meta = self
-                .authed(Method::GET, &format!("{mount}/metadata/{path}"), None)
+                .authed(Method::GET, &format!("{mount}/metadata/{path}"), None, &[])
                 .await?;
             let current = meta
                 .get("data")
@@ -31,7 +31,7 @@ impl VaultSource {
             }
         }
         let what = format!("{mount}/data/{path}");
-        let answer = self.authed(Method::GET, &what, None).await?;
+        let answer = self.authed(Method::GET, &what, None, &[]).await?;
         let outer = answer.get("data").and_then(Value::as_object);
         let data = outer
             .and_then(|d| d.get("data"))
@@ -51,10 +51,12 @@ impl VaultSource {
             .and_then(Value::as_str)
             .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
             .unwrap_or_else(SystemTime::now);
+        let found = fields.material(&what, data)?;
         Ok(Issued {
-            material: fields.material(&what, data)?,
+            material: found.material,
             issued_at,
-            expires_at: None,
+            // A certificate kept in KV expires at its notAfter.
+            expires_at: found.not_after,
             lease: Some(Lease::new(Handle::Kv { version })),
         })
     }

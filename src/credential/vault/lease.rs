@@ -32,13 +32,13 @@ impl VaultSource {
             return Ok(renewed);
         }
         let body = data.map(|d| Value::Object(d.clone()));
-        let answer = self.authed(method, path, body.as_ref()).await?;
+        let answer = self.authed(method, path, body.as_ref(), &[]).await?;
         let now = SystemTime::now();
         let data = answer
             .get("data")
             .and_then(Value::as_object)
             .ok_or_else(|| SourceError::permanent(format!("{path}: the answer has no data")))?;
-        let material = fields.material(path, data)?;
+        let found = fields.material(path, data)?;
         let lease_ttl = answer
             .get("lease_duration")
             .and_then(Value::as_u64)
@@ -49,7 +49,7 @@ impl VaultSource {
             .filter(|s| !s.is_empty());
         // No lease: the secret may say its own lifetime (identity tokens: `ttl`,
         // PKI certificates: `expiration`, a Unix time).
-        let expires_at = if lease_ttl > 0 {
+        let said = if lease_ttl > 0 {
             Some(now + Duration::from_secs(lease_ttl))
         } else if let Some(ttl) = data.get("ttl").and_then(Value::as_u64).filter(|t| *t > 0) {
             Some(now + Duration::from_secs(ttl))
@@ -58,6 +58,11 @@ impl VaultSource {
                 .and_then(Value::as_u64)
                 .filter(|t| *t > 0)
                 .map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs(t))
+        };
+        // A certificate is unusable after its notAfter, whatever its lease says.
+        let expires_at = match (said, found.not_after) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
         let handle = match lease_id {
             Some(id) => Handle::Lease {
@@ -71,7 +76,7 @@ impl VaultSource {
             None => Handle::None,
         };
         Ok(Issued {
-            material,
+            material: found.material,
             issued_at: now,
             expires_at,
             lease: Some(Lease::new(handle)),
@@ -83,7 +88,7 @@ impl VaultSource {
     async fn renew(&self, prev: &Issued, id: &str, ttl: Duration) -> Option<Issued> {
         let body = json!({ "lease_id": id, "increment": ttl.as_secs() });
         let answer = match self
-            .authed(Method::PUT, "sys/leases/renew", Some(&body))
+            .authed(Method::PUT, "sys/leases/renew", Some(&body), &[id])
             .await
         {
             Ok(a) => a,
@@ -106,12 +111,13 @@ impl VaultSource {
         Some(renewed)
     }
 
-    /// `sys/leases/revoke` of one lease.
+    /// `sys/leases/revoke` of one lease. Like renewal, it keeps the lease id out of any error.
     pub(super) async fn revoke_lease(&self, id: &str) -> Result<(), SourceError> {
         self.authed(
             Method::PUT,
             "sys/leases/revoke",
             Some(&json!({ "lease_id": id })),
+            &[id],
         )
         .await
         .map(drop)

@@ -1,7 +1,7 @@
 //! The keys of `source = "vault"` checked into a [`VaultSpec`]: connection, auth method, what to read.
 
 use super::client::Connection;
-use super::fields::{AwsForm, Fields};
+use super::fields::{AwsForm, CertForm, Fields};
 use crate::credential::secret_ref::SecretRef;
 use crate::parse::{FieldError, ParseContext, SecretRefForm, typed};
 use serde::Deserialize;
@@ -22,7 +22,8 @@ pub struct VaultSpec {
     pub auth: AuthSpec,
     pub target: Target,
     pub poll_interval: Duration,
-    /// On SIGTERM: revoke the held lease and the auth token.
+    /// On SIGTERM: revoke the held lease, and the auth token if sidekey logged in for it
+    /// (a token handed over with method `token` is left alone).
     pub revoke_on_shutdown: bool,
 }
 
@@ -151,6 +152,7 @@ struct KvForm {
     path: String,
     field: Option<String>,
     aws: Option<AwsForm>,
+    cert: Option<CertForm>,
 }
 
 #[derive(Deserialize)]
@@ -159,6 +161,7 @@ struct ReadForm {
     path: String,
     field: Option<String>,
     aws: Option<AwsForm>,
+    cert: Option<CertForm>,
 }
 
 #[derive(Deserialize)]
@@ -169,6 +172,7 @@ struct WriteForm {
     data: Map<String, Value>,
     field: Option<String>,
     aws: Option<AwsForm>,
+    cert: Option<CertForm>,
 }
 
 /// `source = "vault"`.
@@ -327,8 +331,9 @@ fn target(
     read: Option<ReadForm>,
     write: Option<WriteForm>,
 ) -> Result<Target, FieldError> {
-    let fields =
-        |key: &str, field, aws| Fields::from_form(field, aws).map_err(|m| FieldError::on(key, m));
+    let fields = |key: &str, field, aws, cert| {
+        Fields::from_form(field, aws, cert).map_err(|m| FieldError::on(key, m))
+    };
     let path = |key: &str, p: String| -> Result<String, FieldError> {
         let p = p.trim().trim_matches('/').to_owned();
         if p.is_empty() || p.split('/').any(|s| s == ".." || s == ".") {
@@ -340,16 +345,16 @@ fn target(
         (Some(k), None, None) => Ok(Target::Kv {
             mount: path("kv", k.mount.unwrap_or_else(|| "secret".into()))?,
             path: path("kv", k.path)?,
-            fields: fields("kv", k.field, k.aws)?,
+            fields: fields("kv", k.field, k.aws, k.cert)?,
         }),
         (None, Some(r), None) => Ok(Target::Read {
             path: path("read", r.path)?,
-            fields: fields("read", r.field, r.aws)?,
+            fields: fields("read", r.field, r.aws, r.cert)?,
         }),
         (None, None, Some(w)) => Ok(Target::Write {
             path: path("write", w.path)?,
             data: w.data,
-            fields: fields("write", w.field, w.aws)?,
+            fields: fields("write", w.field, w.aws, w.cert)?,
         }),
         (None, None, None) => Err(FieldError {
             field: None,
@@ -432,6 +437,20 @@ mod tests {
             s.target.fields().kind(),
             crate::material::MaterialKind::AwsKeys
         );
+        let s = parse_text(
+            r#"address = "https://v.example"
+            auth = { method = "token", token = { env = "T" } }
+            write = { path = "pki/issue/client", data = { common_name = "app" }, cert = {} }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.target.fields(),
+            &Fields::Cert {
+                certificate: "certificate".into(),
+                key: "private_key".into(),
+                chain: None
+            }
+        );
     }
 
     #[test]
@@ -473,6 +492,12 @@ mod tests {
                 auth = { method = "token", token = { env = "T" }, role = "x" }
                 kv = { path = "a", field = "f" }"#,
                 "does not go with",
+            ),
+            (
+                r#"address = "https://v"
+                auth = { method = "token", token = { env = "T" } }
+                read = { path = "pki/cert/ca", field = "certificate", cert = {} }"#,
+                "only one of `field`, `aws` and `cert`",
             ),
         ] {
             let e = parse_text(text).unwrap_err();

@@ -46,16 +46,18 @@ impl VaultSource {
 
     /// A call with the auth token; a token Vault no longer knows (revoked,
     /// expired) is replaced by a new login and the call made once more.
+    /// `hide` are values sent in `body` that no error may quote (lease ids).
     pub(super) async fn authed(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
+        hide: &[&str],
     ) -> Result<Value, SourceError> {
         let token = self.auth.token().await?;
         match self
             .client
-            .json(method.clone(), path, Some(&token), body, &[])
+            .json(method.clone(), path, Some(&token), body, hide)
             .await
         {
             // A 403 is a revoked or expired token, or a policy that does not
@@ -65,7 +67,7 @@ impl VaultSource {
                 let token = self.auth.token().await?;
                 Ok(self
                     .client
-                    .json(method, path, Some(&token), body, &[])
+                    .json(method, path, Some(&token), body, hide)
                     .await?)
             }
             other => Ok(other?),
@@ -146,6 +148,16 @@ impl Source for VaultSource {
                         tracing::warn!(error = %e.message, "vault lease revocation at shutdown failed")
                     }
                 }
+            }
+            // A token handed over (method `token`: an operator's, or Vault
+            // Agent's sink) belongs to whoever made it; revoking it would
+            // also revoke everything else issued to it.
+            if !self.auth.logs_in() {
+                tracing::info!(
+                    method = self.auth.method(),
+                    "vault token left alone at shutdown: sidekey did not create it"
+                );
+                return;
             }
             match self.auth.revoke_self().await {
                 Ok(()) => tracing::info!(
