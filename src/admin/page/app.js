@@ -66,7 +66,7 @@ function routes(rs) {
   if (!rs.length) return "none";
   return el("ul", { class: "routes" }, ...rs.map((r) =>
     el("li", {}, el("b", {}, r.route), " → ", el("span", { class: "mono" }, r.upstream),
-      r.scopes.length ? ` (${r.scopes.join("; ")})` : " (everything)", modes(r))));
+      ` · scopes: ${r.scopes.length ? r.scopes.join("; ") : "everything"}`, modes(r))));
 }
 
 function timeline(entries) {

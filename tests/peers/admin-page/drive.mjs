@@ -87,7 +87,9 @@ async function page(admin, rotated, acted, screenshot) {
     text: s.innerText,
   })));
   const config = await p.$eval("#config", (e) => e.innerText);
-  await p.screenshot({ path: screenshot, fullPage: true });
+  // The README's picture: the page down to its last row.
+  const height = await p.evaluate(() => Math.ceil(document.getElementById("credentials").getBoundingClientRect().bottom) + 16);
+  await p.screenshot({ path: screenshot, fullPage: true, clip: { x: 0, y: 0, width: 1100, height } });
   await p.setViewportSize({ width: 390, height: 844 });
   await sleep(200);
   const phoneWidth = await p.evaluate(() => document.documentElement.scrollWidth);
