@@ -1,6 +1,7 @@
 // Drives the system Chromium (never a downloaded browser) through sidekey's admin page for
-// tests/admin_page.rs, with playwright-core. Prints one JSON line per step on stdout; the
-// Rust test reads them, acts between steps (rotating a value) and checks sidekey's side.
+// tests/admin_page.rs and tests/admin_page_findings.rs, with playwright-core. Prints one JSON
+// line per step on stdout; the Rust test reads them, acts between steps (rotating a value) and
+// checks sidekey's side.
 //
 //   node drive.mjs page ADMIN_URL ROTATED ACTED SCREENSHOT    the page lists, updates live, refreshes, revokes
 //   node drive.mjs token ADMIN_URL NAME TOKEN                   the buttons with `[admin] token` set
