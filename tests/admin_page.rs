@@ -21,7 +21,7 @@ fn root() -> PathBuf {
 }
 
 /// Credential `api-key` (a file) on route `files`, and `cluster` (an exec plugin issuing
-/// `k8s-exec-token-N`, N counting its runs, each run after the first taking 3 s) on route
+/// `k8s-exec-token-N`, N counting its runs, each run after the first taking 4 s) on route
 /// `cluster`; `admin` is more of the `[admin]` table (the token is in `{dir}/token`).
 async fn start(up: &Upstream, admin: &str) -> Sidekey {
     for n in 1..10 {
@@ -43,7 +43,7 @@ max_age = "30d"
 [credentials.cluster]
 source = "exec"
 command = ["{}"]
-env = {{ COUNT = "{{dir}}/count", LIFETIME = "3600", DELAY = "3" }}
+env = {{ COUNT = "{{dir}}/count", LIFETIME = "3600", DELAY = "4" }}
 {}{}"#,
         script.display(),
         support::route("files", &up.url(), "api-key", support::BEARER, ""),
@@ -130,7 +130,7 @@ async fn the_page_lists_updates_live_refreshes_and_revokes() {
         "loaded once, never reloaded: {rotated}"
     );
 
-    // Refresh `cluster` with the button: its plugin runs again (3 s); the polls meanwhile
+    // Refresh `cluster` with the button: its plugin runs again (4 s); the polls meanwhile
     // keep the button disabled, then the page shows the new value.
     let refreshed = drv.step("refreshed").await;
     assert_eq!(exec_runs(&sk), "2", "the source was asked again");
