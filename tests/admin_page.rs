@@ -1,36 +1,41 @@
 //! The admin page in a real browser: the system Chromium driven by playwright-core (both installed by
 //! scripts/install-test-peers, no browser downloaded) lists the credentials of a running sidekey,
-//! shows a rotation without a reload, revokes with its button (the upstream then gets the new
-//! value), and a page on another origin can neither revoke, refresh nor read through the admin API.
+//! shows a rotation without a reload, refreshes and revokes with its buttons (the upstream then gets
+//! the new value) under its security headers with no CSP violation, needs the admin token when one
+//! is set, and a page on another origin can neither revoke, refresh nor read through the admin API.
+//! (Failures and findings on the page: admin_page_findings.rs.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
 
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
+use support::admin_page::{Driver, artifacts, record, unexpected_errors};
 use support::{Reply, Sidekey, Upstream, get, logs, write_atomic};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+
+/// The admin token when a test sets one.
+const TOKEN: &str = "page-admin-token-5d9e27";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Credential `api-key` (a file) on route `files`, and `cluster` (an exec
-/// plugin issuing `k8s-exec-token-N`, N counting its runs) on route `cluster`.
-async fn start(up: &Upstream) -> Sidekey {
+/// Credential `api-key` (a file) on route `files`, and `cluster` (an exec plugin issuing
+/// `k8s-exec-token-N`, N counting its runs, each run after the first taking 4 s) on route
+/// `cluster`; `admin` is more of the `[admin]` table (the token is in `{dir}/token`).
+async fn start(up: &Upstream, admin: &str) -> Sidekey {
     for n in 1..10 {
         logs::secret(&format!("k8s-exec-token-{n}"));
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("key"), logs::secret("page-file-key-0a1")).unwrap();
+    std::fs::write(dir.path().join("token"), logs::secret(TOKEN)).unwrap();
     let script = root().join("tests/exec/exec-credential.sh");
     let cfg = format!(
         r#"
 [admin]
 listen = "127.0.0.1:0"
+{admin}
 [credentials.api-key]
 source = "file"
 path = "{{dir}}/key"
@@ -38,7 +43,7 @@ max_age = "30d"
 [credentials.cluster]
 source = "exec"
 command = ["{}"]
-env = {{ COUNT = "{{dir}}/count", LIFETIME = "3600" }}
+env = {{ COUNT = "{{dir}}/count", LIFETIME = "3600", DELAY = "4" }}
 {}{}"#,
         script.display(),
         support::route("files", &up.url(), "api-key", support::BEARER, ""),
@@ -49,61 +54,12 @@ env = {{ COUNT = "{{dir}}/count", LIFETIME = "3600" }}
     sk
 }
 
-/// The driver, one JSON line per step.
-struct Driver {
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl Driver {
-    fn start(args: &[&str]) -> Driver {
-        let dir = root().join("tests/peers/admin-page");
-        assert!(
-            dir.join("node_modules/playwright-core").is_dir(),
-            "playwright-core is missing: run scripts/install-test-peers"
-        );
-        assert!(
-            std::path::Path::new("/usr/bin/chromium").exists(),
-            "chromium is missing: run scripts/install-test-peers"
-        );
-        let mut child = Command::new("node")
-            .arg(dir.join("drive.mjs"))
-            .args(args)
-            .current_dir(&dir)
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node runs (install Node.js 20 or later)");
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        Driver { child, lines }
-    }
-
-    /// The next step the driver reports; it must be `step`.
-    async fn step(&mut self, step: &str) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(90), self.lines.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("the browser did not report `{step}` within 90 s"))
-            .unwrap()
-            .unwrap_or_else(|| panic!("the driver ended before `{step}` (its error is above)"));
-        logs::assert_no_secret_in(step, line.as_bytes());
-        let v: Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(v["step"], step, "{v}");
-        v
-    }
-
-    async fn finish(mut self) {
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .expect("the driver ends")
-            .unwrap();
-        assert!(status.success(), "the driver failed: {status}");
-    }
-}
-
-async fn record(sk: &Sidekey, name: &str) -> Value {
-    let (status, _, body) = get(&format!("{}/v1/credentials/{name}", sk.admin())).await;
-    assert_eq!(status, 200);
-    serde_json::from_slice(&body).unwrap()
+/// How often the exec plugin of `cluster` ran.
+fn exec_runs(sk: &Sidekey) -> String {
+    std::fs::read_to_string(sk.path("count"))
+        .unwrap()
+        .trim()
+        .to_owned()
 }
 
 /// The bearer value the upstream got on the last request through `route`.
@@ -116,16 +72,14 @@ async fn value_upstream_sees(sk: &Sidekey, up: &Upstream, route: &str) -> String
 }
 
 #[tokio::test]
-async fn the_page_lists_updates_live_and_revokes() {
+async fn the_page_lists_updates_live_refreshes_and_revokes() {
     let up = Upstream::ok().await;
-    let sk = start(&up).await;
+    let sk = start(&up, "").await;
     assert_eq!(
         value_upstream_sees(&sk, &up, "cluster").await,
         "k8s-exec-token-1"
     );
-    let artifacts = root().join("target/test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let shot = artifacts.join("admin-page.png");
+    let shot = artifacts().join("admin-page.png");
     let admin = sk.admin();
     let mut drv = Driver::start(&["page", &admin, "api-key", "cluster", shot.to_str().unwrap()]);
 
@@ -176,12 +130,42 @@ async fn the_page_lists_updates_live_and_revokes() {
         "loaded once, never reloaded: {rotated}"
     );
 
+    // Refresh `cluster` with the button: its plugin runs again (4 s); the polls meanwhile
+    // keep the button disabled, then the page shows the new value.
+    let refreshed = drv.step("refreshed").await;
+    assert_eq!(exec_runs(&sk), "2", "the source was asked again");
+    assert_eq!(refreshed["dialogs"], 1, "confirmed once: {refreshed}");
+    let during = &refreshed["in_flight"];
+    assert_eq!(during["state"], "refreshing", "{refreshed}");
+    assert_eq!(
+        during["refresh_disabled"], true,
+        "a poll during the refresh re-enabled its button: {refreshed}"
+    );
+    assert_eq!(refreshed["enabled_after"], true, "{refreshed}");
+    assert!(
+        refreshed["notice"]
+            .as_str()
+            .unwrap()
+            .starts_with("Refreshed cluster: now fresh"),
+        "{refreshed}"
+    );
+    assert_ne!(refreshed["after"], refreshed["before"], "{refreshed}");
+    assert_eq!(
+        refreshed["after"],
+        record(&sk, "cluster").await["fingerprint"]
+    );
+    assert_eq!(refreshed["loads"], 1, "{refreshed}");
+    assert_eq!(
+        value_upstream_sees(&sk, &up, "cluster").await,
+        "k8s-exec-token-2"
+    );
+
     // Revoke `cluster` with the button: dismissed once (nothing happens), then confirmed.
     let revoked = drv.step("revoked").await;
     drv.finish().await;
     assert_eq!(revoked["after_dismiss"], revoked["before"], "{revoked}");
     assert_ne!(revoked["after"], revoked["before"], "{revoked}");
-    assert_eq!(revoked["dialogs"].as_array().unwrap().len(), 2, "{revoked}");
+    assert_eq!(revoked["dialogs"].as_array().unwrap().len(), 3, "{revoked}");
     assert!(
         revoked["notice"]
             .as_str()
@@ -199,27 +183,123 @@ async fn the_page_lists_updates_live_and_revokes() {
         serde_json::json!([]),
         "no outside asset"
     );
-    let problems: Vec<&Value> = revoked["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| !p.as_str().unwrap().contains("404"))
-        .collect();
+    assert_security_headers(&revoked["headers"]);
+    assert_eq!(revoked["csp_console"], serde_json::json!([]), "{revoked}");
+    assert_eq!(
+        revoked["csp_violations"],
+        serde_json::json!([]),
+        "{revoked}"
+    );
+    let problems = unexpected_errors(&revoked["problems"], &[]);
     assert!(problems.is_empty(), "console errors (CSP?): {problems:?}");
     let rec = record(&sk, "cluster").await;
     assert_eq!(revoked["after"], rec["fingerprint"]);
     assert_eq!(
         value_upstream_sees(&sk, &up, "cluster").await,
-        "k8s-exec-token-2",
+        "k8s-exec-token-3",
         "the upstream gets the value fetched after the revocation"
     );
+    sk.stop().await;
+}
+
+/// The page and its script and style, as the browser received them: each under the
+/// same-origin policy and the other security headers.
+fn assert_security_headers(headers: &Value) {
+    for file in ["/", "/app.js", "/style.css"] {
+        let h = &headers[file];
+        let csp = h["content-security-policy"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no CSP on {file}: {h}"));
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+            "img-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(
+                csp.split(';').any(|d| d.trim() == directive),
+                "{directive} in {file}'s CSP: {csp}"
+            );
+        }
+        assert!(!csp.contains("unsafe"), "{csp}");
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "no-referrer"),
+            ("cross-origin-opener-policy", "same-origin"),
+            ("cross-origin-resource-policy", "same-origin"),
+            ("cache-control", "no-store"),
+        ] {
+            assert_eq!(h[name], value, "{name} on {file}: {h}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn with_a_token_the_buttons_fail_visibly_until_it_is_typed_in() {
+    let up = Upstream::ok().await;
+    let sk = start(&up, r#"token = { file = "{dir}/token" }"#).await;
+    let mut drv = Driver::start(&["token", &sk.admin(), "cluster", TOKEN]);
+    let t = drv.step("token").await;
+    drv.finish().await;
+    // Without the token: a visible refusal, and nothing happened.
+    let refused = t["refused"].as_str().unwrap();
+    assert!(
+        refused.starts_with("revoke cluster failed (HTTP 401 unauthorized)")
+            && refused.contains("Type the admin token"),
+        "{t}"
+    );
+    assert!(t["notice_class"].as_str().unwrap().contains("error"), "{t}");
+    assert_eq!(t["after_refused"], t["before"], "{t}");
+    assert_eq!(
+        logs::lines_with("admin request refused")
+            .iter()
+            .filter(|l| l.contains("unauthorized") && l.contains("/v1/credentials/cluster/revoke"))
+            .count(),
+        1
+    );
+    // With it typed in: revoked, and the upstream gets the next value.
+    assert!(
+        t["revoked"]
+            .as_str()
+            .unwrap()
+            .starts_with("Revoked cluster"),
+        "{t}"
+    );
+    assert_ne!(t["after"], t["before"], "{t}");
+    assert_eq!(t["after"], record(&sk, "cluster").await["fingerprint"]);
+    assert_eq!(exec_runs(&sk), "2");
+    assert_eq!(
+        value_upstream_sees(&sk, &up, "cluster").await,
+        "k8s-exec-token-2"
+    );
+    // The token stays in the script's memory: not in the page, a cookie or web storage
+    // (the step line itself is checked for it, and sidekey's logs when it stops).
+    let found = &t["found"];
+    for place in [
+        "in_text",
+        "in_html",
+        "in_cookie",
+        "local_storage",
+        "session_storage",
+    ] {
+        assert_eq!(found[place], false, "the token is {place}: {t}");
+    }
+    assert_eq!(found["local_storage_keys"], 0, "{t}");
+    assert_eq!(found["session_storage_keys"], 0, "{t}");
+    assert_eq!(found["field_type"], "password", "{t}");
+    assert_eq!(unexpected_errors(&t["problems"], &[401]), [] as [&str; 0]);
     sk.stop().await;
 }
 
 #[tokio::test]
 async fn a_page_on_another_origin_cannot_use_the_admin_api() {
     let up = Upstream::ok().await;
-    let sk = start(&up).await;
+    let sk = start(&up, "").await;
     let admin = sk.admin();
     let port = admin.rsplit(':').next().unwrap().to_owned();
     let before = record(&sk, "cluster").await["fingerprint"].clone();

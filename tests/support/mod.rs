@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 #![allow(dead_code, unused_imports)]
 
+pub mod admin_page;
 pub mod aws;
 pub mod binary;
 pub mod curl;

@@ -4,7 +4,10 @@
 
 const POLL_MS = 2000;
 const $ = (id) => document.getElementById(id);
+// The admin token as typed: kept in this variable only (never in storage, a cookie or the page).
 let token = "";
+// Actions in flight, as "name/action": their buttons stay disabled across the polls that redraw the rows.
+const busy = new Set();
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -63,7 +66,7 @@ function routes(rs) {
   if (!rs.length) return "none";
   return el("ul", { class: "routes" }, ...rs.map((r) =>
     el("li", {}, el("b", {}, r.route), " → ", el("span", { class: "mono" }, r.upstream),
-      r.scopes.length ? ` (${r.scopes.join("; ")})` : " (everything)", modes(r))));
+      ` · scopes: ${r.scopes.length ? r.scopes.join("; ") : "everything"}`, modes(r))));
 }
 
 function timeline(entries) {
@@ -98,9 +101,9 @@ function row(c, open) {
       prev ? "warn" : ""));
   const t = timeline(c.timeline);
   t.open = open;
-  const actions = el("div", { class: "actions" },
-    el("button", { class: "refresh", type: "button", "data-action": "refresh" }, "Refresh"),
-    el("button", { class: "revoke", type: "button", "data-action": "revoke" }, "Revoke"));
+  const button = (action, label) => el("button",
+    { class: action, type: "button", "data-action": action, disabled: busy.has(`${c.name}/${action}`) }, label);
+  const actions = el("div", { class: "actions" }, button("refresh", "Refresh"), button("revoke", "Revoke"));
   return el("section", { class: `cred s-${c.state}`, "data-name": c.name },
     el("div", { class: "cred-head" }, el("h2", {}, c.name),
       el("span", { class: "state", "data-field": "state" }, c.state.replace("_", " ")), actions),
@@ -153,7 +156,9 @@ async function act(name, action, button) {
   const what = action === "revoke"
     ? `Revoke ${name}? Its value is dropped at once, revoked at the source where it can be, and fetched anew. Requests fail until a new value arrives.`
     : `Refresh ${name} now?`;
-  if (!window.confirm(what)) return;
+  const key = `${name}/${action}`;
+  if (busy.has(key) || !window.confirm(what)) return;
+  busy.add(key);
   button.disabled = true;
   const headers = token ? { Authorization: `Bearer ${token}` } : {};
   try {
@@ -163,11 +168,13 @@ async function act(name, action, button) {
       notice(`${action === "revoke" ? "Revoked" : "Refreshed"} ${name}: now ${body.state}, fingerprint ${body.fingerprint || "none"}`, false);
     } else {
       const err = body.error || {};
-      notice(`${action} ${name} failed (HTTP ${r.status} ${err.code || ""}): ${err.message || ""}`, true);
+      const hint = r.status === 401 ? " Type the admin token in the field above." : "";
+      notice(`${action} ${name} failed (HTTP ${r.status} ${err.code || ""}): ${err.message || ""}${hint}`, true);
     }
   } catch (e) {
     notice(`${action} ${name} failed: ${e.message}`, true);
   } finally {
+    busy.delete(key);
     button.disabled = false;
     poll();
   }
