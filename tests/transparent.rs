@@ -19,6 +19,8 @@ use support::tls::TestCa;
 
 const SIDEKEY_UID: &str = "64001";
 const APP_UID: &str = "64002";
+/// Another local user, whom the rules redirect as well as the app.
+const OTHER_UID: &str = "64003";
 const LISTEN_PORT: u16 = 15001;
 
 /// A named network namespace of this test, deleted when dropped.
@@ -283,6 +285,18 @@ impl World {
 
     /// curl as the app's UID (no proxy variables; `cacert` the only trust), status and body.
     fn curl(&self, cacert: &str, resolve: &str, url: &str, extra: &[&str]) -> (String, String) {
+        self.curl_as(APP_UID, cacert, resolve, url, extra)
+    }
+
+    /// [`World::curl`] run as `uid`.
+    fn curl_as(
+        &self,
+        uid: &str,
+        cacert: &str,
+        resolve: &str,
+        url: &str,
+        extra: &[&str],
+    ) -> (String, String) {
         let ca = self.dir.path().join(cacert);
         let mut args = vec![
             "env",
@@ -301,7 +315,7 @@ impl World {
         ];
         args.extend(extra);
         args.push(url);
-        let out = self.ns.cmd(Some(APP_UID), &args).output().unwrap();
+        let out = self.ns.cmd(Some(uid), &args).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -774,4 +788,60 @@ fn a_reload_adds_transparent_to_a_sidekey_that_intercepted_nothing() {
     // Unrouted traffic passes through.
     w.assert_passed_through("/plain");
     w.finish();
+}
+
+/// Caller authentication on redirected connections: the client's socket is
+/// connected to the original destination, not to the transparent listener, and
+/// the socket-table lookup must find it there.
+#[test]
+fn allow_uids_admits_the_app_and_refuses_other_users_on_redirected_connections() {
+    let text = format!("{}allow_uids = [{APP_UID}]\n", config("passthrough"));
+    let w = World::start_with("callers", "passthrough", &text);
+
+    w.assert_routed("127.0.0.2", "/app");
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "api.test:80:127.0.0.2",
+        "http://api.test/app-plain",
+        &[],
+    );
+    assert_eq!(code, "200", "plain HTTP, routed by Host: {body}");
+    assert!(body.contains("auth=Bearer"), "{body}");
+
+    let mut ips = vec!["127.0.0.2"];
+    if w.ipv6 {
+        w.assert_routed("[fd00::2]", "/app-v6");
+        ips.push("[fd00::2]");
+    } else {
+        eprintln!("note: the namespace has no IPv6; the IPv6 lookup was not exercised");
+    }
+    for ip in ips {
+        let (code, body) = w.curl_as(
+            OTHER_UID,
+            "sidekey-ca.pem",
+            &format!("api.test:443:{ip}"),
+            "https://api.test/other-user",
+            &[],
+        );
+        assert_eq!(code, "403", "{ip}: {body}");
+        assert!(body.contains("caller_not_allowed"), "{ip}: {body}");
+        assert!(
+            body.contains(&format!("uid {OTHER_UID} may not use this route")),
+            "{ip}: {body}"
+        );
+    }
+    assert!(
+        !w.seen().contains("/other-user"),
+        "a refused caller reaches nothing: {}",
+        w.seen()
+    );
+
+    let lines = w.finish();
+    let refused = logs_with(&lines, "caller_refused");
+    assert!(
+        refused.iter().any(|l| l.contains("mode=\"transparent\"")
+            && l.contains("original_dst=\"127.0.0.2:443\"")
+            && l.contains(&format!("uid {OTHER_UID}"))),
+        "the refusal is audited with the mode and the original destination: {refused:?}"
+    );
 }

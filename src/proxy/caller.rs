@@ -35,7 +35,7 @@ impl Caller {
 
     /// Lets the request through, or says why not (never with the token).
     /// The token header is removed either way.
-    pub fn admit(&self, conn: &Connection, headers: &mut HeaderMap) -> Result<(), String> {
+    pub async fn admit(&self, conn: &Connection, headers: &mut HeaderMap) -> Result<(), String> {
         let presented = headers.remove(TOKEN_HEADER);
         if let Some(token) = &self.token {
             match presented {
@@ -55,7 +55,7 @@ impl Caller {
         if self.allow_uids.is_empty() && self.allow_gids.is_empty() {
             return Ok(());
         }
-        let Some(ids) = conn.peer_ids() else {
+        let Some(ids) = conn.peer_ids().await else {
             return Err("the caller's user could not be identified (its socket is not in this host's socket table); this route admits only listed users".into());
         };
         let uid_ok = self.allow_uids.contains(&ids.uid);

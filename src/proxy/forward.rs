@@ -123,7 +123,7 @@ async fn forward(
             limit: cfg.max_header_bytes,
         });
     }
-    if let Err(why) = route.caller.admit(conn, &mut parts.headers) {
+    if let Err(why) = route.caller.admit(conn, &mut parts.headers).await {
         audit::caller_refused(
             route.name(),
             &why,
