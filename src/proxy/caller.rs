@@ -4,6 +4,7 @@ use super::router::Connection;
 use crate::config::CallerRules;
 use crate::secret::Secret;
 use crate::secret_ref::ReadError;
+use crate::throttle::Throttle;
 use http::HeaderMap;
 use http::header::HeaderName;
 
@@ -17,6 +18,9 @@ pub struct Caller {
     allow_uids: Vec<u32>,
     allow_gids: Vec<u32>,
     token: Option<Secret>,
+    /// The route's `caller_refused` events: a loop of refused requests
+    /// logs one a second, with a count of the rest.
+    pub refusals: Throttle,
 }
 
 impl Caller {
@@ -30,6 +34,7 @@ impl Caller {
                 .as_ref()
                 .map(|t| t.read_blocking())
                 .transpose()?,
+            refusals: Throttle::new(),
         })
     }
 

@@ -124,12 +124,15 @@ async fn forward(
         });
     }
     if let Err(why) = route.caller.admit(conn, &mut parts.headers).await {
-        audit::caller_refused(
-            route.name(),
-            &why,
-            conn.peer,
-            audit::Via::of(conn.mode(), conn.original_dst),
-        );
+        if let Some(suppressed) = route.caller.refusals.admit() {
+            audit::caller_refused(
+                route.name(),
+                &why,
+                conn.peer,
+                audit::Via::of(conn.mode(), conn.original_dst),
+                suppressed,
+            );
+        }
         return Err(ProxyError::CallerNotAllowed(why));
     }
     browser::check(cfg, &parts.headers, &parts.uri)?;

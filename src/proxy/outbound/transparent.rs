@@ -13,6 +13,7 @@ use super::sniff::{First, sniff};
 use super::{Outbound, intercept, original_dst, pin, tunnel};
 use crate::config::{TransparentConfig, TransparentUnmatched};
 use crate::metrics::PROXY;
+use crate::throttle::Throttle;
 use arc_swap::ArcSwap;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -35,6 +36,8 @@ pub struct Transparent {
     /// Swapped by a reload that changes `unmatched`.
     pub config: ArcSwap<TransparentConfig>,
     limit: ConnLimit,
+    /// `transparent_refused` events: at most one a second, the rest counted.
+    refusals: Throttle,
 }
 
 impl Transparent {
@@ -43,6 +46,7 @@ impl Transparent {
             ob,
             config: ArcSwap::from_pointee(config),
             limit: ConnLimit::new(Some("[transparent]"), max_connections, Default::default()),
+            refusals: Throttle::new(),
         }
     }
 }
@@ -79,6 +83,7 @@ async fn handle(t: &Transparent, s: TcpStream, conn: &Connection, watcher: Watch
     let mut c = conn.clone();
     let Some(orig) = original_dst::of(&s, c.local) else {
         return refuse(
+            t,
             &c,
             None,
             "no original destination: the connection was not redirected by iptables",
@@ -87,6 +92,7 @@ async fn handle(t: &Transparent, s: TcpStream, conn: &Connection, watcher: Watch
     c.original_dst = Some(orig);
     if t.ob.own.load().iter().any(|o| tunnel::is_own(*o, orig)) {
         return refuse(
+            t,
             &c,
             None,
             "the original destination is one of sidekey's own listeners (a redirect loop)",
@@ -104,6 +110,7 @@ async fn handle(t: &Transparent, s: TcpStream, conn: &Connection, watcher: Watch
     let Some(host) = routed else {
         return match t.config.load().unmatched {
             TransparentUnmatched::Deny => refuse(
+                t,
                 &c,
                 None,
                 "no route names this destination (unmatched = \"deny\")",
@@ -164,7 +171,9 @@ async fn passthrough(s: TcpStream, orig: SocketAddr) {
     tunnel::splice(s, upstream).await;
 }
 
-fn refuse(c: &Connection, host: Option<&str>, reason: &str) {
+fn refuse(t: &Transparent, c: &Connection, host: Option<&str>, reason: &str) {
     PROXY.transparent_refused.fetch_add(1, Ordering::Relaxed);
-    crate::audit::transparent_refused(c.original_dst, host, reason, c.peer);
+    if let Some(suppressed) = t.refusals.admit() {
+        crate::audit::transparent_refused(c.original_dst, host, reason, c.peer, suppressed);
+    }
 }
