@@ -62,20 +62,30 @@ pub fn upstream_rejects_fresh_values(credential: &str, generation: u64) {
     tracing::warn!(target: TARGET, event = "upstream_rejects_fresh_values", credential, generation, "the upstream rejected a value fetched after its earlier rejection; rejections now trigger refreshes with backoff, and go to the app without a refresh in between");
 }
 
-pub fn caller_refused(route: &str, reason: &str, peer: Option<std::net::SocketAddr>, via: Via) {
+/// `suppressed`: refusals on this route since the last event that were not
+/// logged (at most one event per route a second).
+pub fn caller_refused(
+    route: &str,
+    reason: &str,
+    peer: Option<std::net::SocketAddr>,
+    via: Via,
+    suppressed: u64,
+) {
     let peer = peer.map(|p| p.to_string());
     let original_dst = via.original_dst.map(|a| a.to_string());
-    tracing::warn!(target: TARGET, event = "caller_refused", route, reason, peer, mode = via.mode, original_dst, "a caller the route does not admit was refused");
+    tracing::warn!(target: TARGET, event = "caller_refused", route, reason, peer, mode = via.mode, original_dst, suppressed, "a caller the route does not admit was refused");
 }
 
-/// A connection redirected to `[transparent] listen` was refused (never a credential in it).
+/// A connection redirected to `[transparent] listen` was refused (never a
+/// credential in it); `suppressed` as for [`caller_refused`], per listener.
 pub fn transparent_refused(
     original_dst: Option<std::net::SocketAddr>,
     host: Option<&str>,
     reason: &str,
     peer: Option<std::net::SocketAddr>,
+    suppressed: u64,
 ) {
     let original_dst = original_dst.map(|a| a.to_string());
     let peer = peer.map(|p| p.to_string());
-    tracing::warn!(target: TARGET, event = "transparent_refused", mode = "transparent", original_dst, host, reason, peer, "a redirected connection was refused");
+    tracing::warn!(target: TARGET, event = "transparent_refused", mode = "transparent", original_dst, host, reason, peer, suppressed, "a redirected connection was refused");
 }

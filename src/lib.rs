@@ -35,5 +35,6 @@ pub mod secret;
 pub mod secret_ref;
 pub mod shutdown;
 pub mod sync;
+pub mod throttle;
 pub mod tls;
 pub mod transport;

@@ -1,7 +1,7 @@
 //! Who may use the admin API, over real sockets with curl: a DNS-rebinding name is refused, a `POST`
 //! from another origin (form or fetch) is refused and changes nothing, the admin's own origin and
 //! the CLI (no Origin) may refresh and revoke, a configured token is required of everyone, and the
-//! admin listener holds at most `max_connections`.
+//! admin listener holds at most `max_connections`; a loop of refused requests logs one warning a second.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -239,5 +239,37 @@ async fn the_admin_listener_holds_at_most_max_connections() {
     assert!(got.starts_with("HTTP/1.1 503"), "{got}");
     assert!(got.contains("too_many_connections"), "{got}");
     drop(held);
+    sk.stop().await;
+}
+
+/// A page (or a script) hammering the admin API cannot flood the log: one
+/// "admin request refused" warning a second, each counting the ones left out.
+#[tokio::test]
+async fn a_loop_of_refused_admin_requests_logs_one_warning_a_second() {
+    let up = Upstream::ok().await;
+    let sk = start(&up, "").await;
+    let port = sk.admin().rsplit(':').next().unwrap().to_owned();
+    let resolve = format!("attacker.example:{port}:127.0.0.1");
+    let url = format!("http://attacker.example:{port}/flood-admin");
+    let mut args = vec!["--resolve", resolve.as_str()];
+    args.extend(std::iter::repeat_n(url.as_str(), 200));
+
+    let started = std::time::Instant::now();
+    let a = curl(&args).await;
+    let secs = started.elapsed().as_secs();
+    refused(&a, 403, "host_not_allowed", "`attacker.example:");
+    let warnings = ["admin request refused", "/flood-admin"];
+    let (lines, _) = logs::throttled(&warnings);
+    assert!(
+        lines >= 1 && lines as u64 <= secs + 2,
+        "200 refusals in {secs} s logged {lines} lines"
+    );
+
+    tokio::time::sleep(sidekey::throttle::EVERY + std::time::Duration::from_millis(100)).await;
+    let a = curl(&args[..3]).await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    let (after, happened) = logs::throttled(&warnings);
+    assert_eq!(after, lines + 1);
+    assert_eq!(happened, 201, "every refusal is counted by some line");
     sk.stop().await;
 }

@@ -1,6 +1,7 @@
 //! Caller authentication: only the workload may ride a route's credential. Peer UIDs/GIDs on a unix
 //! socket, peer UIDs from Linux's TCP socket table, and a caller token; every refusal is a
-//! `403 caller_not_allowed` that never reaches the upstream, with an audit event.
+//! `403 caller_not_allowed` that never reaches the upstream, with an audit event (one a second per
+//! route at most, the rest counted).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -121,6 +122,40 @@ async fn a_tcp_route_admits_listed_uids_from_the_kernels_socket_table() {
         a.body
     );
     assert_eq!(up.count(), 4, "a refused caller reaches nothing");
+    sk.stop().await;
+}
+
+/// A local process looping on a route it may not use cannot flood the log:
+/// one `caller_refused` event a second, each counting the ones left out.
+#[tokio::test]
+async fn a_loop_of_refused_callers_logs_one_event_a_second_with_the_rest_counted() {
+    let key = logs::secret("sk_flood_callers_2e71");
+    let up = Upstream::ok().await;
+    let rule = format!("allow_uids = [{}]", own_uid());
+    let sk = start(&key, &route("flood", &up.url(), "k", BEARER, &rule)).await;
+    let url = format!("{}/v1/thing", sk.url("flood"));
+    let mut args = vec!["-H", "Host: app.localhost"];
+    args.extend(std::iter::repeat_n(url.as_str(), 200));
+
+    let started = std::time::Instant::now();
+    let a = curl_as(NOBODY, NOBODY, &args).await;
+    let secs = started.elapsed().as_secs();
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert_eq!(up.count(), 0, "refused callers reach nothing");
+    let events = ["caller_refused", "route=\"flood\""];
+    let (lines, _) = logs::throttled(&events);
+    assert!(
+        lines >= 1 && lines as u64 <= secs + 2,
+        "200 refusals in {secs} s logged {lines} lines"
+    );
+
+    // The next event, a second later, says how many were left out.
+    tokio::time::sleep(sidekey::throttle::EVERY + std::time::Duration::from_millis(100)).await;
+    let a = curl_as(NOBODY, NOBODY, &args[..3]).await;
+    assert_eq!(a.status, 403, "{}", a.body);
+    let (after, happened) = logs::throttled(&events);
+    assert_eq!(after, lines + 1);
+    assert_eq!(happened, 201, "every refusal is counted by some line");
     sk.stop().await;
 }
 

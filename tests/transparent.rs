@@ -5,7 +5,10 @@
 //! rules exclude. An unrouted destination passes through untouched; a routed one whose Host is not
 //! its SNI is refused. The inventory shows the route's mode and last original destination; `sidekey
 //! iptables --apply` loads both families (IPv6 skipped where the namespace has none); a reload adds or
-//! moves `[transparent]`. Needs root (CI runs as root); fails, never skips, when the namespace cannot be made.
+//! moves `[transparent]`. `allow_uids` admits the app's UID and refuses other users on redirected
+//! connections. Both proof-of-possession forms reach independent verifiers through it: RFC 9421
+//! signatures checked by PyPI `http-message-signatures`, a client certificate required by nginx
+//! (`ssl_verify_client on`). Needs root (CI runs as root); fails, never skips, when the namespace cannot be made.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -14,11 +17,15 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use support::binary::Running;
+use support::httpsig::{self, Verifier};
 use support::logs;
+use support::nginx::{self, Nginx};
 use support::tls::TestCa;
 
 const SIDEKEY_UID: &str = "64001";
 const APP_UID: &str = "64002";
+/// Another local user, whom the rules redirect as well as the app.
+const OTHER_UID: &str = "64003";
 const LISTEN_PORT: u16 = 15001;
 
 /// A named network namespace of this test, deleted when dropped.
@@ -61,6 +68,24 @@ impl Netns {
             String::from_utf8_lossy(&out.stderr)
         );
         out
+    }
+
+    /// Runs `f` on a thread inside the namespace: the processes it starts run
+    /// there and the sockets it opens are there (the calling thread stays out).
+    fn within<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let ns = std::fs::File::open(format!("/run/netns/{}", self.0)).unwrap();
+                rustix::thread::move_into_link_name_space(
+                    std::os::fd::AsFd::as_fd(&ns),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .expect("setns into the test's network namespace (needs root)");
+                f()
+            })
+            .join()
+            .unwrap()
+        })
     }
 
     /// Applies rules printed by `sidekey iptables` with `restore` (iptables-restore or ip6tables-restore).
@@ -143,6 +168,14 @@ impl World {
 
     /// The rules redirect to `config(unmatched)`'s listener; sidekey runs on `running`.
     fn start_with(tag: &str, unmatched: &str, running: &str) -> World {
+        Self::start_prepared(tag, |_, _| (config(unmatched), running.to_owned()))
+    }
+
+    /// `prepare` runs once the namespace, the upstream and the test's files
+    /// exist: it may start more peers in the namespace and write files to the
+    /// folder, and returns the config the rules and sidekey's CA are made
+    /// from and the config sidekey runs.
+    fn start_prepared(tag: &str, prepare: impl FnOnce(&Netns, &Path) -> (String, String)) -> World {
         logs::init();
         let ns = Netns::create(tag);
         let ipv6 = ns
@@ -184,7 +217,8 @@ impl World {
         let upstream = Killed(up);
 
         // The config, and the CA generated as root, then handed to sidekey's UID.
-        let text = config(unmatched).replace("{dir}", d.to_str().unwrap());
+        let (base, running) = prepare(&ns, d);
+        let text = base.replace("{dir}", d.to_str().unwrap());
         let cfg = d.join("sidekey.toml");
         std::fs::write(&cfg, &text).unwrap();
         let ca = Command::new(env!("CARGO_BIN_EXE_sidekey"))
@@ -227,7 +261,7 @@ impl World {
         }
 
         let bin = env!("CARGO_BIN_EXE_sidekey");
-        let mut sk = Running::start_with(d, running, ns.cmd(Some(SIDEKEY_UID), &[bin]));
+        let mut sk = Running::start_with(d, &running, ns.cmd(Some(SIDEKEY_UID), &[bin]));
         if running.contains("[transparent]") {
             sk.wait_for_line(|l| l.contains("transparent egress listening"));
         }
@@ -283,6 +317,18 @@ impl World {
 
     /// curl as the app's UID (no proxy variables; `cacert` the only trust), status and body.
     fn curl(&self, cacert: &str, resolve: &str, url: &str, extra: &[&str]) -> (String, String) {
+        self.curl_as(APP_UID, cacert, resolve, url, extra)
+    }
+
+    /// [`World::curl`] run as `uid`.
+    fn curl_as(
+        &self,
+        uid: &str,
+        cacert: &str,
+        resolve: &str,
+        url: &str,
+        extra: &[&str],
+    ) -> (String, String) {
         let ca = self.dir.path().join(cacert);
         let mut args = vec![
             "env",
@@ -301,7 +347,7 @@ impl World {
         ];
         args.extend(extra);
         args.push(url);
-        let out = self.ns.cmd(Some(APP_UID), &args).output().unwrap();
+        let out = self.ns.cmd(Some(uid), &args).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -773,5 +819,245 @@ fn a_reload_adds_transparent_to_a_sidekey_that_intercepted_nothing() {
     w.assert_routed("127.0.0.2", "/added");
     // Unrouted traffic passes through.
     w.assert_passed_through("/plain");
+    w.finish();
+}
+
+/// Caller authentication on redirected connections: the client's socket is
+/// connected to the original destination, not to the transparent listener, and
+/// the socket-table lookup must find it there.
+#[test]
+fn allow_uids_admits_the_app_and_refuses_other_users_on_redirected_connections() {
+    let text = format!("{}allow_uids = [{APP_UID}]\n", config("passthrough"));
+    let w = World::start_with("callers", "passthrough", &text);
+
+    w.assert_routed("127.0.0.2", "/app");
+    let (code, body) = w.curl(
+        "sidekey-ca.pem",
+        "api.test:80:127.0.0.2",
+        "http://api.test/app-plain",
+        &[],
+    );
+    assert_eq!(code, "200", "plain HTTP, routed by Host: {body}");
+    assert!(body.contains("auth=Bearer"), "{body}");
+
+    let mut ips = vec!["127.0.0.2"];
+    if w.ipv6 {
+        w.assert_routed("[fd00::2]", "/app-v6");
+        ips.push("[fd00::2]");
+    } else {
+        eprintln!("note: the namespace has no IPv6; the IPv6 lookup was not exercised");
+    }
+    for ip in ips {
+        let (code, body) = w.curl_as(
+            OTHER_UID,
+            "sidekey-ca.pem",
+            &format!("api.test:443:{ip}"),
+            "https://api.test/other-user",
+            &[],
+        );
+        assert_eq!(code, "403", "{ip}: {body}");
+        assert!(body.contains("caller_not_allowed"), "{ip}: {body}");
+        assert!(
+            body.contains(&format!("uid {OTHER_UID} may not use this route")),
+            "{ip}: {body}"
+        );
+    }
+    assert!(
+        !w.seen().contains("/other-user"),
+        "a refused caller reaches nothing: {}",
+        w.seen()
+    );
+
+    let lines = w.finish();
+    let refused = logs_with(&lines, "caller_refused");
+    assert!(
+        refused.iter().any(|l| l.contains("mode=\"transparent\"")
+            && l.contains("original_dst=\"127.0.0.2:443\"")
+            && l.contains(&format!("uid {OTHER_UID}"))),
+        "the refusal is audited with the mode and the original destination: {refused:?}"
+    );
+}
+
+/// The proof-of-possession peers, running inside the namespace: a verifier of
+/// RFC 9421 signatures and nginx requiring a client certificate.
+struct PopPeers {
+    verifier: Verifier,
+    nginx: Nginx,
+    /// The signing key (never to be seen by the app).
+    key: String,
+    /// Keeps the peers' process handles served.
+    _rt: tokio::runtime::Runtime,
+}
+
+/// nginx's port inside the namespace.
+const NGINX_PORT: u16 = 8443;
+
+impl PopPeers {
+    /// Writes the keys and certificates into `d` (the private ones owned by
+    /// sidekey's UID) and starts the peers in `ns`.
+    fn start(ns: &Netns, d: &Path) -> PopPeers {
+        let (key, public) = httpsig::new_key("ed25519");
+        std::fs::write(d.join("sig-key"), format!("{key}\n")).unwrap();
+        std::fs::write(d.join("sig-trusted"), &public).unwrap();
+        let ca = TestCa::new();
+        let nginx_dir = d.join("nginx");
+        std::fs::create_dir(&nginx_dir).unwrap();
+        nginx::server_files(&ca, &nginx_dir);
+        let (cert, client_key) = nginx::client_pair(&ca, &[0xc1]);
+        std::fs::write(d.join("client.pem"), cert).unwrap();
+        std::fs::write(d.join("client-key.pem"), client_key).unwrap();
+        for f in ["sig-key", "client-key.pem"] {
+            let p = d.join(f);
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
+            let own = format!("{SIDEKEY_UID}:{SIDEKEY_UID}");
+            assert!(
+                Command::new("chown")
+                    .arg(own)
+                    .arg(&p)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }
+        ns.within(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let verifier = rt.block_on(Verifier::start(
+                "ed25519",
+                "test-key",
+                &d.join("sig-trusted"),
+            ));
+            let nginx = rt.block_on(Nginx::start(&nginx_dir, NGINX_PORT, false));
+            PopPeers {
+                verifier,
+                nginx,
+                key,
+                _rt: rt,
+            }
+        })
+    }
+
+    /// Host routes `sig.test` (signed, to the verifier) and `bank.test`
+    /// (client certificate, to nginx), with their credentials.
+    fn routes(&self) -> String {
+        format!(
+            r#"
+[credentials.sig]
+source = "file"
+path = "{{dir}}/sig-key"
+
+[credentials.mtls]
+source = "file"
+cert = "{{dir}}/client.pem"
+key = "{{dir}}/client-key.pem"
+
+[[routes]]
+name = "signed"
+host = "sig.test"
+upstream = "{}"
+credential = "sig"
+inject = {{ http_signature = {{ key_id = "test-key", alg = "ed25519", components = ["@method", "@target-uri", "@authority", "@path", "@query", "content-type", "content-digest"] }} }}
+
+[[routes]]
+name = "bank"
+host = "bank.test"
+upstream = "https://127.0.0.1:{NGINX_PORT}"
+ca_file = "{{dir}}/nginx/ca.pem"
+credential = "mtls"
+inject = {{ client_cert = {{}} }}
+"#,
+            self.verifier.url
+        )
+    }
+}
+
+/// issue 15 in transparent egress: the app calls the real host names (at an
+/// address where nothing listens) with no proxy settings; the rules redirect
+/// it, sidekey intercepts, and the independent verifiers accept what it adds.
+#[test]
+fn signatures_and_client_certificates_reach_their_verifiers_through_transparent_egress() {
+    let mut peers = None;
+    let w = World::start_prepared("pop", |ns, d| {
+        let p = PopPeers::start(ns, d);
+        let text = format!("{}{}", config("passthrough"), p.routes());
+        peers = Some(p);
+        (text.clone(), text)
+    });
+    let peers = peers.unwrap();
+    // Nothing listens at 127.0.0.3: only an intercepted request can be answered.
+    let at = "127.0.0.3";
+
+    // RFC 9421, over TLS and over plain HTTP, with and without a body.
+    for (url, port, body) in [
+        ("https://sig.test/v1/orders?limit=3&cursor=a%2Fb", 443, None),
+        ("https://sig.test/v1/orders", 443, Some(r#"{"amount": 42}"#)),
+        ("http://sig.test/v1/plain?x=1", 80, Some("plain=1")),
+    ] {
+        let mut extra = vec!["-H", "content-type: application/json"];
+        if let Some(b) = body {
+            extra.extend(["--data-binary", b]);
+        }
+        let (code, answer) = w.curl(
+            "sidekey-ca.pem",
+            &format!("sig.test:{port}:{at}"),
+            url,
+            &extra,
+        );
+        assert_eq!(code, "200", "{url}: {answer}");
+        let v: serde_json::Value = serde_json::from_str(&answer)
+            .unwrap_or_else(|e| panic!("{url}: JSON from the verifier ({e}): {answer}"));
+        assert_eq!(v["verified"], true, "{url}: {v}");
+        let covered = v["covered"].as_object().unwrap();
+        assert!(covered.contains_key("\"@target-uri\""), "{url}: {v}");
+        assert_eq!(
+            v["digest_checked"], true,
+            "{url}: the body is covered through Content-Digest: {v}"
+        );
+        assert_eq!(v["seen"]["body"], body.unwrap_or(""), "{url}: {v}");
+        assert!(!answer.contains(&peers.key), "the app never sees the key");
+    }
+
+    // A client certificate: nginx (ssl_verify_client on) verified it.
+    for (url, port) in [
+        ("https://bank.test/balance", 443),
+        ("http://bank.test/plain", 80),
+    ] {
+        let (code, answer) = w.curl(
+            "sidekey-ca.pem",
+            &format!("bank.test:{port}:{at}"),
+            url,
+            &[],
+        );
+        assert_eq!(code, "200", "{url}: {answer}");
+        assert!(answer.contains("serial=C1"), "{url}: {answer}");
+    }
+    let access = peers.nginx.access();
+    for path in ["/balance", "/plain"] {
+        assert!(
+            access.iter().any(|a| a.path == path
+                && a.status == 200
+                && a.verify == "SUCCESS"
+                && a.serial == "C1"),
+            "nginx verified the client certificate for {path}: {access:?}"
+        );
+    }
+
+    let route = |name: &str| {
+        let creds: serde_json::Value =
+            serde_json::from_str(&w.admin_get("/v1/credentials")).unwrap();
+        creds
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["routes"].as_array().unwrap().clone())
+            .find(|r| r["route"] == name)
+            .unwrap_or_else(|| panic!("route {name} in {creds}"))
+    };
+    assert_eq!(route("signed")["requests_by_mode"]["transparent"], 3);
+    assert_eq!(route("bank")["requests_by_mode"]["transparent"], 2);
+    assert_eq!(route("bank")["last_original_dst"], "127.0.0.3:80");
     w.finish();
 }

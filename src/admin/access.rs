@@ -26,12 +26,15 @@ pub fn refused<B>(shared: &Shared, req: &Request<B>) -> Option<Response<ProxyBod
         .get("sidekey-error")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    tracing::warn!(
-        method = %req.method(),
-        path = %crate::redact::peer_text(req.uri().path(), 100, true),
-        error = code,
-        "admin request refused"
-    );
+    if let Some(suppressed) = shared.refusals.admit() {
+        tracing::warn!(
+            method = %req.method(),
+            path = %crate::redact::peer_text(req.uri().path(), 100, true),
+            error = code,
+            suppressed,
+            "admin request refused"
+        );
+    }
     Some(answer)
 }
 

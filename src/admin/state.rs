@@ -21,6 +21,9 @@ pub struct Shared {
     pub config: ArcSwap<Config>,
     /// The admin listener's connections.
     pub admin_connections: Arc<crate::metrics::ConnStats>,
+    /// The "admin request refused" warnings: a page or a loop hammering the
+    /// admin API logs one a second, with a count of the rest.
+    pub refusals: crate::throttle::Throttle,
 }
 
 /// Counters of config reloads.

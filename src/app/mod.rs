@@ -324,6 +324,7 @@ impl App {
             reload_error: Mutex::new(None),
             reload_stats: Mutex::new(ReloadStats::default()),
             admin_connections: Default::default(),
+            refusals: Default::default(),
             config: ArcSwap::from_pointee(config),
         });
         let (stop, rx) = watch::channel(false);

@@ -1,19 +1,17 @@
 //! Accept failures (out of file descriptors, above all) backed off and logged at a bounded rate, so a full process neither spins nor floods its log.
 
+use crate::throttle::Throttle;
 use std::time::Duration;
-use tokio::time::Instant;
 
 const FIRST: Duration = Duration::from_millis(10);
 const LONGEST: Duration = Duration::from_secs(1);
-/// At most one warning per listener this often; the rest are counted.
-const WARN_EVERY: Duration = Duration::from_secs(1);
 
 /// The state of one listener's accept loop.
 #[derive(Default)]
 pub struct Backoff {
     delay: Duration,
-    last_warned: Option<Instant>,
-    suppressed: u64,
+    /// At most one warning per listener a second; the rest are counted.
+    warnings: Throttle,
 }
 
 impl Backoff {
@@ -26,11 +24,7 @@ impl Backoff {
     /// were not logged), then waits, longer after each failure in a row, up to 1 s.
     pub async fn failed(&mut self, listener: &str, error: &std::io::Error) {
         self.delay = (self.delay * 2).clamp(FIRST, LONGEST);
-        let now = Instant::now();
-        if self
-            .last_warned
-            .is_none_or(|t| now.duration_since(t) >= WARN_EVERY)
-        {
+        if let Some(suppressed) = self.warnings.admit() {
             let hint = match error.raw_os_error() {
                 Some(24 | 23) => {
                     "; out of file descriptors: raise LimitNOFILE or lower max_connections"
@@ -40,14 +34,10 @@ impl Backoff {
             tracing::warn!(
                 listener,
                 error = %error,
-                suppressed = self.suppressed,
+                suppressed,
                 retry_in_ms = self.delay.as_millis() as u64,
                 "accept failed{hint}"
             );
-            self.last_warned = Some(now);
-            self.suppressed = 0;
-        } else {
-            self.suppressed += 1;
         }
         tokio::time::sleep(self.delay).await;
     }

@@ -4,6 +4,7 @@ use super::router::Connection;
 use crate::config::CallerRules;
 use crate::secret::Secret;
 use crate::secret_ref::ReadError;
+use crate::throttle::Throttle;
 use http::HeaderMap;
 use http::header::HeaderName;
 
@@ -17,6 +18,9 @@ pub struct Caller {
     allow_uids: Vec<u32>,
     allow_gids: Vec<u32>,
     token: Option<Secret>,
+    /// The route's `caller_refused` events: a loop of refused requests
+    /// logs one a second, with a count of the rest.
+    pub refusals: Throttle,
 }
 
 impl Caller {
@@ -30,12 +34,13 @@ impl Caller {
                 .as_ref()
                 .map(|t| t.read_blocking())
                 .transpose()?,
+            refusals: Throttle::new(),
         })
     }
 
     /// Lets the request through, or says why not (never with the token).
     /// The token header is removed either way.
-    pub fn admit(&self, conn: &Connection, headers: &mut HeaderMap) -> Result<(), String> {
+    pub async fn admit(&self, conn: &Connection, headers: &mut HeaderMap) -> Result<(), String> {
         let presented = headers.remove(TOKEN_HEADER);
         if let Some(token) = &self.token {
             match presented {
@@ -55,7 +60,7 @@ impl Caller {
         if self.allow_uids.is_empty() && self.allow_gids.is_empty() {
             return Ok(());
         }
-        let Some(ids) = conn.peer_ids() else {
+        let Some(ids) = conn.peer_ids().await else {
             return Err("the caller's user could not be identified (its socket is not in this host's socket table); this route admits only listed users".into());
         };
         let uid_ok = self.allow_uids.contains(&ids.uid);

@@ -123,13 +123,16 @@ async fn forward(
             limit: cfg.max_header_bytes,
         });
     }
-    if let Err(why) = route.caller.admit(conn, &mut parts.headers) {
-        audit::caller_refused(
-            route.name(),
-            &why,
-            conn.peer,
-            audit::Via::of(conn.mode(), conn.original_dst),
-        );
+    if let Err(why) = route.caller.admit(conn, &mut parts.headers).await {
+        if let Some(suppressed) = route.caller.refusals.admit() {
+            audit::caller_refused(
+                route.name(),
+                &why,
+                conn.peer,
+                audit::Via::of(conn.mode(), conn.original_dst),
+                suppressed,
+            );
+        }
         return Err(ProxyError::CallerNotAllowed(why));
     }
     browser::check(cfg, &parts.headers, &parts.uri)?;

@@ -23,11 +23,15 @@ pub fn of_unix(s: &tokio::net::UnixStream) -> Option<PeerIds> {
 /// `/proc/net/tcp` and `/proc/net/tcp6`. `None` when the client's socket is
 /// not in this network namespace (another host, another pod): such a caller
 /// cannot be identified, and a route that checks UIDs refuses it.
-pub fn of_tcp(local: SocketAddr, peer: SocketAddr) -> Option<PeerIds> {
+///
+/// `to` is where the client's socket is connected: the listener that
+/// accepted it or, for a connection iptables redirected, its original
+/// destination. Blocking file reads: call it off the runtime's threads.
+pub fn of_tcp(to: SocketAddr, peer: SocketAddr) -> Option<PeerIds> {
     ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|file| {
         let table = std::fs::read_to_string(file).ok()?;
-        // The client's socket: its local end is our peer, its remote end is us.
-        owner(&table, peer, local).map(|uid| PeerIds { uid, gid: None })
+        // The client's socket: its local end is our peer, its remote end is `to`.
+        owner(&table, peer, to).map(|uid| PeerIds { uid, gid: None })
     })
 }
 

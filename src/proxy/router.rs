@@ -11,7 +11,8 @@ use super::table::RouteTable;
 use crate::metrics::Mode;
 use http::{HeaderMap, Method, Request, Uri};
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use tokio::sync::OnceCell;
 
 /// What is known about a connection before its first request.
 #[derive(Debug, Clone)]
@@ -28,7 +29,7 @@ pub struct Connection {
     pub sni: Option<String>,
     /// The peer's UID/GID: set at accept on unix sockets, looked up in the
     /// kernel's socket table on first use for TCP (only routes that check callers ask).
-    ids: OnceLock<Option<PeerIds>>,
+    ids: OnceCell<Option<PeerIds>>,
     /// Where the client asked the forward proxy to go (CONNECT target, or
     /// an absolute-form request's host).
     pub destination: Option<Destination>,
@@ -58,7 +59,7 @@ impl Connection {
             local: None,
             original_dst: None,
             sni: None,
-            ids: OnceLock::new(),
+            ids: OnceCell::new(),
             destination: None,
             closing: None,
             stopping: None,
@@ -67,7 +68,7 @@ impl Connection {
 
     /// Records the peer credentials a unix socket carries.
     pub fn with_peer_ids(mut self, ids: Option<PeerIds>) -> Self {
-        self.ids = OnceLock::from(ids);
+        self.ids = OnceCell::new_with(Some(ids));
         self
     }
 
@@ -86,12 +87,24 @@ impl Connection {
         }
     }
 
-    /// Who the peer is, as far as the kernel says.
-    pub fn peer_ids(&self) -> Option<PeerIds> {
-        *self.ids.get_or_init(|| match (self.local, self.peer) {
-            (Some(local), Some(peer)) => peer::of_tcp(local, peer),
-            _ => None,
-        })
+    /// Who the peer is, as far as the kernel says. On TCP the socket table is
+    /// read once per connection, on a blocking thread: it is a file as long
+    /// as the host has sockets, and a runtime thread must not wait on it.
+    pub async fn peer_ids(&self) -> Option<PeerIds> {
+        *self
+            .ids
+            .get_or_init(|| async {
+                // An iptables-redirected client's socket is connected to where
+                // it was going, not to the transparent listener that accepted it.
+                let (Some(to), Some(from)) = (self.original_dst.or(self.local), self.peer) else {
+                    return None;
+                };
+                tokio::task::spawn_blocking(move || peer::of_tcp(to, from))
+                    .await
+                    .ok()
+                    .flatten()
+            })
+            .await
     }
 }
 

@@ -1,5 +1,6 @@
 //! An RFC 9421 verifying upstream: `httpsig_verifier.py`, a small Python HTTP server that checks every request with the PyPI package `http-message-signatures`.
 
+use super::logs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -44,4 +45,41 @@ impl Verifier {
             _child: child,
         }
     }
+}
+
+/// A fresh key for `alg`, registered with the leak scanner: the signing key
+/// (HMAC key text, or a PKCS#8 PEM) and what the verifier trusts (the same
+/// HMAC key, or the public key PEM).
+pub fn new_key(alg: &str) -> (String, String) {
+    let pair = |a: &'static rcgen::SignatureAlgorithm| {
+        let k = rcgen::KeyPair::generate_for(a).unwrap();
+        (k.serialize_pem(), k.public_key_pem())
+    };
+    let (key, public) = match alg {
+        "hmac-sha256" => {
+            let k = format!("hmac-key-{}", hex::encode(rand_bytes()));
+            (k.clone(), k)
+        }
+        "ed25519" => pair(&rcgen::PKCS_ED25519),
+        "ecdsa-p256-sha256" => pair(&rcgen::PKCS_ECDSA_P256_SHA256),
+        other => panic!("no key for {other}"),
+    };
+    // The PEM's base64 lines are what a leak would show.
+    for line in key.lines().filter(|l| !l.starts_with("-----")) {
+        logs::secret(line);
+    }
+    (logs::secret(key.trim()), public)
+}
+
+fn rand_bytes() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    for (i, x) in b.iter_mut().enumerate() {
+        *x = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+            >> (i % 4 * 8)) as u8
+            ^ i as u8;
+    }
+    b
 }

@@ -96,3 +96,22 @@ pub fn lines_with(needle: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// A rate-limited warning: how many lines mention every one of `needles`,
+/// and how many times the warning happened (each line stands for itself and
+/// for the `suppressed=N` left out before it).
+pub fn throttled(needles: &[&str]) -> (usize, u64) {
+    let text = captured();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .collect();
+    let suppressed = |l: &str| {
+        l.split_once("suppressed=")
+            .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let happened = lines.iter().map(|l| 1 + suppressed(l)).sum();
+    (lines.len(), happened)
+}

@@ -1,5 +1,7 @@
 //! A real nginx (Debian package, installed by scripts/install-test-peers) serving HTTPS on a loopback port, requiring client certificates from a test CA, optionally with a CRL; its access log names each request's client certificate serial.
 
+use super::logs;
+use super::tls::TestCa;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -31,6 +33,25 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// nginx's files in `dir`: the CA clients must chain to (`ca.pem`), and
+/// its server certificate and key from the same CA.
+pub fn server_files(ca: &TestCa, dir: &Path) {
+    ca.write(&dir.join("ca.pem"));
+    let (cert, key) = ca.leaf_pem();
+    std::fs::write(dir.join("server.pem"), cert).unwrap();
+    std::fs::write(dir.join("server-key.pem"), key).unwrap();
+}
+
+/// A client certificate and key from `ca` with this serial, the key's lines
+/// registered with the leak scanner.
+pub fn client_pair(ca: &TestCa, serial: &[u8]) -> (String, String) {
+    let pair = ca.client_pem(serial);
+    for line in pair.1.lines().filter(|l| !l.starts_with("-----")) {
+        logs::secret(line);
+    }
+    pair
 }
 
 impl Nginx {

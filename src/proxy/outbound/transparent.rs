@@ -13,6 +13,7 @@ use super::sniff::{First, sniff};
 use super::{Outbound, intercept, original_dst, pin, tunnel};
 use crate::config::{TransparentConfig, TransparentUnmatched};
 use crate::metrics::PROXY;
+use crate::throttle::Throttle;
 use arc_swap::ArcSwap;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -35,6 +36,9 @@ pub struct Transparent {
     /// Swapped by a reload that changes `unmatched`.
     pub config: ArcSwap<TransparentConfig>,
     limit: ConnLimit,
+    /// `transparent_refused` events: at most one a second for each
+    /// [`Refusal`], the rest counted (a flood of one kind hides no other).
+    refusals: [Throttle; 3],
 }
 
 impl Transparent {
@@ -43,6 +47,7 @@ impl Transparent {
             ob,
             config: ArcSwap::from_pointee(config),
             limit: ConnLimit::new(Some("[transparent]"), max_connections, Default::default()),
+            refusals: [Throttle::new(), Throttle::new(), Throttle::new()],
         }
     }
 }
@@ -78,19 +83,11 @@ pub async fn serve(
 async fn handle(t: &Transparent, s: TcpStream, conn: &Connection, watcher: Watcher) {
     let mut c = conn.clone();
     let Some(orig) = original_dst::of(&s, c.local) else {
-        return refuse(
-            &c,
-            None,
-            "no original destination: the connection was not redirected by iptables",
-        );
+        return refuse(t, &c, Refusal::NotRedirected);
     };
     c.original_dst = Some(orig);
     if t.ob.own.load().iter().any(|o| tunnel::is_own(*o, orig)) {
-        return refuse(
-            &c,
-            None,
-            "the original destination is one of sidekey's own listeners (a redirect loop)",
-        );
+        return refuse(t, &c, Refusal::Loop);
     }
     let (host, tls) = match sniff(&s).await {
         First::Tls(h) => (h, true),
@@ -103,11 +100,7 @@ async fn handle(t: &Transparent, s: TcpStream, conn: &Connection, watcher: Watch
     let routed = host.filter(|h| t.ob.table.load().by_host(h, orig.port(), tls).is_some());
     let Some(host) = routed else {
         return match t.config.load().unmatched {
-            TransparentUnmatched::Deny => refuse(
-                &c,
-                None,
-                "no route names this destination (unmatched = \"deny\")",
-            ),
+            TransparentUnmatched::Deny => refuse(t, &c, Refusal::Unmatched),
             TransparentUnmatched::Passthrough => passthrough(s, orig).await,
         };
     };
@@ -166,7 +159,31 @@ async fn passthrough(s: TcpStream, orig: SocketAddr) {
     tunnel::splice(s, upstream).await;
 }
 
-fn refuse(c: &Connection, host: Option<&str>, reason: &str) {
+/// Why a redirected connection is closed.
+#[derive(Clone, Copy)]
+enum Refusal {
+    NotRedirected,
+    Loop,
+    Unmatched,
+}
+
+impl Refusal {
+    fn reason(self) -> &'static str {
+        match self {
+            Refusal::NotRedirected => {
+                "no original destination: the connection was not redirected by iptables"
+            }
+            Refusal::Loop => {
+                "the original destination is one of sidekey's own listeners (a redirect loop)"
+            }
+            Refusal::Unmatched => "no route names this destination (unmatched = \"deny\")",
+        }
+    }
+}
+
+fn refuse(t: &Transparent, c: &Connection, why: Refusal) {
     PROXY.transparent_refused.fetch_add(1, Ordering::Relaxed);
-    crate::audit::transparent_refused(c.original_dst, host, reason, c.peer);
+    if let Some(suppressed) = t.refusals[why as usize].admit() {
+        crate::audit::transparent_refused(c.original_dst, None, why.reason(), c.peer, suppressed);
+    }
 }
