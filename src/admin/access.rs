@@ -73,6 +73,9 @@ fn refusal_of<B>(shared: &Shared, req: &Request<B>) -> Option<Response<ProxyBody
 
 /// A `POST` from a browser must come from a page the admin API served
 /// itself: its `Origin` is `http://` and the `Host` it was sent to.
+/// Comparing with the request's own `Host` is safe because the `Host` was
+/// already checked against the listener (`check_listener_host`), and a
+/// browser cannot forge `Host`.
 fn same_origin(headers: &HeaderMap) -> Result<(), ProxyError> {
     let mut origins = headers.get_all(ORIGIN).iter();
     match (origins.next(), origins.next()) {
