@@ -1,4 +1,4 @@
-//! RFC 9421 HTTP Message Signatures end to end: every signature sidekey makes (hmac-sha256, ed25519, ecdsa-p256-sha256; with and without a body; odd paths and queries) is verified by the PyPI package `http-message-signatures`; an altered body, header or path fails that check; a body over the limit is 413; a 401 refreshes the key and replays.
+//! RFC 9421 HTTP Message Signatures end to end: every signature sidekey makes (hmac-sha256, ed25519, ecdsa-p256-sha256; with and without a body; odd paths and queries) is verified by the PyPI package `http-message-signatures`; an altered body, header or path fails that check; a body over the limit is 413; a 401 refreshes the key and replays; a WebSocket handshake to an `https://` upstream (HTTP/1.1 upgrade and RFC 8441) is verified as `https://` by a `websockets` server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -432,5 +432,82 @@ inject = {}
         assert_eq!(v["verified"], true, "{method}: {v}");
         assert!(!a.body.contains(&key), "the app never sees the key");
     }
+    sk.stop().await;
+}
+
+/// A WebSocket handshake to an `https://` upstream is signed as the
+/// `https://` request it is: the verifier (a `websockets` server over TLS)
+/// rebuilds `@scheme` and `@target-uri` from its own scheme. Both the
+/// HTTP/1.1 upgrade and the RFC 8441 extended CONNECT of an HTTP/2 app are
+/// checked; a handshake signed with another key is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_handshake_to_https_is_signed_with_its_scheme() {
+    let alg = "ed25519";
+    let (key, public) = new_key(alg);
+    let (other, _) = new_key(alg);
+    let ca = support::tls::TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    ca.write(&p("ca.pem"));
+    let (cert, cert_key) = ca.leaf_pem();
+    std::fs::write(p("server.pem"), cert).unwrap();
+    std::fs::write(p("server-key.pem"), cert_key).unwrap();
+    std::fs::write(p("trusted"), &public).unwrap();
+    std::fs::write(p("key"), format!("{key}\n")).unwrap();
+    std::fs::write(p("other"), format!("{other}\n")).unwrap();
+    let verifier = Verifier::start_websocket(
+        alg,
+        "test-key",
+        &p("trusted"),
+        &p("server.pem"),
+        &p("server-key.pem"),
+    )
+    .await;
+    let form = inject(
+        alg,
+        r#"["@method", "@scheme", "@target-uri", "@authority", "@path", "@query"]"#,
+        "",
+    );
+    let tls = r#"ca_file = "{dir}/ca.pem""#;
+    let cfg = format!(
+        r#"{}
+[credentials.other]
+source = "file"
+path = "{{dir}}/other"
+{}"#,
+        support::one_route(&verifier.url, &form, tls),
+        support::route("bad", &verifier.url, "other", &form, tls)
+    );
+    let sk = Sidekey::start_in(dir, &cfg).await;
+    sk.wait_ready(5).await;
+    let target = "/ws/a%20b?x=1&next=%2Fy";
+    let ws = |route: &str| format!("{}{target}", sk.url(route).replace("http://", "ws://"));
+
+    let out = support::streams::client(&["ws-client", &ws("r"), "once"]).await;
+    let echo = out["echo"]
+        .as_str()
+        .unwrap_or_else(|| panic!("HTTP/1.1 upgrade: {out}"));
+    let v: Value = serde_json::from_str(echo).unwrap();
+    assert_eq!(v["verified"], true, "{v}");
+    assert_eq!(v["echo"], "hello");
+    let covered = v["covered"].as_object().unwrap();
+    let port = verifier.url.rsplit(':').next().unwrap();
+    assert_eq!(covered["\"@scheme\""], "https", "{v}");
+    assert_eq!(
+        covered["\"@target-uri\""],
+        format!("https://127.0.0.1:{port}{target}"),
+        "{v}"
+    );
+
+    let addr = sk.url("r").trim_start_matches("http://").to_owned();
+    let echo = support::streams::over_h2(&addr, target, b"over h2").await;
+    let v: Value = serde_json::from_slice(&echo).unwrap();
+    assert_eq!(v["verified"], true, "RFC 8441 extended CONNECT: {v}");
+    assert_eq!(v["echo"], "over h2");
+    assert_eq!(v["covered"]["\"@scheme\""], "https", "{v}");
+
+    // The verifier can refuse: a handshake signed with a key it does not trust.
+    let out = support::streams::client(&["ws-client", &ws("bad"), "once"]).await;
+    assert_eq!(out["status"], 401, "{out}");
     sk.stop().await;
 }
