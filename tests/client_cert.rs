@@ -1,4 +1,4 @@
-//! mTLS end to end against a real nginx with `ssl_verify_client on` and a CA made by the test: sidekey presents the certificate of a `source = "file"` `cert`/`key` pair; certificates rotated every second under 8 concurrent clients for 20 s fail no request and nginx sees each new serial at once; a certificate revoked at the CA (nginx `ssl_crl`) is refused and its successor accepted; the revocation probe tells a retired certificate from one still accepted; a 401 fetches the new certificate and replays; a key that does not match is refused.
+//! mTLS end to end against a real nginx with `ssl_verify_client on` and a CA made by the test: sidekey presents the certificate of a `source = "file"` `cert`/`key` pair; certificates rotated every second under 8 concurrent clients for 20 s fail no request and nginx sees each new serial at once; a certificate revoked at the CA (nginx `ssl_crl`) is refused and its successor accepted; the revocation probe tells a retired certificate from one still accepted; a 401 fetches the new certificate and replays; a key that does not match is refused; a rotation closes the previous certificate's idle connection at once on a quiet route (nginx `$connection` and its error log); a pair written one file at a time is one rotation with no `refresh_failed`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -76,7 +76,12 @@ inject = {{ client_cert = {{}} }}
 }
 
 async fn record(sk: &Sidekey) -> serde_json::Value {
-    let (status, _, body) = get(&format!("{}/v1/credentials/mtls", sk.admin())).await;
+    record_of(sk, "mtls").await
+}
+
+/// The inventory record of credential `name`.
+async fn record_of(sk: &Sidekey, name: &str) -> serde_json::Value {
+    let (status, _, body) = get(&format!("{}/v1/credentials/{name}", sk.admin())).await;
     assert_eq!(status, 200);
     logs::assert_no_secret_in("the inventory", &body);
     serde_json::from_slice(&body).unwrap()
@@ -482,4 +487,133 @@ inject = {{ client_cert = {{}} }}
     .await;
     assert!(rotated, "the new certificate reaches the proxied requests");
     sk.stop().await;
+}
+
+/// The access line of the last request to `path`, waited for (nginx writes
+/// it after the answer).
+async fn access_of(nginx: &Nginx, path: &str) -> support::nginx::Access {
+    for _ in 0..50 {
+        if let Some(a) = nginx.access().into_iter().rev().find(|a| a.path == path) {
+            return a;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nginx logged no request to {path}: {:?}", nginx.access());
+}
+
+/// On a quiet route (no request after the rotation), the connection made
+/// with the previous certificate is closed within the README's bound of the
+/// new pair being written, not left idle in its pool; the next request
+/// presents the new certificate on a new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_closes_the_previous_certificates_idle_connection() {
+    /// README: idle connections of the previous certificate close once the new pair is read.
+    const CLOSE_BOUND: Duration = Duration::from_secs(2);
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    nginx_files(&ca, dir.path());
+    let port = free_port();
+    let nginx = Nginx::start(dir.path(), port, false).await;
+    install(dir.path(), &new_pair(&ca, &[0xd1]));
+    let sk = Sidekey::start_in(dir, &config(port, "")).await;
+    sk.wait_ready(5).await;
+    let (status, _, body) = get(&format!("{}/before", sk.url("r"))).await;
+    assert_eq!((status.as_u16(), &body[..]), (200, &b"serial=D1\n"[..]));
+    let old = access_of(&nginx, "/before").await.connection;
+    assert!(!nginx.client_closed(old), "kept alive after its request");
+
+    let rotated = tokio::time::Instant::now();
+    install(sk.dir.path(), &new_pair(&ca, &[0xd2]));
+    assert!(eventually(5, || async { record(&sk).await["rotations"] == 1 }).await);
+    while !nginx.client_closed(old) {
+        assert!(
+            rotated.elapsed() < Duration::from_secs(10),
+            "connection *{old} (certificate D1) still open 10 s after the rotation"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let closed_after = rotated.elapsed();
+    eprintln!("the D1 connection closed {closed_after:?} after the new pair was written");
+    assert!(
+        closed_after < CLOSE_BOUND,
+        "closed {closed_after:?} after the rotation"
+    );
+    let (status, _, body) = get(&format!("{}/after", sk.url("r"))).await;
+    assert_eq!((status.as_u16(), &body[..]), (200, &b"serial=D2\n"[..]));
+    assert_ne!(access_of(&nginx, "/after").await.connection, old);
+    sk.stop().await;
+    nginx.stop().await;
+}
+
+/// A rotation that writes the certificate, then the key ~100 ms later, is
+/// not a refresh failure: the source waits for the pair to settle. A key
+/// that does not match still is one, with the clear message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pair_written_one_file_at_a_time_is_not_a_refresh_failure() {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    nginx_files(&ca, dir.path());
+    let port = free_port();
+    let nginx = Nginx::start(dir.path(), port, false).await;
+    install(dir.path(), &new_pair(&ca, &[0xe1]));
+    // A name of its own: the audit lines of other tests in this binary say "mtls".
+    let cfg = config(port, "").replace("mtls", "split");
+    let sk = Sidekey::start_in(dir, &cfg).await;
+    sk.wait_ready(5).await;
+    let url = format!("{}/pay", sk.url("r"));
+    let (status, _, body) = get(&url).await;
+    assert_eq!((status.as_u16(), &body[..]), (200, &b"serial=E1\n"[..]));
+
+    let dir = sk.dir.path().to_owned();
+    let pair = new_pair(&ca, &[0xe2]);
+    write_atomic(&dir.join("client.pem"), &pair.0);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    write_atomic(&dir.join("client-key.pem"), &pair.1);
+    assert!(
+        eventually(5, || async {
+            record_of(&sk, "split").await["rotations"] == 1
+        })
+        .await
+    );
+    let (status, _, body) = get(&url).await;
+    assert_eq!((status.as_u16(), &body[..]), (200, &b"serial=E2\n"[..]));
+    // Any re-read the key's change asks for has settled too.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let r = record_of(&sk, "split").await;
+    let events: Vec<&str> = r["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(events.contains(&"rotated"), "{r}");
+    assert!(!events.contains(&"refresh_failed"), "{r}");
+    assert_eq!(r["rotations"], 1, "{r}");
+    assert!(r["last_error"].is_null(), "{r}");
+    assert!(
+        logs::lines_with("event=\"refresh_failed\" credential=\"split\"").is_empty(),
+        "no refresh_failed audit event"
+    );
+
+    // A key of another certificate never settles into a pair: a failure, E2 stays.
+    let stray = ca.client_pem(&[0xee]);
+    write_atomic(&dir.join("client-key.pem"), &stray.1);
+    assert!(
+        eventually(5, || async {
+            record_of(&sk, "split").await["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("the private key does not match the certificate"))
+        })
+        .await,
+        "the mismatch is reported: {}",
+        record_of(&sk, "split").await
+    );
+    assert!(
+        !logs::lines_with("event=\"refresh_failed\" credential=\"split\"").is_empty(),
+        "the mismatch is audited"
+    );
+    let (status, _, body) = get(&url).await;
+    assert_eq!((status.as_u16(), &body[..]), (200, &b"serial=E2\n"[..]));
+    sk.stop().await;
+    nginx.stop().await;
 }
