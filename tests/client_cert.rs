@@ -1,4 +1,4 @@
-//! mTLS end to end against a real nginx with `ssl_verify_client on` and a CA made by the test: sidekey presents the certificate of a `source = "file"` `cert`/`key` pair; certificates rotated every second under 8 concurrent clients for 20 s fail no request and nginx sees each new serial at once; a certificate revoked at the CA (nginx `ssl_crl`) is refused and its successor accepted; the revocation probe tells a retired certificate from one still accepted; a 401 fetches the new certificate and replays; a key that does not match is refused; a rotation closes the previous certificate's idle connection at once on a quiet route (nginx `$connection` and its error log); a pair written one file at a time is one rotation with no `refresh_failed`.
+//! mTLS end to end against a real nginx with `ssl_verify_client on` and a CA made by the test: sidekey presents the certificate of a `source = "file"` `cert`/`key` pair; certificates rotated every second under 8 concurrent clients for 20 s fail no request and nginx sees each new serial at once; a certificate revoked at the CA (nginx `ssl_crl`) is refused and its successor accepted; the revocation probe tells a retired certificate from one still accepted; a 401 fetches the new certificate and replays; a key that does not match is refused; a rotation closes the previous certificate's idle connection at once on a quiet route (nginx `$connection` and its error log); a pair written one file at a time is one rotation with no `refresh_failed`; a unix-socket route and the forward proxy's absolute-form `http://` request present the certificate too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -614,6 +614,96 @@ async fn a_pair_written_one_file_at_a_time_is_not_a_refresh_failure() {
     );
     let (status, _, body) = get(&url).await;
     assert_eq!((status.as_u16(), &body[..]), (200, &b"serial=E2\n"[..]));
+    sk.stop().await;
+    nginx.stop().await;
+}
+
+/// Two more ways in, through the same request path: a route listening on a
+/// unix socket (curl `--unix-socket`) and the forward proxy's absolute-form
+/// `http://` request (curl `--proxy` to an `http://` URL, the app's
+/// `HTTP_PROXY`). nginx sees the certificate on both, and the rotated one
+/// after a rotation; curl straight to nginx without one is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unix_socket_route_and_an_absolute_form_proxy_request_present_the_certificate() {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    nginx_files(&ca, dir.path());
+    let port = free_port();
+    let nginx = Nginx::start(dir.path(), port, false).await;
+    install(dir.path(), &new_pair(&ca, &[0xf1]));
+    let cfg = format!(
+        r#"
+state_dir = "{{dir}}/state"
+
+[admin]
+listen = "127.0.0.1:0"
+
+[proxy]
+listen = "127.0.0.1:0"
+
+[credentials.mtls]
+source = "file"
+cert = "{{dir}}/client.pem"
+key = "{{dir}}/client-key.pem"
+
+[[routes]]
+name = "sock"
+listen = "unix:{{dir}}/r.sock"
+upstream = "https://127.0.0.1:{port}"
+ca_file = "{{dir}}/ca.pem"
+credential = "mtls"
+inject = {{ client_cert = {{}} }}
+
+[[routes]]
+name = "bank"
+host = "bank.example.test"
+upstream = "https://127.0.0.1:{port}"
+ca_file = "{{dir}}/ca.pem"
+credential = "mtls"
+inject = {{ client_cert = {{}} }}
+"#
+    );
+    let sk = Sidekey::start_in(dir, &cfg).await;
+    sk.wait_ready(5).await;
+    let sock = sk.path("r.sock").display().to_string();
+    let (proxy, _) = support::proxy::proxy_and_ca(&sk);
+    let call = |way: &'static str| {
+        let (sock, proxy) = (sock.clone(), proxy.clone());
+        async move {
+            let args = match way {
+                "unix socket" => vec!["--unix-socket", &sock, "http://app.localhost/sock"],
+                _ => vec!["--proxy", &proxy, "http://bank.example.test/absolute"],
+            };
+            let a = support::curl::curl(&args).await;
+            (a.status, a.body)
+        }
+    };
+    for way in ["unix socket", "absolute form"] {
+        assert_eq!(call(way).await, (200, "serial=F1\n".to_owned()), "{way}");
+    }
+    install(sk.dir.path(), &new_pair(&ca, &[0xf2]));
+    for way in ["unix socket", "absolute form"] {
+        let rotated = eventually(5, || async {
+            call(way).await == (200, "serial=F2\n".into())
+        });
+        assert!(rotated.await, "{way}: the rotated certificate is presented");
+    }
+    let seen: Vec<(String, String)> = nginx
+        .access()
+        .into_iter()
+        .map(|a| (a.path, format!("{} {}", a.serial, a.verify)))
+        .collect();
+    for path in ["/sock", "/absolute"] {
+        for serial in ["F1", "F2"] {
+            let line = (path.to_owned(), format!("{serial} SUCCESS"));
+            assert!(seen.contains(&line), "{path} {serial}: {seen:?}");
+        }
+    }
+    // Without sidekey there is no certificate: nginx refuses.
+    let url = format!("https://127.0.0.1:{port}/direct");
+    let ca_file = sk.path("ca.pem").display().to_string();
+    let a = support::curl::curl(&["--cacert", &ca_file, &url]).await;
+    assert_eq!(a.status, 400, "{}", a.body);
     sk.stop().await;
     nginx.stop().await;
 }

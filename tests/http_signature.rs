@@ -1,4 +1,4 @@
-//! RFC 9421 HTTP Message Signatures end to end: every signature sidekey makes (hmac-sha256, ed25519, ecdsa-p256-sha256; with and without a body; odd paths and queries) is verified by the PyPI package `http-message-signatures`; an altered body, header or path fails that check; a body over the limit is 413; a 401 refreshes the key and replays; a WebSocket handshake to an `https://` upstream (HTTP/1.1 upgrade and RFC 8441) is verified as `https://` by a `websockets` server.
+//! RFC 9421 HTTP Message Signatures end to end: every signature sidekey makes (hmac-sha256, ed25519, ecdsa-p256-sha256; with and without a body; odd paths and queries) is verified by the PyPI package `http-message-signatures`; an altered body, header or path fails that check; a body over the limit is 413; a 401 refreshes the key and replays; a WebSocket handshake to an `https://` upstream (HTTP/1.1 upgrade and RFC 8441) is verified as `https://` by a `websockets` server; a unix-socket route and the forward proxy's absolute-form `http://` request are signed too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -509,5 +509,97 @@ path = "{{dir}}/other"
     // The verifier can refuse: a handshake signed with a key it does not trust.
     let out = support::streams::client(&["ws-client", &ws("bad"), "once"]).await;
     assert_eq!(out["status"], 401, "{out}");
+    sk.stop().await;
+}
+
+/// Two more ways in, through the same request path: a route listening on a
+/// unix socket (curl `--unix-socket`) and the forward proxy's absolute-form
+/// `http://` request (curl `--proxy` to an `http://` URL, the app's
+/// `HTTP_PROXY`). Each GET and POST is verified by `http-message-signatures`;
+/// the same request sent to the verifier without sidekey is refused.
+#[tokio::test]
+async fn a_unix_socket_route_and_an_absolute_form_proxy_request_are_signed() {
+    let (key, public) = new_key("ecdsa-p256-sha256");
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = dir.path().join("trusted");
+    std::fs::write(&trusted, &public).unwrap();
+    let verifier = Verifier::start("ecdsa-p256-sha256", "test-key", &trusted).await;
+    std::fs::write(dir.path().join("key"), format!("{key}\n")).unwrap();
+    let form = inject("ecdsa-p256-sha256", COMPONENTS, "");
+    let cfg = format!(
+        r#"
+state_dir = "{{dir}}/state"
+
+[admin]
+listen = "127.0.0.1:0"
+
+[proxy]
+listen = "127.0.0.1:0"
+
+[credentials.k]
+source = "file"
+path = "{{dir}}/key"
+
+[[routes]]
+name = "sock"
+listen = "unix:{{dir}}/r.sock"
+upstream = "{url}"
+credential = "k"
+inject = {form}
+
+[[routes]]
+name = "signed"
+host = "api.example.test"
+upstream = "{url}"
+credential = "k"
+inject = {form}
+"#,
+        url = verifier.url
+    );
+    let sk = Sidekey::start_in(dir, &cfg).await;
+    sk.wait_ready(5).await;
+    let sock = sk.path("r.sock").display().to_string();
+    let (proxy, _) = support::proxy::proxy_and_ca(&sk);
+    let target = "/v1/orders?limit=3&cursor=a%2Fb";
+    let ways = [
+        (
+            "unix socket",
+            vec!["--unix-socket", sock.as_str()],
+            "http://app.localhost",
+        ),
+        (
+            "absolute form",
+            vec!["--proxy", proxy.as_str()],
+            "http://api.example.test",
+        ),
+        ("no sidekey", vec![], verifier.url.as_str()),
+    ];
+    for (way, via, base) in ways {
+        for (method, body) in [("GET", None), ("POST", Some(r#"{"amount": 42}"#))] {
+            let url = format!("{base}{target}");
+            let mut args = via.clone();
+            args.extend(["-X", method, "-H", "content-type: application/json"]);
+            if let Some(b) = body {
+                args.extend(["--data-binary", b]);
+            }
+            args.push(&url);
+            let a = support::curl::curl(&args).await;
+            let v: Value = serde_json::from_str(&a.body)
+                .unwrap_or_else(|_| panic!("{way} {method}: {} {}", a.status, a.body));
+            if way == "no sidekey" {
+                assert_eq!(
+                    (a.status, &v["verified"]),
+                    (401, &Value::Bool(false)),
+                    "{v}"
+                );
+                continue;
+            }
+            assert_eq!(a.status, 200, "{way} {method}: {v}");
+            assert_eq!(v["verified"], true, "{way} {method}: {v}");
+            assert_eq!(v["seen"]["target"], target, "{way} {method}");
+            assert_eq!(v["seen"]["body"], body.unwrap_or(""), "{way} {method}");
+            assert_eq!(v["digest_checked"], true, "{way} {method}: {v}");
+        }
+    }
     sk.stop().await;
 }
