@@ -3,9 +3,8 @@
 
 mod support;
 
-use support::streams::{Server, client, handshake, over_h2, text_frame};
+use support::streams::{Server, client, handshake, over_h2};
 use support::{BEARER, Sidekey, logs, one_route, with_key};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn echo_server(sk_dir: &std::path::Path, accepted: &str) -> Server {
     let accept = sk_dir.join("accept");
