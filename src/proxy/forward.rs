@@ -187,7 +187,8 @@ async fn forward(
         body_sha256: None,
         version,
         upgrade: protocol.is_some(),
-        extended: protocol.is_some() && extended.is_some(),
+        // A signed handshake goes upstream as the HTTP/1.1 GET it was signed as.
+        extended: protocol.is_some() && extended.is_some() && !cfg.inject.signs_method(),
     };
 
     // Keep small bodies so a rejected request can be replayed; stream the rest.

@@ -22,9 +22,11 @@ impl Verifier {
         }
     }
 
-    /// As [`Verifier::start`], but a `websockets` server over TLS (certificate
+    /// As [`Verifier::start`], but a WebSocket server over TLS (certificate
     /// `cert`, its key `cert_key`, both PEM files) that verifies each handshake
-    /// as an `https://` request; `url` is `https://127.0.0.1:PORT`.
+    /// as an `https://` request; `url` is `https://127.0.0.1:PORT`. With `h2`
+    /// it is hypercorn, which also takes RFC 8441 extended CONNECT over h2
+    /// (verified as a CONNECT), else `websockets` (HTTP/1.1 only).
     #[allow(dead_code)] // not every test binary uses every helper
     pub async fn start_websocket(
         alg: &str,
@@ -32,8 +34,14 @@ impl Verifier {
         key_file: &Path,
         cert: &Path,
         cert_key: &Path,
+        h2: bool,
     ) -> Verifier {
-        let port = spawn(&[alg, key_id], key_file, &[cert, cert_key]).await;
+        let (cert, cert_key) = (cert.to_str().unwrap(), cert_key.to_str().unwrap());
+        let mut tls = vec![cert, cert_key];
+        if h2 {
+            tls.push("h2");
+        }
+        let port = spawn(&[alg, key_id], key_file, &tls).await;
         Verifier {
             url: format!("https://127.0.0.1:{}", port.0),
             _child: port.1,
@@ -42,7 +50,7 @@ impl Verifier {
 }
 
 /// Runs `httpsig_verifier.py` and waits for the port it prints.
-async fn spawn(args: &[&str], key_file: &Path, tls: &[&Path]) -> (u64, Child) {
+async fn spawn(args: &[&str], key_file: &Path, tls: &[&str]) -> (u64, Child) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let python = root.join(".venv/bin/python");
     assert!(

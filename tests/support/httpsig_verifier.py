@@ -1,6 +1,6 @@
 """An upstream that verifies RFC 9421 signatures with the PyPI package http-message-signatures.
 
-Usage: httpsig_verifier.py ALG KEYID KEYFILE [CERT CERTKEY]
+Usage: httpsig_verifier.py ALG KEYID KEYFILE [CERT CERTKEY [h2]]
 ALG is hmac-sha256, ed25519 or ecdsa-p256-sha256. KEYFILE holds the HMAC key
 bytes or a public key PEM; it is read again for every request, so a test can
 change the key the upstream trusts.
@@ -15,6 +15,10 @@ With CERT and CERTKEY it is instead a WebSocket echo server over TLS
 (`websockets`): the handshake is verified as an `https://` request; a refused
 one is answered 401 (the reason on stderr), an accepted one echoes each
 message as JSON {"echo": text, "verified": ..., "covered": ..., "params": ...}.
+With `h2` as well, the WebSocket server is hypercorn, offering h2 and
+http/1.1 by ALPN and RFC 8441 over h2: a handshake that came as an extended
+CONNECT is verified as the CONNECT it is (RFC 9421 `@method`), and each echo
+also says the HTTP version it came over ("version": "2" or "1.1").
 """
 import asyncio
 import json
@@ -32,6 +36,7 @@ ALGS = {
 }
 ALG, KEYID, KEYFILE = sys.argv[1], sys.argv[2], sys.argv[3]
 TLS = sys.argv[4:6]
+H2 = sys.argv[6:7] == ["h2"]
 
 
 class Keys(HTTPSignatureKeyResolver):
@@ -135,7 +140,57 @@ def ws_over_tls(cert, key):
     asyncio.run(main())
 
 
-if TLS:
+def ws_over_h2(cert, key):
+    import socket
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+    from websockets.datastructures import Headers
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "websocket":
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await receive()  # websocket.connect
+        headers = Headers([(k.decode(), v.decode()) for k, v in scope["headers"]])
+        version = scope["http_version"]
+        method = "CONNECT" if version == "2" else "GET"
+        target = scope["raw_path"].decode()
+        if scope["query_string"]:
+            target += "?" + scope["query_string"].decode()
+        ok, result = verify(method, "https://" + headers["host"] + target, headers, b"")
+        if not ok:
+            print(f"{method} handshake refused: {result}", file=sys.stderr, flush=True)
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await send({"type": "websocket.accept"})
+        while True:
+            m = await receive()
+            if m["type"] != "websocket.receive":
+                return
+            text = m.get("text") or (m.get("bytes") or b"").decode()
+            echo = dict(result, echo=text, version=version)
+            await send({"type": "websocket.send", "text": json.dumps(echo)})
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    config = Config()
+    config.bind = [f"fd://{sock.fileno()}"]
+    config.certfile = cert
+    config.keyfile = key
+    print(json.dumps({"port": sock.getsockname()[1]}), flush=True)
+    asyncio.run(serve(app, config))
+
+
+if TLS and H2:
+    ws_over_h2(*TLS)
+elif TLS:
     ws_over_tls(*TLS)
 else:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
