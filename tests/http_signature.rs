@@ -1,4 +1,4 @@
-//! RFC 9421 HTTP Message Signatures end to end: every signature sidekey makes (hmac-sha256, ed25519, ecdsa-p256-sha256; with and without a body; odd paths and queries) is verified by the PyPI package `http-message-signatures`; an altered body, header or path fails that check; a body over the limit is 413; a 401 refreshes the key and replays.
+//! RFC 9421 HTTP Message Signatures end to end: every signature sidekey makes (hmac-sha256, ed25519, ecdsa-p256-sha256; with and without a body; odd paths and queries) is verified by the PyPI package `http-message-signatures`; an altered body, header or path fails that check; a body over the limit is 413; a 401 refreshes the key and replays; a WebSocket handshake to an `https://` upstream (HTTP/1.1 upgrade and RFC 8441) is verified as `https://` by a `websockets` server; a unix-socket route and the forward proxy's absolute-form `http://` request are signed too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -431,6 +431,195 @@ inject = {}
         let v: Value = serde_json::from_str(&a.body).unwrap();
         assert_eq!(v["verified"], true, "{method}: {v}");
         assert!(!a.body.contains(&key), "the app never sees the key");
+    }
+    sk.stop().await;
+}
+
+/// A WebSocket handshake to an `https://` upstream is signed as the
+/// `https://` request it is: the verifier (a WebSocket server over TLS)
+/// rebuilds `@scheme` and `@target-uri` from its own scheme. Both the
+/// HTTP/1.1 upgrade and the RFC 8441 extended CONNECT of an HTTP/2 app are
+/// checked; a handshake signed with another key is refused. `h2`: the
+/// server (hypercorn) also takes extended CONNECT over h2, and verifies one
+/// as the CONNECT it is; returns the HTTP version each handshake reached it over.
+async fn signed_websocket(h2: bool) -> (String, String) {
+    let alg = "ed25519";
+    let (key, public) = new_key(alg);
+    let (other, _) = new_key(alg);
+    let ca = support::tls::TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    ca.write(&p("ca.pem"));
+    let (cert, cert_key) = ca.leaf_pem();
+    std::fs::write(p("server.pem"), cert).unwrap();
+    std::fs::write(p("server-key.pem"), cert_key).unwrap();
+    std::fs::write(p("trusted"), &public).unwrap();
+    std::fs::write(p("key"), format!("{key}\n")).unwrap();
+    std::fs::write(p("other"), format!("{other}\n")).unwrap();
+    let verifier = Verifier::start_websocket(
+        alg,
+        "test-key",
+        &p("trusted"),
+        &p("server.pem"),
+        &p("server-key.pem"),
+        h2,
+    )
+    .await;
+    let form = inject(
+        alg,
+        r#"["@method", "@scheme", "@target-uri", "@authority", "@path", "@query"]"#,
+        "",
+    );
+    let tls = r#"ca_file = "{dir}/ca.pem""#;
+    let cfg = format!(
+        r#"{}
+[credentials.other]
+source = "file"
+path = "{{dir}}/other"
+{}"#,
+        support::one_route(&verifier.url, &form, tls),
+        support::route("bad", &verifier.url, "other", &form, tls)
+    );
+    let sk = Sidekey::start_in(dir, &cfg).await;
+    sk.wait_ready(5).await;
+    let target = "/ws/a%20b?x=1&next=%2Fy";
+    let ws = |route: &str| format!("{}{target}", sk.url(route).replace("http://", "ws://"));
+
+    let out = support::streams::client(&["ws-client", &ws("r"), "once"]).await;
+    let echo = out["echo"]
+        .as_str()
+        .unwrap_or_else(|| panic!("HTTP/1.1 upgrade: {out}"));
+    let v: Value = serde_json::from_str(echo).unwrap();
+    assert_eq!(v["verified"], true, "{v}");
+    assert_eq!(v["echo"], "hello");
+    let h1_version = v["version"].as_str().unwrap_or("1.1").to_owned();
+    let covered = v["covered"].as_object().unwrap();
+    let port = verifier.url.rsplit(':').next().unwrap();
+    assert_eq!(covered["\"@scheme\""], "https", "{v}");
+    assert_eq!(
+        covered["\"@target-uri\""],
+        format!("https://127.0.0.1:{port}{target}"),
+        "{v}"
+    );
+
+    let addr = sk.url("r").trim_start_matches("http://").to_owned();
+    let echo = support::streams::over_h2(&addr, target, b"over h2").await;
+    let v: Value = serde_json::from_slice(&echo).unwrap();
+    assert_eq!(v["verified"], true, "RFC 8441 extended CONNECT: {v}");
+    assert_eq!(v["echo"], "over h2");
+    assert_eq!(v["covered"]["\"@scheme\""], "https", "{v}");
+    let h2_version = v["version"].as_str().unwrap_or("1.1").to_owned();
+
+    // The verifier can refuse: a handshake signed with a key it does not trust.
+    let out = support::streams::client(&["ws-client", &ws("bad"), "once"]).await;
+    let refused = out["status"].as_u64();
+    assert!(refused == Some(401) || refused == Some(403), "{out}");
+    sk.stop().await;
+    (h1_version, h2_version)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_handshake_to_https_is_signed_with_its_scheme() {
+    signed_websocket(false).await;
+}
+
+/// A signature covers `@method`: the handshake goes upstream as the
+/// HTTP/1.1 `GET` it was signed as, also where the upstream would take an
+/// RFC 8441 extended CONNECT (a `CONNECT` that signature does not match).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_websocket_goes_upstream_as_the_get_it_was_signed_as() {
+    let versions = signed_websocket(true).await;
+    assert_eq!(versions, ("1.1".to_owned(), "1.1".to_owned()));
+}
+
+/// Two more ways in, through the same request path: a route listening on a
+/// unix socket (curl `--unix-socket`) and the forward proxy's absolute-form
+/// `http://` request (curl `--proxy` to an `http://` URL, the app's
+/// `HTTP_PROXY`). Each GET and POST is verified by `http-message-signatures`;
+/// the same request sent to the verifier without sidekey is refused.
+#[tokio::test]
+async fn a_unix_socket_route_and_an_absolute_form_proxy_request_are_signed() {
+    let (key, public) = new_key("ecdsa-p256-sha256");
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = dir.path().join("trusted");
+    std::fs::write(&trusted, &public).unwrap();
+    let verifier = Verifier::start("ecdsa-p256-sha256", "test-key", &trusted).await;
+    std::fs::write(dir.path().join("key"), format!("{key}\n")).unwrap();
+    let form = inject("ecdsa-p256-sha256", COMPONENTS, "");
+    let cfg = format!(
+        r#"
+state_dir = "{{dir}}/state"
+
+[admin]
+listen = "127.0.0.1:0"
+
+[proxy]
+listen = "127.0.0.1:0"
+
+[credentials.k]
+source = "file"
+path = "{{dir}}/key"
+
+[[routes]]
+name = "sock"
+listen = "unix:{{dir}}/r.sock"
+upstream = "{url}"
+credential = "k"
+inject = {form}
+
+[[routes]]
+name = "signed"
+host = "api.example.test"
+upstream = "{url}"
+credential = "k"
+inject = {form}
+"#,
+        url = verifier.url
+    );
+    let sk = Sidekey::start_in(dir, &cfg).await;
+    sk.wait_ready(5).await;
+    let sock = sk.path("r.sock").display().to_string();
+    let (proxy, _) = support::proxy::proxy_and_ca(&sk);
+    let target = "/v1/orders?limit=3&cursor=a%2Fb";
+    let ways = [
+        (
+            "unix socket",
+            vec!["--unix-socket", sock.as_str()],
+            "http://app.localhost",
+        ),
+        (
+            "absolute form",
+            vec!["--proxy", proxy.as_str()],
+            "http://api.example.test",
+        ),
+        ("no sidekey", vec![], verifier.url.as_str()),
+    ];
+    for (way, via, base) in ways {
+        for (method, body) in [("GET", None), ("POST", Some(r#"{"amount": 42}"#))] {
+            let url = format!("{base}{target}");
+            let mut args = via.clone();
+            args.extend(["-X", method, "-H", "content-type: application/json"]);
+            if let Some(b) = body {
+                args.extend(["--data-binary", b]);
+            }
+            args.push(&url);
+            let a = support::curl::curl(&args).await;
+            let v: Value = serde_json::from_str(&a.body)
+                .unwrap_or_else(|_| panic!("{way} {method}: {} {}", a.status, a.body));
+            if way == "no sidekey" {
+                assert_eq!(
+                    (a.status, &v["verified"]),
+                    (401, &Value::Bool(false)),
+                    "{v}"
+                );
+                continue;
+            }
+            assert_eq!(a.status, 200, "{way} {method}: {v}");
+            assert_eq!(v["verified"], true, "{way} {method}: {v}");
+            assert_eq!(v["seen"]["target"], target, "{way} {method}");
+            assert_eq!(v["seen"]["body"], body.unwrap_or(""), "{way} {method}");
+            assert_eq!(v["digest_checked"], true, "{way} {method}: {v}");
+        }
     }
     sk.stop().await;
 }

@@ -3,9 +3,8 @@
 
 mod support;
 
-use support::streams::{Server, client, handshake, text_frame};
+use support::streams::{Server, client, handshake, over_h2};
 use support::{BEARER, Sidekey, logs, one_route, with_key};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn echo_server(sk_dir: &std::path::Path, accepted: &str) -> Server {
     let accept = sk_dir.join("accept");
@@ -132,52 +131,6 @@ async fn the_handshake_is_scope_checked_and_other_upgrades_refused() {
     let out = client(&["ws-client", &ws_url(&sk, "/echo"), "echo"]).await;
     assert_eq!(out["echoed"], 1000, "{out}");
     sk.stop().await;
-}
-
-/// Opens a WebSocket over HTTP/2 (RFC 8441 extended CONNECT, a hyper
-/// client) to the route at `addr`; sends `text` and returns the echo.
-async fn over_h2(addr: &str, path: &str, text: &[u8]) -> Vec<u8> {
-    use bytes::Bytes;
-    use http_body_util::Empty;
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-        .handshake::<_, Empty<Bytes>>(TokioIo::new(tcp))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    // The server's SETTINGS (with ENABLE_CONNECT_PROTOCOL) must have arrived first.
-    let mut tries = 0;
-    let resp = loop {
-        let mut req = http::Request::builder()
-            .method(http::Method::CONNECT)
-            .uri(format!("http://{addr}{path}"))
-            .header("sec-websocket-version", "13")
-            .body(Empty::new())
-            .unwrap();
-        req.extensions_mut()
-            .insert(hyper::ext::Protocol::from_static("websocket"));
-        sender.ready().await.unwrap();
-        match sender.send_request(req).await {
-            Ok(r) => break r,
-            Err(e) if tries < 10 => {
-                tries += 1;
-                eprintln!("extended CONNECT not yet allowed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("extended CONNECT: {e}"),
-        }
-    };
-    assert_eq!(resp.status(), 200, "RFC 8441: 200 to the extended CONNECT");
-    assert!(resp.headers().get("sec-websocket-accept").is_none());
-    let mut io = TokioIo::new(hyper::upgrade::on(resp).await.unwrap());
-    io.write_all(&text_frame(text)).await.unwrap();
-    let mut head = [0u8; 2];
-    io.read_exact(&mut head).await.unwrap();
-    assert_eq!(head[0], 0x81, "an unmasked text frame back");
-    let mut payload = vec![0u8; usize::from(head[1] & 0x7f)];
-    io.read_exact(&mut payload).await.unwrap();
-    payload
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -82,11 +82,34 @@ pub async fn read_file_value(path: &Path) -> Result<Issued, SourceError> {
     })
 }
 
-/// Reads a certificate chain and its key. The certificate is read again
-/// after the key: a pair caught half-written (one file replaced, not yet the
-/// other) does not match and is refused, and the next change reads it again.
-/// Its expiry is the leaf certificate's notAfter.
+/// How long a pair that does not read as one is given to settle before it is read again.
+pub const PAIR_SETTLE: Duration = Duration::from_millis(250);
+/// How many times a pair is read before its failure is reported (so a
+/// mismatch is reported after at most `(PAIR_READS - 1) × PAIR_SETTLE`).
+pub const PAIR_READS: u32 = 4;
+
+/// Reads a certificate chain and its key. A pair caught half-written (one
+/// file replaced, not yet the other: a mismatch, or a file changed while it
+/// was read) is never used: it is read again [`PAIR_SETTLE`] later, up to
+/// [`PAIR_READS`] times, and only then is its failure reported (the previous
+/// pair keeps serving). Its expiry is the leaf certificate's notAfter.
 pub async fn read_cert_pair(cert: &Path, key: &Path) -> Result<Issued, SourceError> {
+    let mut reads = 1;
+    loop {
+        match read_pair_once(cert, key).await {
+            Err(e) if reads < PAIR_READS => {
+                tracing::debug!(cert = %cert.display(), error = %e.message, "certificate and key do not read as a pair yet; reading again");
+                reads += 1;
+                tokio::time::sleep(PAIR_SETTLE).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// One read of the pair: the certificate, the key, the certificate again
+/// (it must not have changed), and the key checked against the certificate.
+async fn read_pair_once(cert: &Path, key: &Path) -> Result<Issued, SourceError> {
     let read = |p: &Path| {
         let p = p.to_owned();
         async move {

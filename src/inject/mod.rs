@@ -50,6 +50,14 @@ pub trait Injector: AnyEq + fmt::Debug + Send + Sync {
         false
     }
 
+    /// Whether the attached value signs the request's method (SigV4, an
+    /// RFC 9421 signature covering `@method`): the request must reach the
+    /// upstream with that method, so a WebSocket handshake is not turned
+    /// into an RFC 8441 extended CONNECT on the way.
+    fn signs_method(&self) -> bool {
+        false
+    }
+
     /// The header that carries the credential, if any (redacted by the stand-in).
     fn header_name(&self) -> Option<HeaderName> {
         None

@@ -118,6 +118,10 @@ impl Injector for SigV4Spec {
         MaterialKind::AwsKeys
     }
 
+    fn signs_method(&self) -> bool {
+        true // the canonical request starts with it
+    }
+
     fn header_name(&self) -> Option<HeaderName> {
         Some(header::AUTHORIZATION)
     }

@@ -190,7 +190,8 @@ async fn forward(
         body_sha256: None,
         version,
         upgrade: protocol.is_some(),
-        extended: protocol.is_some() && extended.is_some(),
+        // A signed handshake goes upstream as the HTTP/1.1 GET it was signed as.
+        extended: protocol.is_some() && extended.is_some() && !cfg.inject.signs_method(),
     };
 
     // Keep small bodies so a rejected request can be replayed; stream the rest.
@@ -331,8 +332,6 @@ fn current(route: &Route) -> Result<Arc<Snapshot>, ProxyError> {
     })
 }
 
-/// A 401 (or 403 with `refresh_on_403`), or, on HTTP/2, a gRPC answer that
-/// ends at once with `grpc-status: 16` (UNAUTHENTICATED) in its header block.
 /// The HTTP version that decides whether a plain-`http://` upstream is
 /// spoken to over h2c. On a route listener the app chose HTTP/2 in
 /// cleartext itself (prior knowledge), so the upstream is expected to speak
@@ -351,6 +350,8 @@ fn upstream_version(conn: &Connection, version: Version, headers: &http::HeaderM
     }
 }
 
+/// A 401 (or 403 with `refresh_on_403`), or, on HTTP/2, a gRPC answer that
+/// ends at once with `grpc-status: 16` (UNAUTHENTICATED) in its header block.
 fn is_rejection(route: &Route, resp: &Response<ProxyBody>, version: Version) -> bool {
     let status = resp.status();
     status == StatusCode::UNAUTHORIZED

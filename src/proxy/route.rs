@@ -144,6 +144,17 @@ impl Route {
                 base_path: base_path.clone(),
             },
         };
+        if let Target::Remote {
+            client: Client::Mtls(pools),
+            ..
+        } = &target
+        {
+            // A rotation drops the pools of the certificates it replaced.
+            let (cred, slot) = (Arc::downgrade(&credential), slot);
+            pools.follow(credential.subscribe(), move || {
+                cred.upgrade()?.peek()?.rendered.get(slot)?.client_cert()
+            });
+        }
         let dialer = match &config.upstream {
             Upstream::StandIn => None,
             Upstream::Url {

@@ -75,11 +75,14 @@ pub async fn send(
             base_path,
             ..
         } => {
+            // An upgrade goes on a connection of the dialer's own, which
+            // writes it in origin form; it is built and signed with the
+            // upstream's real scheme and authority all the same.
             let to = Endpoint {
                 scheme,
                 authority,
                 base_path,
-                origin_form: client.origin_form() || out.upgrade,
+                origin_form: client.origin_form(),
             };
             let mut req = request::build(to, &out.method, target, headers, body)?;
             attach(rendered, &mut req, out)?;

@@ -8,19 +8,23 @@
 //! authentication, so sessions never cross certificates).
 //!
 //! After a rotation, requests carry the new certificate, so they take new
-//! connections at once; the old pool gets no new requests (except from
-//! requests that loaded the old value just before the rotation). A pool not
-//! used for [`RETIRE_AFTER`] is dropped when another pool is in use: its
-//! idle connections close then, and connections still busy close when their
-//! request ends. Nothing in flight fails.
+//! connections at once. The route tells its pools which certificate is now
+//! published ([`CertPools::rotated_to`]), and the pools of every other
+//! certificate are dropped then: their idle connections close at once, and
+//! connections still busy close when their request ends. A request that
+//! loaded the old value just before the rotation, or a revocation probe,
+//! makes an old certificate's pool again; that one is dropped once unused for
+//! [`RETIRE_AFTER`]. Nothing in flight fails.
 
 use super::body::ProxyBody;
 use super::client::UpstreamClient;
 use super::reach::Reach;
 use crate::sync::Mutex;
 use rustls::sign::CertifiedKey;
+use sha2::{Digest, Sha256};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// How long a pool whose certificate is no longer in use is kept.
@@ -44,6 +48,20 @@ pub struct CertPools {
 struct State {
     pools: Vec<Pool>,
     sweeping: bool,
+    /// The certificate published now, once the route has said
+    /// ([`CertPools::rotated_to`]); its pool is never retired.
+    current: Option<[u8; 32]>,
+}
+
+impl State {
+    /// Whether a pool may be retired: one of a certificate no longer published,
+    /// or, before the route has said which is, more than one pool.
+    fn has_retirable(&self) -> bool {
+        match self.current {
+            Some(c) => self.pools.iter().any(|p| p.id != c),
+            None => self.pools.len() > 1,
+        }
+    }
 }
 
 struct Pool {
@@ -75,11 +93,54 @@ impl CertPools {
             client: client.clone(),
             last_used: now,
         });
-        if state.pools.len() > 1 && !state.sweeping {
+        if state.has_retirable() && !state.sweeping {
             state.sweeping = true;
             tokio::spawn(sweep(Arc::downgrade(self)));
         }
         client
+    }
+
+    /// The credential now holds the certificate `key`: the pools of every
+    /// other certificate are dropped now, so their idle connections close
+    /// (a connection busy with a request closes when the request ends).
+    pub fn rotated_to(&self, key: &CertifiedKey) {
+        let Some(leaf) = key.cert.first() else {
+            return;
+        };
+        let id: [u8; 32] = Sha256::digest(leaf.as_ref()).into();
+        let retired: Vec<Pool> = {
+            let mut state = self.state.lock();
+            state.current = Some(id);
+            let (keep, retired) = std::mem::take(&mut state.pools)
+                .into_iter()
+                .partition(|p| p.id == id);
+            state.pools = keep;
+            retired
+        };
+        drop(retired); // idle connections close here, outside the lock
+    }
+
+    /// Calls [`CertPools::rotated_to`] with `current()` now and each time
+    /// `published` changes, for as long as these pools and the sender exist.
+    pub fn follow(
+        self: &Arc<Self>,
+        mut published: watch::Receiver<u64>,
+        current: impl Fn() -> Option<Arc<CertifiedKey>> + Send + 'static,
+    ) {
+        if let Some(key) = current() {
+            self.rotated_to(&key);
+        }
+        let pools = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while published.changed().await.is_ok() {
+                let Some(pools) = pools.upgrade() else {
+                    return;
+                };
+                if let Some(key) = current() {
+                    pools.rotated_to(&key);
+                }
+            }
+        });
     }
 
     /// How many certificates have a pool now (for tests and metrics).
@@ -88,7 +149,8 @@ impl CertPools {
     }
 }
 
-/// Drops pools unused for [`RETIRE_AFTER`], keeping the most recently used one.
+/// Drops pools unused for [`RETIRE_AFTER`], keeping the published
+/// certificate's (or, until the route has said which it is, the most recently used one).
 async fn sweep(pools: Weak<CertPools>) {
     loop {
         tokio::time::sleep(RETIRE_AFTER).await;
@@ -98,11 +160,16 @@ async fn sweep(pools: Weak<CertPools>) {
         let (retired, more) = {
             let mut state = pools.state.lock();
             let newest = state.pools.iter().map(|p| p.last_used).max();
+            let current = state.current;
+            let kept = |p: &Pool| match current {
+                Some(c) => p.id == c,
+                None => Some(p.last_used) == newest,
+            };
             let (keep, retired): (Vec<Pool>, Vec<Pool>) = std::mem::take(&mut state.pools)
                 .into_iter()
-                .partition(|p| Some(p.last_used) == newest || p.last_used.elapsed() < RETIRE_AFTER);
+                .partition(|p| kept(p) || p.last_used.elapsed() < RETIRE_AFTER);
             state.pools = keep;
-            state.sweeping = state.pools.len() > 1;
+            state.sweeping = state.has_retirable();
             (retired, state.sweeping)
         };
         drop(retired); // idle connections close here, outside the lock
@@ -175,5 +242,23 @@ mod tests {
         assert_eq!(p.pools(), 1, "the most recently used pool stays");
         p.client(&b);
         assert_eq!(p.pools(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rotation_drops_the_other_pools_and_a_probes_pool_goes_later() {
+        let (old, new) = (cert(), cert());
+        let p = pools();
+        p.client(&old);
+        p.rotated_to(&new.key);
+        assert_eq!(p.pools(), 0, "the old pool is dropped at the rotation");
+        p.client(&new);
+        // A probe (or a request that loaded the old value) uses the old one
+        // again; the route then stays quiet.
+        p.client(&old);
+        assert_eq!(p.pools(), 2);
+        tokio::time::sleep(RETIRE_AFTER * 2 + Duration::from_millis(10)).await;
+        assert_eq!(p.pools(), 1, "the old pool is gone within 2 × RETIRE_AFTER");
+        p.client(&new);
+        assert_eq!(p.pools(), 1, "the one left is the published certificate's");
     }
 }

@@ -55,7 +55,7 @@ impl Dialer {
         }
     }
 
-    /// Sends the handshake `req` (origin-form URI, `Host` set) on a new
+    /// Sends the handshake `req` (full or origin-form URI, `Host` set) on a new
     /// connection; a `101` answer carries the upgraded connection (take it
     /// with `hyper::upgrade::on`). `over_h2`: the app sent an RFC 8441
     /// extended CONNECT; an `https://` upstream that picks `h2` by ALPN and
@@ -91,11 +91,16 @@ impl Dialer {
         self.http1(io, req).await
     }
 
+    /// Writes the handshake on `io` in origin form (`/path?query`): the
+    /// request comes with the full URI it was signed with.
     async fn http1(
         &self,
         io: MaybeHttpsStream<TokioIo<TcpStream>>,
-        req: Request<ProxyBody>,
+        mut req: Request<ProxyBody>,
     ) -> Result<Response<Incoming>, SendFailure> {
+        if let Some(pq) = req.uri().path_and_query().cloned() {
+            *req.uri_mut() = Uri::from(pq);
+        }
         let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
             .await
             .map_err(|e| failed("connection failed", &e))?;

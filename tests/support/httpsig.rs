@@ -1,4 +1,4 @@
-//! An RFC 9421 verifying upstream: `httpsig_verifier.py`, a small Python HTTP server that checks every request with the PyPI package `http-message-signatures`.
+//! An RFC 9421 verifying upstream: `httpsig_verifier.py`, a small Python HTTP server (or WebSocket server over TLS) that checks every request with the PyPI package `http-message-signatures`.
 
 use super::logs;
 use std::path::{Path, PathBuf};
@@ -16,33 +16,36 @@ impl Verifier {
     /// Starts the verifier for `alg` and `key_id`, trusting the key in `key_file`
     /// (read again on every request).
     pub async fn start(alg: &str, key_id: &str, key_file: &Path) -> Verifier {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let python = root.join(".venv/bin/python");
-        assert!(
-            python.exists(),
-            "{} is missing: run scripts/install-test-peers (it installs http-message-signatures into .venv)",
-            python.display()
-        );
-        let mut child = Command::new(python)
-            .arg(root.join("tests/support/httpsig_verifier.py"))
-            .args([alg, key_id])
-            .arg(key_file)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start httpsig_verifier.py");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("the verifier starts within 20 s")
-            .unwrap()
-            .expect("the verifier prints its port");
-        let v: serde_json::Value = serde_json::from_str(&first).unwrap();
-        let port = v["port"].as_u64().unwrap();
+        let port = spawn(&[alg, key_id], key_file, &[]).await;
         Verifier {
-            url: format!("http://127.0.0.1:{port}"),
-            _child: child,
+            url: format!("http://127.0.0.1:{}", port.0),
+            _child: port.1,
+        }
+    }
+
+    /// As [`Verifier::start`], but a WebSocket server over TLS (certificate
+    /// `cert`, its key `cert_key`, both PEM files) that verifies each handshake
+    /// as an `https://` request; `url` is `https://127.0.0.1:PORT`. With `h2`
+    /// it is hypercorn, which also takes RFC 8441 extended CONNECT over h2
+    /// (verified as a CONNECT), else `websockets` (HTTP/1.1 only).
+    #[allow(dead_code)] // not every test binary uses every helper
+    pub async fn start_websocket(
+        alg: &str,
+        key_id: &str,
+        key_file: &Path,
+        cert: &Path,
+        cert_key: &Path,
+        h2: bool,
+    ) -> Verifier {
+        let (cert, cert_key) = (cert.to_str().unwrap(), cert_key.to_str().unwrap());
+        let mut tls = vec![cert, cert_key];
+        if h2 {
+            tls.push("h2");
+        }
+        let port = spawn(&[alg, key_id], key_file, &tls).await;
+        Verifier {
+            url: format!("https://127.0.0.1:{}", port.0),
+            _child: port.1,
         }
     }
 }
@@ -82,4 +85,33 @@ fn rand_bytes() -> [u8; 16] {
             ^ i as u8;
     }
     b
+}
+
+/// Runs `httpsig_verifier.py` and waits for the port it prints.
+async fn spawn(args: &[&str], key_file: &Path, tls: &[&str]) -> (u64, Child) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/install-test-peers (it installs http-message-signatures into .venv)",
+        python.display()
+    );
+    let mut child = Command::new(python)
+        .arg(root.join("tests/support/httpsig_verifier.py"))
+        .args(args)
+        .arg(key_file)
+        .args(tls)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start httpsig_verifier.py");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the verifier starts within 20 s")
+        .unwrap()
+        .expect("the verifier prints its port");
+    let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+    (v["port"].as_u64().unwrap(), child)
 }

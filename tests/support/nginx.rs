@@ -16,7 +16,8 @@ pub struct Nginx {
 }
 
 /// One access-log line: when (Unix seconds), the client certificate's serial
-/// (hex, as nginx prints it), the status, the path, nginx's verification verdict.
+/// (hex, as nginx prints it), the status, the path, nginx's connection
+/// number (`$connection`, the `*N` of its error log), nginx's verification verdict.
 #[derive(Debug, Clone)]
 pub struct Access {
     pub at: f64,
@@ -24,6 +25,7 @@ pub struct Access {
     pub status: u16,
     pub verify: String,
     pub path: String,
+    pub connection: u64,
 }
 
 /// A loopback port free right now (nginx binds it itself).
@@ -80,7 +82,7 @@ pid {d}/nginx.pid;
 error_log {d}/error.log info;
 events {{ worker_connections 1024; }}
 http {{
-    log_format serials '$msec $ssl_client_serial $status $uri $ssl_client_verify';
+    log_format serials '$msec $ssl_client_serial $status $uri $connection $ssl_client_verify';
     access_log {d}/access.log serials;
     client_body_temp_path {d}/tmp;
     proxy_temp_path {d}/tmp;
@@ -154,9 +156,20 @@ http {{
                     serial: f[1].to_owned(),
                     status: f[2].parse().unwrap(),
                     path: f[3].to_owned(),
-                    verify: f[4..].join(" "),
+                    connection: f[4].parse().unwrap(),
+                    verify: f[5..].join(" "),
                 }
             })
             .collect()
+    }
+
+    /// Whether nginx's error log (level `info`) says the client closed
+    /// connection `*N`.
+    #[allow(dead_code)] // not every test binary uses every helper
+    pub fn client_closed(&self, connection: u64) -> bool {
+        let text = std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default();
+        let tag = format!("*{connection} client ");
+        text.lines()
+            .any(|l| l.contains(&tag) && l.contains(" closed "))
     }
 }

@@ -167,6 +167,10 @@ impl Injector for HttpSignatureSpec {
         }
     }
 
+    fn signs_method(&self) -> bool {
+        self.components.contains(&Component::Method)
+    }
+
     fn header_name(&self) -> Option<HeaderName> {
         Some(SIGNATURE)
     }
