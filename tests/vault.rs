@@ -1,6 +1,7 @@
 //! `source = "vault"` against a real OpenBao dev server: KV v2 rotation under traffic, AppRole with a
 //! response-wrapped secret_id and auth-token renewal then re-login, identity OIDC tokens checked by the
-//! upstream against OpenBao's JWKS, revocation at shutdown, and an outage (stale, 503, recovery).
+//! upstream against OpenBao's JWKS, database leases renewed (or, refused, re-issued with a warning),
+//! revocation at shutdown, and an outage (stale, 503, recovery).
 //! Everything OpenBao handed out (its audit log) is registered for the secret scans before each stop.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
@@ -486,6 +487,60 @@ read = { path = "database/creds/r", field = "password" }"#,
     assert_ne!(body, format!("Bearer {password}"));
     assert_eq!(inventory(&sk, "v").await["rotations"], 1);
     stop_scanned(sk, &bao).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_lease_renewal_is_a_warning_and_the_secret_is_issued_anew() {
+    let bao = OpenBao::start("root-renewal-3d81").await;
+    let redis = support::redis::Redis::start().await;
+    bao.redis_database(&redis, "r", "4s", "60s").await;
+    seed_approle(&bao, "60s", "120s").await;
+    // May read database credentials, may not renew them (`deny` overrides
+    // the `default` policy, which allows `sys/leases/renew`).
+    bao.policy(
+        "app",
+        r#"path "database/creds/r" { capabilities = ["read"] }
+path "sys/leases/renew" { capabilities = ["deny"] }"#,
+    )
+    .await;
+    let up = echo().await;
+    let sk = start(
+        &[("secret-id", "secret-id-fixed-5c1e")],
+        &config(
+            &bao,
+            &up.url(),
+            r#"auth = { method = "approle", role_id = "role-id-app", secret_id = { file = "{dir}/secret-id" } }
+read = { path = "database/creds/r", field = "password" }"#,
+        ),
+    )
+    .await;
+    let prefix = "database/creds/r/";
+    let first = bao.leases(prefix).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    logs::secret(&first[0]);
+    // At about 2/3 of the 4 s lease the renewal is refused (403): a new lease.
+    let second = until(10, "a new lease after the refused renewal", || async {
+        bao.leases(prefix)
+            .await
+            .into_iter()
+            .find(|l| !first.contains(l))
+    })
+    .await;
+    logs::secret(&second);
+    let (status, _, _) = get(&format!("{}/x", sk.url("v"))).await;
+    assert_eq!(status, 200);
+    let warned = logs::lines_with("vault lease renewal failed; issuing anew");
+    assert!(
+        warned
+            .iter()
+            .any(|l| l.contains(" WARN ") && l.contains("permission denied (HTTP 403)")),
+        "a warning with OpenBao's reason: {warned:?}"
+    );
+    assert!(inventory(&sk, "v").await["rotations"].as_u64().unwrap() >= 1);
+    assert!(
+        stop_scanned(sk, &bao).await > 0,
+        "login tokens found in the audit log"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
