@@ -1,6 +1,8 @@
 //! `source = "vault"` against a real OpenBao dev server: KV v2 rotation under traffic, AppRole with a
 //! response-wrapped secret_id and auth-token renewal then re-login, identity OIDC tokens checked by the
-//! upstream against OpenBao's JWKS, revocation at shutdown, and an outage (stale, 503, recovery).
+//! upstream against OpenBao's JWKS, database leases renewed (or, refused, re-issued with a warning),
+//! revocation at shutdown, and an outage (stale, 503, recovery).
+//! Everything OpenBao handed out (its audit log) is registered for the secret scans before each stop.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -11,55 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use support::aws::inventory;
 use support::openbao::{OpenBao, Verifier};
-use support::{BEARER, Reply, Sidekey, Upstream, error_code, get, logs, route};
+use support::vault::{KV_POLICY, config, echo, seed_approle, start, stop_scanned};
+use support::{error_code, get, logs, until};
 use tokio::time::{Instant, sleep};
-
-/// One credential `v` of `source = "vault"` with the keys `body`, used by route `v` to `upstream`.
-fn config(bao: &OpenBao, upstream: &str, body: &str) -> String {
-    format!(
-        "[admin]\nlisten = \"127.0.0.1:0\"\n\n[credentials.v]\nsource = \"vault\"\naddress = \"{}\"\n{body}\n{}",
-        bao.address(),
-        route("v", upstream, "v", BEARER, "")
-    )
-}
-
-/// An upstream that answers with the Authorization header it received.
-async fn echo() -> Upstream {
-    Upstream::start(|s| Reply::ok(s.header("authorization").unwrap_or("").to_owned())).await
-}
-
-/// Starts sidekey with `files` written into its folder first.
-async fn start(files: &[(&str, &str)], config: &str) -> Sidekey {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, text) in files {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
-    let sk = Sidekey::start_in(dir, config).await;
-    sk.wait_ready(15).await;
-    sk
-}
-
-/// Polls `check` every 100 ms until it returns Some, up to `secs`.
-async fn until<T, F: std::future::Future<Output = Option<T>>>(
-    secs: u64,
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {secs} s");
-        sleep(Duration::from_millis(100)).await;
-    }
-}
-
-const KV_POLICY: &str = r#"
-path "secret/data/*" { capabilities = ["read"] }
-path "secret/metadata/*" { capabilities = ["read"] }
-path "identity/oidc/token/*" { capabilities = ["read"] }
-"#;
 
 /// What a token needs to renew and revoke the leases it was given.
 const LEASE_POLICY: &str = r#"
@@ -148,22 +104,7 @@ poll_interval = "1s""#,
     assert_eq!(inv["source"], "vault");
     assert_eq!(inv["rotations"], 1);
     assert_eq!(inv["source_detail"]["auth_method"], "token");
-    sk.stop().await;
-}
-
-/// Enables AppRole and a policy reading KV and identity tokens.
-async fn seed_approle(bao: &OpenBao, ttl: &str, max_ttl: &str) {
-    bao.enable_auth("approle").await;
-    bao.policy("app", KV_POLICY).await;
-    bao.approle(
-        "app",
-        "app",
-        ttl,
-        max_ttl,
-        "role-id-app",
-        &logs::secret("secret-id-fixed-5c1e"),
-    )
-    .await;
+    stop_scanned(sk, &bao).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,29 +166,10 @@ poll_interval = "1s""#,
     })
     .await;
     assert!(bao.lookup_accessor(&second).await.is_ok());
-    let (_, _, metrics) = get(&format!("{}/metrics", sk.admin())).await;
-    logs::assert_no_secret_in("the metrics", &metrics);
-    // 403: the policy no longer allows the read. The value stays (stale), the error says why.
-    bao.policy("app", r#"path "sys/nothing" { capabilities = ["read"] }"#)
-        .await;
-    let inv = until(10, "stale on 403", || async {
-        let inv = inventory(&sk, "v").await;
-        (inv["state"] == "stale").then_some(inv)
-    })
-    .await;
-    let err = inv["last_error"].as_str().unwrap();
-    assert!(err.contains("permission denied (HTTP 403)"), "{err}");
-    assert_eq!(
-        get(&url).await.0,
-        200,
-        "no expiry on a KV value: it keeps serving"
+    assert!(
+        stop_scanned(sk, &bao).await > 0,
+        "login tokens found in the audit log"
     );
-    bao.policy("app", KV_POLICY).await;
-    until(15, "fresh again", || async {
-        (inventory(&sk, "v").await["state"] == "fresh").then_some(())
-    })
-    .await;
-    sk.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,7 +221,10 @@ revoke_on_shutdown = true"#,
     let (status, _, body) = get(&format!("{}/api", sk.url("v"))).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert!(bao.lookup_accessor(&accessor).await.is_ok());
-    sk.stop().await;
+    assert!(
+        stop_scanned(sk, &bao).await > 0,
+        "login tokens found in the audit log"
+    );
     // revoke_on_shutdown: the auth token is gone at OpenBao.
     assert!(
         bao.lookup_accessor(&accessor).await.is_err(),
@@ -364,7 +289,10 @@ timeout = "2s""#,
     })
     .await;
     assert_eq!(inventory(&sk, "v").await["state"], "fresh");
-    sk.stop().await;
+    assert!(
+        stop_scanned(sk, &bao).await > 0,
+        "login tokens found in the audit log"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,7 +372,10 @@ poll_interval = "1s""#,
     );
     let (status, _, _) = get(&format!("{}/x", sk.url("v"))).await;
     assert_eq!(status, 200);
-    sk.stop().await;
+    assert!(
+        stop_scanned(sk, &bao).await > 0,
+        "login tokens found in the audit log"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -494,7 +425,7 @@ revoke_on_shutdown = true"#,
     .await;
     assert!(bao.lease(&held).await.is_ok());
     // revoke_on_shutdown: the held lease goes with sidekey.
-    sk.stop().await;
+    stop_scanned(sk, &bao).await;
     until(5, "lease revoked at shutdown", || async {
         bao.lease(&held).await.is_err().then_some(())
     })
@@ -555,7 +486,61 @@ read = { path = "database/creds/r", field = "password" }"#,
     logs::secret(body.trim_start_matches("Bearer "));
     assert_ne!(body, format!("Bearer {password}"));
     assert_eq!(inventory(&sk, "v").await["rotations"], 1);
-    sk.stop().await;
+    stop_scanned(sk, &bao).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_lease_renewal_is_a_warning_and_the_secret_is_issued_anew() {
+    let bao = OpenBao::start("root-renewal-3d81").await;
+    let redis = support::redis::Redis::start().await;
+    bao.redis_database(&redis, "r", "4s", "60s").await;
+    seed_approle(&bao, "60s", "120s").await;
+    // May read database credentials, may not renew them (`deny` overrides
+    // the `default` policy, which allows `sys/leases/renew`).
+    bao.policy(
+        "app",
+        r#"path "database/creds/r" { capabilities = ["read"] }
+path "sys/leases/renew" { capabilities = ["deny"] }"#,
+    )
+    .await;
+    let up = echo().await;
+    let sk = start(
+        &[("secret-id", "secret-id-fixed-5c1e")],
+        &config(
+            &bao,
+            &up.url(),
+            r#"auth = { method = "approle", role_id = "role-id-app", secret_id = { file = "{dir}/secret-id" } }
+read = { path = "database/creds/r", field = "password" }"#,
+        ),
+    )
+    .await;
+    let prefix = "database/creds/r/";
+    let first = bao.leases(prefix).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    logs::secret(&first[0]);
+    // At about 2/3 of the 4 s lease the renewal is refused (403): a new lease.
+    let second = until(10, "a new lease after the refused renewal", || async {
+        bao.leases(prefix)
+            .await
+            .into_iter()
+            .find(|l| !first.contains(l))
+    })
+    .await;
+    logs::secret(&second);
+    let (status, _, _) = get(&format!("{}/x", sk.url("v"))).await;
+    assert_eq!(status, 200);
+    let warned = logs::lines_with("vault lease renewal failed; issuing anew");
+    assert!(
+        warned
+            .iter()
+            .any(|l| l.contains(" WARN ") && l.contains("permission denied (HTTP 403)")),
+        "a warning with OpenBao's reason: {warned:?}"
+    );
+    assert!(inventory(&sk, "v").await["rotations"].as_u64().unwrap() >= 1);
+    assert!(
+        stop_scanned(sk, &bao).await > 0,
+        "login tokens found in the audit log"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -617,5 +602,9 @@ revoke_on_shutdown = true"#,
     );
     let all = log.join("\n");
     assert!(all.contains("vault token revoked at shutdown"), "{all}");
+    assert!(
+        bao.register_handed_out() > 0,
+        "login tokens found in the audit log"
+    );
     logs::assert_no_secret_in("the binary's trace log", all.as_bytes());
 }

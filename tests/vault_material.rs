@@ -17,6 +17,7 @@ use support::aws::{self, Moto, inventory};
 use support::nginx::{Nginx, free_port};
 use support::openbao::OpenBao;
 use support::tls::TestCa;
+use support::vault::stop_scanned;
 use support::{BEARER, Reply, Sidekey, Upstream, get, logs, route, until};
 use tokio::time::Instant;
 
@@ -62,8 +63,7 @@ async fn not_after(bao: &OpenBao, serial: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pki_certificates_reach_nginx_and_are_reissued_before_they_expire_with_no_failed_request() {
-    let bao_dir = tempfile::tempdir().unwrap();
-    let bao = OpenBao::start_audited("root-pki-mtls-4d1a", bao_dir.path()).await;
+    let bao = OpenBao::start("root-pki-mtls-4d1a").await;
     let openbao_ca = bao.pki_client_role("client", "8s").await;
     // nginx accepts client certificates of OpenBao's CA only; its own
     // certificate is from a test CA the route trusts.
@@ -187,7 +187,7 @@ async fn pki_certificates_reach_nginx_and_are_reissued_before_they_expire_with_n
         "{r}"
     );
     eprintln!("{total} requests, 0 failed, {} certificates", seen.len());
-    sk.stop().await;
+    stop_scanned(sk, &bao).await;
     nginx.stop().await;
 }
 
@@ -261,7 +261,7 @@ async fn aws_keys_from_kv_v2_sign_s3_requests_at_moto_and_a_new_version_is_used_
         (Some(1), Some(0)),
         "{r}"
     );
-    sk.stop().await;
+    stop_scanned(sk, &bao).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,7 +299,7 @@ async fn revoke_on_shutdown_with_a_handed_over_token_revokes_the_lease_but_not_t
     logs::secret(&leases[0]);
     let (status, _, _) = get(&format!("{}/x", sk.url("v"))).await;
     assert_eq!(status, 200);
-    sk.stop().await;
+    stop_scanned(sk, &bao).await;
     // The lease sidekey obtained is revoked...
     assert_eq!(
         bao.lease(&leases[0]).await.err(),

@@ -12,12 +12,15 @@ pub mod logs;
 pub mod nginx;
 pub mod oauth;
 pub mod openbao;
+pub mod openbao_audit;
 pub mod properties;
 pub mod proxy;
 pub mod redis;
 pub mod streams;
 pub mod tls;
+pub mod tokenreview;
 pub mod upstream;
+pub mod vault;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};

@@ -1,7 +1,10 @@
-//! A real OpenBao dev server (`bao server -dev`, in-memory) on a free loopback port, with helpers to configure it through its HTTP API.
+//! A real OpenBao dev server (`bao server -dev`, in-memory) on a free loopback port, plain or
+//! `-dev-tls`, with a raw file audit device, and helpers to configure it through its HTTP API.
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
@@ -32,61 +35,55 @@ pub struct OpenBao {
     pub port: u16,
     /// The dev root token, chosen by the test and registered as a secret.
     pub root: String,
-    /// A config file given with `-config` (an audit device).
-    config: Option<PathBuf>,
     child: Option<Child>,
+    /// The audit device's config and log, and with TLS the dev CA.
+    dir: tempfile::TempDir,
+    tls: bool,
 }
 
 impl OpenBao {
     /// Starts a dev server whose root token is `root`; waits until it answers healthy.
     pub async fn start(root: &str) -> OpenBao {
-        Self::launch(root, None).await
+        Self::start_with(root, false).await
     }
 
-    async fn launch(root: &str, config: Option<PathBuf>) -> OpenBao {
+    /// Like [`OpenBao::start`], serving only https (`-dev-tls`) with a
+    /// certificate of the CA it generates, at [`OpenBao::ca_file`].
+    pub async fn start_tls(root: &str) -> OpenBao {
+        Self::start_with(root, true).await
+    }
+
+    async fn start_with(root: &str, tls: bool) -> OpenBao {
+        let dir = tempfile::tempdir().unwrap();
+        // Audit devices are declared in a config file (OpenBao refuses them
+        // through the API); `log_raw` keeps what OpenBao hands out readable.
+        std::fs::write(
+            dir.path().join("audit.hcl"),
+            format!(
+                "audit \"file\" \"raw\" {{\n  options = {{\n    file_path = \"{}\"\n    log_raw = \"true\"\n  }}\n}}\n",
+                dir.path().join("audit.log").display()
+            ),
+        )
+        .unwrap();
         let mut bao = OpenBao {
             port: free_port_pair(),
             root: super::logs::secret(root),
-            config,
             child: None,
+            dir,
+            tls,
         };
         bao.spawn(true).await;
         bao
     }
 
-    /// [`OpenBao::start`] with a file audit device writing every answer raw
-    /// (`log_raw`) to `dir/bao-audit.log`: how a test learns the private keys
-    /// the PKI engine issued to sidekey, to register them as secrets.
-    pub async fn start_audited(root: &str, dir: &std::path::Path) -> OpenBao {
-        let config = dir.join("bao-audit.hcl");
-        let log = dir.join("bao-audit.log");
-        std::fs::write(
-            &config,
-            format!(
-                "audit \"file\" \"raw\" {{\n  options {{\n    file_path = \"{}\"\n    log_raw = \"true\"\n  }}\n}}\n",
-                log.display()
-            ),
-        )
-        .unwrap();
-        Self::launch(root, Some(config)).await
+    /// The CA that signed a `-dev-tls` server's certificate (PEM).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("tls/vault-ca.pem")
     }
 
-    /// Every `private_key` OpenBao has answered so far, from the raw audit
-    /// log of [`OpenBao::start_audited`].
-    pub fn issued_private_keys(&self) -> Vec<String> {
-        let Some(config) = &self.config else {
-            panic!("issued_private_keys needs OpenBao::start_audited");
-        };
-        let text = std::fs::read_to_string(config.with_extension("log")).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|e| e["type"] == "response")
-            .filter_map(|e| {
-                e["response"]["data"]["private_key"]
-                    .as_str()
-                    .map(str::to_owned)
-            })
-            .collect()
+    /// The raw audit log: one JSON line per request and per response.
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.path().join("audit.log")
     }
 
     /// Starts the server and waits until it answers healthy. A server that
@@ -97,19 +94,26 @@ impl OpenBao {
         let mut last_words = String::new();
         for _attempt in 0..5 {
             let log = tempfile::NamedTempFile::new().unwrap();
+            let mut args = vec![
+                "server".to_owned(),
+                "-dev".into(),
+                "-dev-no-store-token".into(),
+                format!("-dev-listen-address=127.0.0.1:{}", self.port),
+                format!("-dev-root-token-id={}", self.root),
+                format!("-config={}", self.dir.path().join("audit.hcl").display()),
+            ];
+            if self.tls {
+                let tls = self.dir.path().join("tls");
+                let _ = std::fs::remove_dir_all(&tls);
+                std::fs::create_dir(&tls).unwrap();
+                args.push("-dev-tls".into());
+                args.push(format!(
+                    "-dev-tls-cert-dir={}",
+                    self.dir.path().join("tls").display()
+                ));
+            }
             let child = Command::new(bao_bin())
-                .args([
-                    "server",
-                    "-dev",
-                    "-dev-no-store-token",
-                    &format!("-dev-listen-address=127.0.0.1:{}", self.port),
-                    &format!("-dev-root-token-id={}", self.root),
-                ])
-                .args(
-                    self.config
-                        .iter()
-                        .map(|c| format!("-config={}", c.display())),
-                )
+                .args(&args)
                 .env("BAO_API_ADDR", self.address())
                 .stdout(Stdio::null())
                 .stderr(log.reopen().unwrap())
@@ -142,14 +146,15 @@ impl OpenBao {
             }
             let listening = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
                 .await
-                .is_ok();
+                .is_ok()
+                && (!self.tls || self.ca_file().exists());
             let healthy = listening
                 && tokio::time::timeout(
                     Duration::from_secs(2),
-                    super::get(&format!("{}/v1/sys/health", self.address())),
+                    self.send("GET", "sys/health", &[], String::new()),
                 )
                 .await
-                .is_ok_and(|(s, _, _)| s == 200);
+                .is_ok_and(|(s, _)| s == 200);
             if healthy {
                 return true;
             }
@@ -176,7 +181,41 @@ impl OpenBao {
     }
 
     pub fn address(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// One request to `/v1/{path}`, over https trusting the dev CA when TLS is on.
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: String,
+    ) -> (u16, Bytes) {
+        let url = format!("{}/v1/{path}", self.address());
+        if !self.tls {
+            let (s, _, b) = super::send(method.parse().unwrap(), &url, headers, body).await;
+            return (s.as_u16(), b);
+        }
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(super::tls::client_trusting(&self.ca_file()))
+            .https_only()
+            .enable_http1()
+            .build();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build::<_, Full<Bytes>>(https);
+        let mut req = http::Request::builder().method(method).uri(&url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = client
+            .request(req.body(Full::new(Bytes::from(body))).unwrap())
+            .await
+            .expect("request to OpenBao over https");
+        let status = resp.status().as_u16();
+        (status, resp.into_body().collect().await.unwrap().to_bytes())
     }
 
     /// `method /v1/path` with `token`; returns status and JSON (Null when empty).
@@ -193,19 +232,20 @@ impl OpenBao {
             ("Content-Type", "application/json"),
         ];
         h.extend_from_slice(headers);
-        let (status, _, bytes) = super::send(
-            method.parse().unwrap(),
-            &format!("{}/v1/{path}", self.address()),
-            &h,
-            body.map(|b| b.to_string()).unwrap_or_default(),
-        )
-        .await;
+        let (status, bytes) = self
+            .send(
+                method,
+                path,
+                &h,
+                body.map(|b| b.to_string()).unwrap_or_default(),
+            )
+            .await;
         let v = if bytes.is_empty() {
             Value::Null
         } else {
             serde_json::from_slice(&bytes).unwrap_or(Value::Null)
         };
-        (status.as_u16(), v)
+        (status, v)
     }
 
     /// A call with the root token that must succeed.
@@ -312,6 +352,20 @@ impl OpenBao {
         }
     }
 
+    /// The accessors of every live token (`LIST auth/token/accessors`).
+    pub async fn accessors(&self) -> Vec<String> {
+        let (s, v) = self
+            .call_as(&self.root, "LIST", "auth/token/accessors", None, &[])
+            .await;
+        assert_eq!(s, 200, "list accessors: {v}");
+        v["data"]["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// An identity OIDC key `key` and role `role` issuing tokens valid `ttl`;
     /// returns the role's client_id (the tokens' audience).
     pub async fn oidc_role(&self, key: &str, role: &str, ttl: &str) -> String {
@@ -388,6 +442,47 @@ impl OpenBao {
                 "role_type": "jwt",
                 "bound_audiences": [audience],
                 "user_claim": "sub",
+                "token_policies": [policy],
+                "token_ttl": "60s",
+            })),
+        )
+        .await;
+    }
+
+    /// Kubernetes auth at `auth/kubernetes` checking tokens with the
+    /// TokenReview endpoint at `apiserver`, with role `role` for service
+    /// accounts `names` of namespace `namespace` and audience `audience`
+    /// (tokens of policy `policy`).
+    pub async fn kubernetes_auth(
+        &self,
+        apiserver: &str,
+        role: &str,
+        namespace: &str,
+        names: &[&str],
+        audience: &str,
+        policy: &str,
+    ) {
+        self.enable_auth("kubernetes").await;
+        // No reviewer JWT: OpenBao presents the login's own token to the
+        // TokenReview API, as when it runs outside the cluster.
+        self.api(
+            "POST",
+            "auth/kubernetes/config",
+            // The CA is required alongside, though unused over http.
+            Some(json!({
+                "kubernetes_host": apiserver,
+                "kubernetes_ca_cert": super::tls::TestCa::new().cert_pem,
+                "disable_local_ca_jwt": true,
+            })),
+        )
+        .await;
+        self.api(
+            "POST",
+            &format!("auth/kubernetes/role/{role}"),
+            Some(json!({
+                "bound_service_account_names": names,
+                "bound_service_account_namespaces": [namespace],
+                "audience": audience,
                 "token_policies": [policy],
                 "token_ttl": "60s",
             })),

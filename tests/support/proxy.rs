@@ -198,17 +198,7 @@ pub async fn tls_over(
     ca_pem: &Path,
     alpn: &[&[u8]],
 ) -> tokio_rustls::client::TlsStream<TcpStream> {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls::pki_types::CertificateDer::pem_file_iter(ca_pem).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let mut cfg = super::tls::client_trusting(ca_pem);
     cfg.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
     let name = rustls::pki_types::ServerName::try_from(sni.to_owned()).unwrap();
     tokio_rustls::TlsConnector::from(Arc::new(cfg))

@@ -189,9 +189,19 @@ impl Auth {
     async fn login(&self, state: &mut State) -> Result<Secret, SourceError> {
         let method = self.spec.method();
         let result = self.login_once(state).await;
-        let g = result.map_err(|e| SourceError {
-            kind: e.kind,
-            message: format!("vault login (auth method {method}) failed: {}", e.message),
+        let g = result.map_err(|e| {
+            // Which JWT was presented: the file the operator should look at.
+            let from = match &self.spec {
+                AuthSpec::Jwt { jwt_file, .. } => format!(", JWT from {}", jwt_file.display()),
+                _ => String::new(),
+            };
+            SourceError {
+                kind: e.kind,
+                message: format!(
+                    "vault login (auth method {method}{from}) failed: {}",
+                    e.message
+                ),
+            }
         })?;
         let token = g
             .token

@@ -82,7 +82,15 @@ impl Client {
         body: Option<Zeroizing<String>>,
         hide: &[&str],
     ) -> Result<Zeroizing<Vec<u8>>, CallError> {
-        let what = format!("vault {} {}", method, path_shown(path));
+        let what = match &self.conn.namespace {
+            Some(ns) => format!(
+                "vault {} {} (namespace {})",
+                method,
+                path_shown(path),
+                path_shown(ns)
+            ),
+            None => format!("vault {} {}", method, path_shown(path)),
+        };
         let http = self.http.as_ref().map_err(|e| CallError {
             status: None,
             message: format!("{what}: {e}"),
@@ -114,9 +122,16 @@ impl Client {
                 message: format!("{what}: not a usable request"),
             })?;
         let call = async {
-            let resp = http.request(req).await.map_err(|e| CallError {
-                status: None,
-                message: format!("{what}: {}", crate::redact::error_chain(&e.to_string(), &e)),
+            let resp = http.request(req).await.map_err(|e| {
+                let mut message =
+                    format!("{what}: {}", crate::redact::error_chain(&e.to_string(), &e));
+                if certificate_refused(&e) {
+                    message.push_str(&self.trust_hint());
+                }
+                CallError {
+                    status: None,
+                    message,
+                }
             })?;
             let status = resp.status();
             let collected = Limited::new(resp.into_body(), MAX_ANSWER)
@@ -137,9 +152,13 @@ impl Client {
             if let Some(t) = token {
                 secrets.push(t.expose());
             }
+            let mut message = format!("{what}: {}", refusal(status, &body, &secrets));
+            if status == StatusCode::NOT_FOUND && self.conn.namespace.is_none() {
+                message.push_str(" in the root namespace (no `namespace` set)");
+            }
             Err(CallError {
                 status: Some(status),
-                message: format!("{what}: {}", refusal(status, &body, &secrets)),
+                message,
             })
         };
         tokio::time::timeout(self.conn.timeout, call)
@@ -173,6 +192,34 @@ impl Client {
             message: format!("vault {shown}: the answer is not JSON"),
         })
     }
+}
+
+impl Client {
+    /// Why the server's certificate may have been refused: what sidekey trusts.
+    fn trust_hint(&self) -> String {
+        match &self.conn.ca_file {
+            Some(p) => format!(
+                " (the server's certificate is not signed by a CA in ca_file {})",
+                p.display()
+            ),
+            None => {
+                " (the server's certificate is not signed by a public CA: set `ca_file`)".to_owned()
+            }
+        }
+    }
+}
+
+/// Whether a failed call is a server certificate that did not verify (the
+/// rustls error sits inside nested `io::Error`s, which `source()` skips).
+fn certificate_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return matches!(tls, rustls::Error::InvalidCertificate(_));
+    }
+    let inner = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+        .is_some_and(|i| certificate_refused(i));
+    inner || e.source().is_some_and(certificate_refused)
 }
 
 /// The path as shown in messages: wrapping and lease paths carry no secret, and

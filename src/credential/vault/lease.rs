@@ -93,7 +93,9 @@ impl VaultSource {
         {
             Ok(a) => a,
             Err(e) => {
-                tracing::debug!(error = %e.message, "vault lease renewal failed; issuing anew");
+                // Not quiet: a policy without `sys/leases/renew` would make a
+                // new secret (a new database user) every 2/3 of the lease.
+                tracing::warn!(error = %e.message, "vault lease renewal failed; issuing anew");
                 return None;
             }
         };
