@@ -271,5 +271,12 @@ async fn a_loop_of_refused_admin_requests_logs_one_warning_a_second() {
     let (after, happened) = logs::throttled(&warnings);
     assert_eq!(after, lines + 1);
     assert_eq!(happened, 201, "every refusal is counted by some line");
+    // And by the metric, which is never thinned out.
+    let (_, _, metrics) = support::get(&format!("{}/metrics", sk.admin())).await;
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(
+        metrics.contains("sidekey_admin_requests_refused_total{error=\"host_not_allowed\"} 201"),
+        "{metrics}"
+    );
     sk.stop().await;
 }

@@ -26,6 +26,11 @@ pub fn refused<B>(shared: &Shared, req: &Request<B>) -> Option<Response<ProxyBod
         .get("sidekey-error")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    *shared
+        .refused_by_error
+        .lock()
+        .entry(code.to_owned())
+        .or_default() += 1;
     if let Some(suppressed) = shared.refusals.admit() {
         tracing::warn!(
             method = %req.method(),

@@ -355,4 +355,16 @@ fn connections(o: &mut String, shared: &Shared) {
         };
         let _ = writeln!(o, "sidekey_admin_connections_{name} {n}");
     }
+    let _ = writeln!(
+        o,
+        "# HELP sidekey_admin_requests_refused_total Admin requests refused (a DNS-rebinding name, a cross-site browser request, a missing or wrong token), by error code."
+    );
+    let _ = writeln!(o, "# TYPE sidekey_admin_requests_refused_total counter");
+    for (code, n) in shared.refused_by_error.lock().iter() {
+        let _ = writeln!(
+            o,
+            "sidekey_admin_requests_refused_total{{error=\"{}\"}} {n}",
+            esc(code)
+        );
+    }
 }

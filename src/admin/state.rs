@@ -24,6 +24,9 @@ pub struct Shared {
     /// The "admin request refused" warnings: a page or a loop hammering the
     /// admin API logs one a second, with a count of the rest.
     pub refusals: crate::throttle::Throttle,
+    /// Every refused admin request, by error code (the warnings above are
+    /// thinned out; this count is not).
+    pub refused_by_error: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 /// Counters of config reloads.

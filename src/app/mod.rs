@@ -325,6 +325,7 @@ impl App {
             reload_stats: Mutex::new(ReloadStats::default()),
             admin_connections: Default::default(),
             refusals: Default::default(),
+            refused_by_error: Default::default(),
             config: ArcSwap::from_pointee(config),
         });
         let (stop, rx) = watch::channel(false);
