@@ -552,12 +552,21 @@ fn deny_refuses_unrouted_destinations_and_sidekeys_own_listener_is_never_a_desti
         &[],
     );
     assert_eq!(code, "000");
+    // Counted: one routed connection intercepted, the unrouted one and the
+    // loop refused, nothing passed through.
+    let metrics = w.admin_get("/metrics");
+    for (name, n) in [("intercepted", 1), ("refused", 2), ("passthrough", 0)] {
+        let line = format!("sidekey_proxy_transparent_{name}_total {n}");
+        assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+    }
     let lines = w.finish();
+    // The connection went through the redirect (conntrack gives its
+    // original destination, sidekey's own listener): the loop guard, not
+    // the "no original destination" branch, refused it.
     assert!(
-        lines.iter().any(
-            |l| l.contains("transparent_refused") && l.contains("own listeners")
-                || l.contains("transparent_refused") && l.contains("not redirected")
-        ),
+        lines
+            .iter()
+            .any(|l| l.contains("transparent_refused") && l.contains("own listeners")),
         "the refusal is an audit event"
     );
     assert!(
