@@ -202,6 +202,10 @@ async fn unmatched_deny_refuses_connect_and_plain_requests_with_no_route() {
     let (status, answer) = connect(w.proxy_addr(), "unrouted.example.test:443").await;
     assert_eq!(status, 403);
     assert_eq!(code_in(&answer.unwrap_err()), "no_route");
+    // A routed host on a port its route does not serve is no route either.
+    let (status, answer) = connect(w.proxy_addr(), &format!("{HOST}:8443")).await;
+    assert_eq!(status, 403);
+    assert_eq!(code_in(&answer.unwrap_err()), "no_route");
     let a = curl(&["--proxy", &w.proxy_url(), "http://unrouted.example.test/x"]).await;
     assert_eq!(a.status, 403);
     assert_eq!(a.header("sidekey-error"), Some("no_route"));
@@ -694,5 +698,96 @@ async fn a_generated_ca_that_leaves_ip_addresses_open_is_made_again() {
     ])
     .await;
     assert_eq!(a.status, 200, "{}", a.body);
+    w.sk.stop().await;
+}
+
+/// Host routes take every injection form, not only a header: HTTP Basic
+/// and a query parameter here (SigV4 through the forward proxy is driven by
+/// boto3 in `tests/exec_cmd.rs`). Each request gets an access line naming
+/// its route and mode; an upstream whose certificate the route does not
+/// trust is the usual JSON `upstream_unreachable`, not a dropped tunnel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_and_query_injection_reach_the_upstream_through_host_routes() {
+    let forms = |up: &support::Upstream| {
+        let route = |name: &str, host: &str, inject: &str, ca: &str| {
+            format!(
+                r#"
+[[routes]]
+name = "{name}"
+host = "{host}"
+upstream = "https://{host}:{port}"
+connect_to = "127.0.0.1"
+ca_file = "{ca}"
+credential = "gh"
+inject = {inject}
+"#,
+                port = up.addr.port()
+            )
+        };
+        route(
+            "basic",
+            HOST,
+            r#"{ basic = { username = "svc" } }"#,
+            "{dir}/upstream-ca.pem",
+        ) + &route(
+            "query",
+            OTHER,
+            r#"{ query = "api_key" }"#,
+            "{dir}/upstream-ca.pem",
+        ) + &route(
+            "untrusted",
+            "untrusted.example.test",
+            r#"{ header = "Authorization", format = "Bearer {secret}" }"#,
+            // Public roots only: not the test CA that signed the upstream.
+            "/etc/ssl/certs/ca-certificates.crt",
+        )
+    };
+    let w = World::start("", forms).await;
+    let ca = w.trust();
+    let get = |host: &str, path: &str| {
+        let (proxy, ca) = (w.proxy_url(), ca.clone());
+        let url = format!("https://{host}{path}");
+        async move { curl(&["--proxy", &proxy, "--cacert", ca.to_str().unwrap(), &url]).await }
+    };
+    let a = get(HOST, "/v1/basic").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = get(OTHER, "/v1/query?page=2").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let seen = w.upstream.seen();
+    assert_eq!(seen.len(), 2);
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("svc:{}", w.token));
+    assert_eq!(
+        seen[0].header("authorization"),
+        Some(format!("Basic {basic}").as_str())
+    );
+    assert_eq!(
+        seen[1].target,
+        format!("/v1/query?page=2&api_key={}", w.token)
+    );
+
+    // The ca_file of this route is not the upstream's CA: the TLS failure
+    // is an answer the app can read, inside its tunnel.
+    let a = get("untrusted.example.test", "/v1/x").await;
+    assert_eq!(a.status, 502, "{}", a.body);
+    assert!(a.body.contains("upstream_unreachable"), "{}", a.body);
+    assert!(!a.body.contains(&w.token));
+    assert_eq!(
+        w.upstream.count(),
+        2,
+        "nothing sent to an untrusted upstream"
+    );
+
+    let access = support::logs::lines_with("sidekey::access");
+    for (route, path) in [("basic", "/v1/basic"), ("query", "/v1/query")] {
+        assert!(
+            access
+                .iter()
+                .any(|l| l.contains(&format!("route=\"{route}\""))
+                    && l.contains(&format!("path=\"{path}\""))
+                    && l.contains("mode=\"forward\"")),
+            "an access line for {route}: {access:#?}"
+        );
+    }
     w.sk.stop().await;
 }
