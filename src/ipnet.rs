@@ -68,8 +68,16 @@ impl fmt::Display for IpNet {
 
 /// Why an address is not public: loopback, link-local, private and the
 /// like, which a tunnel to an arbitrary host must not reach. `None` for a
-/// public address. IPv4-mapped IPv6 is judged as the IPv4 address it carries.
+/// public address. IPv6 that carries an IPv4 address (mapped, NAT64, 6to4,
+/// IPv4-compatible) is judged as that IPv4 address too: a NAT64 or 6to4
+/// gateway would deliver it there.
 pub fn non_public(ip: IpAddr) -> Option<&'static str> {
+    if let IpAddr::V6(a) = ip.to_canonical()
+        && let Some(v4) = embedded_v4(a)
+        && let Some(why) = non_public(IpAddr::V4(v4))
+    {
+        return Some(why);
+    }
     match ip.to_canonical() {
         IpAddr::V4(a) => {
             let o = a.octets();
@@ -105,6 +113,24 @@ pub fn non_public(ip: IpAddr) -> Option<&'static str> {
                 None
             }
         }
+    }
+}
+
+/// The IPv4 address an IPv6 address carries for a translator: NAT64
+/// (`64:ff9b::/96`, `64:ff9b:1::/48`), 6to4 (`2002::/16`) or the
+/// deprecated IPv4-compatible form (`::a.b.c.d`).
+fn embedded_v4(a: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = a.segments();
+    let o = a.octets();
+    let last = std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..3] == [0x64, 0xff9b, 1] {
+        Some(last)
+    } else if s[0] == 0x2002 {
+        Some(std::net::Ipv4Addr::new(o[2], o[3], o[4], o[5]))
+    } else if s[..6] == [0; 6] && !a.is_loopback() && !a.is_unspecified() {
+        Some(last)
+    } else {
+        None
     }
 }
 
@@ -145,10 +171,21 @@ mod tests {
             "fe80::1",
             "0.0.0.0",
             "100.64.0.1",
+            // IPv4 inside IPv6 for a translator: NAT64, 6to4, IPv4-compatible.
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::7f00:1",
+            "2002:c0a8:101::1",
+            "::10.0.0.1",
         ] {
             assert!(non_public(a.parse().unwrap()).is_some(), "{a}");
         }
-        for a in ["8.8.8.8", "2606:4700::1111", "::ffff:1.1.1.1"] {
+        for a in [
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:1.1.1.1",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(non_public(a.parse().unwrap()).is_none(), "{a}");
         }
     }
