@@ -268,3 +268,45 @@ fn shipped_quickstart_config_is_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The README's laptop quick start, as written: `sidekey exec` with the
+/// shipped `config/laptop.toml` runs curl through the forward proxy and
+/// through the route's variable, offline, against the built-in stand-in.
+/// (The config and its key are copied so the generated CA lands in a
+/// temporary folder, not in the source tree.)
+#[test]
+fn laptop_quick_start_runs_as_written() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["laptop.toml", "quickstart-api-key"] {
+        std::fs::copy(root.join("config").join(f), dir.path().join(f)).unwrap();
+    }
+    let key = std::fs::read_to_string(root.join("config/quickstart-api-key")).unwrap();
+    let config = dir.path().join("laptop.toml");
+    for cmd in [
+        vec!["curl", "-s", "https://api.payments.example/v1/charges"],
+        vec!["sh", "-c", "curl -s \"$PAYMENTS_API/v1/charges\""],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sidekey"))
+            .args(["exec", "-c"])
+            .arg(&config)
+            .arg("--")
+            .args(&cmd)
+            .env_remove("HTTPS_PROXY")
+            .env_remove("https_proxy")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{cmd:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("<credential payments fingerprint="),
+            "{cmd:?}: {stdout}"
+        );
+        assert!(!stdout.contains(key.trim()), "the app never sees the key");
+    }
+}
