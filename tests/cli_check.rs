@@ -1,4 +1,4 @@
-//! `sidekey check`: broken configs get file:line:column messages and exit 78; a good one prints its routes and exits 0.
+//! The CLI on the shipped configs: `sidekey check` gives broken configs file:line:column messages and exit 78, prints a good one's routes and exits 0; the laptop quick start runs as the README writes it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 use std::path::Path;
