@@ -60,12 +60,28 @@ def grpc_server(accept_path, cert=None, key=None):
         time.sleep(5)
         return b"late"
 
+    def watch(req, context):
+        # A watch that stays quiet for `req` seconds before its first
+        # message: grpcio sends the response headers with that message.
+        check(context)
+        time.sleep(float(req.decode()))
+        yield b"change"
+
+    def watch_early(req, context):
+        # The same, but the headers go out at once.
+        check(context)
+        context.send_initial_metadata(())
+        time.sleep(float(req.decode()))
+        yield b"change"
+
     handlers = {
         "Unary": grpc.unary_unary_rpc_method_handler(unary),
         "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream),
         "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
         "LateReject": grpc.unary_stream_rpc_method_handler(late_reject),
         "Slow": grpc.unary_unary_rpc_method_handler(slow),
+        "Watch": grpc.unary_stream_rpc_method_handler(watch),
+        "WatchEarly": grpc.unary_stream_rpc_method_handler(watch_early),
     }
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=GRPC_OPTS)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("t.T", handlers),))
@@ -101,6 +117,13 @@ def grpc_client(target, scenario, proxy=None, ca=None):
             out["unary"] = unary(b"hi", timeout=10).decode()
             stream = ch.unary_stream("/t.T/ServerStream")
             out["stream"] = [m.decode() for m in stream(b"5", timeout=10)]
+        except grpc.RpcError as e:
+            out["code"] = e.code().name
+            out["details"] = e.details()
+    elif scenario in ("Watch", "WatchEarly"):
+        # The method named, quiet for 2 s before its one message.
+        try:
+            out["got"] = [m.decode() for m in ch.unary_stream(f"/t.T/{scenario}")(b"2", timeout=10)]
         except grpc.RpcError as e:
             out["code"] = e.code().name
             out["details"] = e.details()
