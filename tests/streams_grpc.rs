@@ -1,4 +1,4 @@
-//! gRPC through sidekey: a grpcio client speaks HTTP/2 with prior knowledge to a route, and sidekey carries unary, server-streaming, bidirectional and concurrent calls to a grpcio server that checks the `authorization` metadata, over h2c and over TLS with ALPN h2; an UNAUTHENTICATED answer leads to one refresh.
+//! gRPC through sidekey: a grpcio client speaks HTTP/2 with prior knowledge to a route, and sidekey carries unary, server-streaming, bidirectional and concurrent calls to a grpcio server that checks the `authorization` metadata, over h2c and over TLS with ALPN h2; an UNAUTHENTICATED answer leads to one refresh; a watch quiet past the route's `timeout` before its response headers ends with 504.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -217,5 +217,46 @@ inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
         "{out}"
     );
     // The server answered only because the credential was attached.
+    sk.stop().await;
+}
+
+/// A route's `timeout` runs until the upstream's response headers. grpcio
+/// sends them with a stream's first message, so a watch quiet for longer
+/// than `timeout` ends with `504 upstream_timeout` (UNAVAILABLE to the
+/// app); one whose server sends its headers at once, or on a route with a
+/// longer `timeout`, goes on (docs/streams.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_quiet_past_the_routes_timeout_ends_unless_headers_come_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let accept = dir.path().join("accept");
+    std::fs::write(&accept, logs::secret("exec-raw-g-1")).unwrap();
+    let server = Server::start(&["grpc-server", accept.to_str().unwrap()]).await;
+    let upstream = format!("http://127.0.0.1:{}", server.port);
+    let long = route(
+        "long",
+        &upstream,
+        "g",
+        r#"{ header = "Authorization", format = "Bearer {secret}" }"#,
+        r#"timeout = "5s""#,
+    );
+    let sk = Sidekey::start_in(dir, &(config(&upstream, r#"timeout = "1s""#) + &long)).await;
+    sk.wait_ready(10).await;
+
+    // Quiet 2 s before the first message, on a route with `timeout = "1s"`.
+    let out = client(&["grpc-client", &target(&sk), "Watch"]).await;
+    assert_eq!(out["code"], "UNAVAILABLE", "{out}");
+    let cut: Vec<String> = logs::lines_with("status=504");
+    assert!(
+        cut.iter()
+            .any(|l| l.contains("route=\"g\"") && l.contains("error=\"upstream_timeout\"")),
+        "{cut:?}"
+    );
+    // The same quiet, but the server sends its headers at once.
+    let out = client(&["grpc-client", &target(&sk), "WatchEarly"]).await;
+    assert_eq!(out["got"], serde_json::json!(["change"]), "{out}");
+    // A route with a `timeout` longer than the quiet.
+    let long = sk.url("long").trim_start_matches("http://").to_owned();
+    let out = client(&["grpc-client", &long, "Watch"]).await;
+    assert_eq!(out["got"], serde_json::json!(["change"]), "{out}");
     sk.stop().await;
 }

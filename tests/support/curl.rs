@@ -82,3 +82,38 @@ async fn run(mut cmd: Command, args: &[&str]) -> Answer {
         };
     }
 }
+
+/// Runs `curl -sS -N ARGS...` (`-N`: each piece written as it arrives) and
+/// returns each part of its output that ends in a blank line (a server-sent
+/// event), with the wall-clock time it was read in nanoseconds since the
+/// Unix epoch (the clock of Python's `time.time_ns()`), and the text after
+/// the last one (what `-w` wrote).
+pub async fn events(args: &[&str]) -> (Vec<(String, u128)>, String) {
+    use tokio::io::AsyncReadExt;
+    let mut child = Command::new("curl")
+        .args(["-sS", "-N", "--max-time", "30"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("curl runs (install curl)");
+    let mut out = child.stdout.take().unwrap();
+    let (mut got, mut text, mut buf) = (Vec::new(), String::new(), vec![0u8; 16 << 10]);
+    loop {
+        let n = out.read(&mut buf).await.unwrap();
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        if n == 0 {
+            break;
+        }
+        text.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+        while let Some(end) = text.find("\n\n") {
+            let event: String = text.drain(..end + 2).collect();
+            got.push((event[..end].to_owned(), at));
+        }
+    }
+    assert!(child.wait().await.unwrap().success(), "curl failed");
+    (got, text)
+}

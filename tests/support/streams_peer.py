@@ -1,4 +1,4 @@
-"""Test peers for tests/streams_grpc.rs and tests/streams_websocket.rs: grpcio and websockets servers that check the credential, and clients that call them through sidekey.
+"""Test peers for tests/streams_grpc.rs, tests/streams_websocket.rs and tests/streams_sse.rs: grpcio, websockets and hypercorn servers that check the credential, and clients (grpcio, websockets, requests) that call them through sidekey.
 
 Servers print one JSON line {"port": N} once listening, then serve until killed.
 Clients print one JSON object with what they saw.
@@ -60,12 +60,28 @@ def grpc_server(accept_path, cert=None, key=None):
         time.sleep(5)
         return b"late"
 
+    def watch(req, context):
+        # A watch that stays quiet for `req` seconds before its first
+        # message: grpcio sends the response headers with that message.
+        check(context)
+        time.sleep(float(req.decode()))
+        yield b"change"
+
+    def watch_early(req, context):
+        # The same, but the headers go out at once.
+        check(context)
+        context.send_initial_metadata(())
+        time.sleep(float(req.decode()))
+        yield b"change"
+
     handlers = {
         "Unary": grpc.unary_unary_rpc_method_handler(unary),
         "ServerStream": grpc.unary_stream_rpc_method_handler(server_stream),
         "Bidi": grpc.stream_stream_rpc_method_handler(bidi),
         "LateReject": grpc.unary_stream_rpc_method_handler(late_reject),
         "Slow": grpc.unary_unary_rpc_method_handler(slow),
+        "Watch": grpc.unary_stream_rpc_method_handler(watch),
+        "WatchEarly": grpc.unary_stream_rpc_method_handler(watch_early),
     }
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=GRPC_OPTS)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("t.T", handlers),))
@@ -101,6 +117,13 @@ def grpc_client(target, scenario, proxy=None, ca=None):
             out["unary"] = unary(b"hi", timeout=10).decode()
             stream = ch.unary_stream("/t.T/ServerStream")
             out["stream"] = [m.decode() for m in stream(b"5", timeout=10)]
+        except grpc.RpcError as e:
+            out["code"] = e.code().name
+            out["details"] = e.details()
+    elif scenario in ("Watch", "WatchEarly"):
+        # The method named, quiet for 2 s before its one message.
+        try:
+            out["got"] = [m.decode() for m in ch.unary_stream(f"/t.T/{scenario}")(b"2", timeout=10)]
         except grpc.RpcError as e:
             out["code"] = e.code().name
             out["details"] = e.details()
@@ -145,6 +168,37 @@ def grpc_client(target, scenario, proxy=None, ca=None):
             out["deadline"] = e.code().name
         out["deadline_secs"] = time.monotonic() - t0
     print(json.dumps(out), flush=True)
+
+
+# --- hypercorn (ASGI: HTTP/1.1, h2c with prior knowledge, h2 over TLS) ---
+
+async def lifespan(receive, send):
+    while True:
+        m = await receive()
+        if m["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif m["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def serve_hypercorn(app, cert=None, key=None):
+    """Serves the ASGI `app` on a free port of 127.0.0.1 (TLS with `cert`
+    and `key`), after printing the port."""
+    import socket
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    config = Config()
+    config.bind = [f"fd://{sock.fileno()}"]
+    if cert:
+        config.certfile = cert
+        config.keyfile = key
+    print(json.dumps({"port": sock.getsockname()[1]}), flush=True)
+    asyncio.run(serve(app, config))
 
 
 # --- WebSocket ---
@@ -192,19 +246,9 @@ def ws_h2_server(accept_path, cert, key):
     http/1.1; over h2 hypercorn announces SETTINGS_ENABLE_CONNECT_PROTOCOL
     (RFC 8441). Each echo is prefixed with the HTTP version the handshake
     came over ("2:" or "1.1:")."""
-    import socket
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
     async def app(scope, receive, send):
         if scope["type"] == "lifespan":
-            while True:
-                m = await receive()
-                if m["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif m["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            return await lifespan(receive, send)
         if scope["type"] != "websocket":
             await send({"type": "http.response.start", "status": 404, "headers": []})
             await send({"type": "http.response.body", "body": b""})
@@ -223,15 +267,7 @@ def ws_h2_server(accept_path, cert, key):
             text = m.get("text") or (m.get("bytes") or b"").decode()
             await send({"type": "websocket.send", "text": f"{version}:{text}"})
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    config = Config()
-    config.bind = [f"fd://{sock.fileno()}"]
-    config.certfile = cert
-    config.keyfile = key
-    print(json.dumps({"port": sock.getsockname()[1]}), flush=True)
-    asyncio.run(serve(app, config))
+    serve_hypercorn(app, cert, key)
 
 
 def ws_client(url, scenario):
@@ -287,6 +323,62 @@ def ws_client(url, scenario):
     asyncio.run(main())
 
 
+# --- Server-sent events ---
+
+SSE_EVENTS = 100
+
+
+def sse_server(accept_path):
+    """An SSE endpoint under hypercorn (HTTP/1.1 chunked, or h2c with prior
+    knowledge): checks `Authorization`, then sends SSE_EVENTS events 10 ms
+    apart, each `id: N` with its send time (time.time_ns(), the host's
+    clock) and the HTTP version it was served over as data."""
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            return await lifespan(receive, send)
+        auth = dict(scope["headers"]).get(b"authorization", b"").decode()
+        if auth != accepted(accept_path):
+            await send({"type": "http.response.start", "status": 401,
+                        "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"bad or missing authorization\n"})
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream"),
+                                (b"cache-control", b"no-cache")]})
+        for i in range(SSE_EVENTS):
+            await asyncio.sleep(0.01)
+            event = f"id: {i}\ndata: {time.time_ns()} {scope['http_version']}\n\n".encode()
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    serve_hypercorn(app)
+
+
+def sse_client(url, auth_path=None):
+    """Reads an SSE stream with requests (stream=True): prints the status,
+    the content type, the HTTP version and each event's text with the time
+    (time.time_ns()) its chunk arrived. With `auth_path`, sends the
+    credential itself (straight to the server)."""
+    import requests
+
+    headers = {"Accept": "text/event-stream"}
+    if auth_path:
+        headers["Authorization"] = accepted(auth_path)
+    events, buf = [], b""
+    with requests.get(url, headers=headers, stream=True, timeout=30) as r:
+        # chunk_size=None: each chunk as it is read, not a fixed-size block.
+        for chunk in r.iter_content(chunk_size=None):
+            now = time.time_ns()
+            buf += chunk
+            while b"\n\n" in buf:
+                event, buf = buf.split(b"\n\n", 1)
+                events.append([event.decode(), now])
+        out = {"status": r.status_code, "content_type": r.headers.get("content-type"),
+               "version": r.raw.version, "events": events, "rest": buf.decode()}
+    print(json.dumps(out), flush=True)
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "grpc-server":
@@ -299,5 +391,9 @@ if __name__ == "__main__":
         ws_h2_server(*sys.argv[2:])
     elif cmd == "ws-client":
         ws_client(sys.argv[2], sys.argv[3])
+    elif cmd == "sse-server":
+        sse_server(*sys.argv[2:])
+    elif cmd == "sse-client":
+        sse_client(*sys.argv[2:])
     else:
         sys.exit(f"unknown command {cmd}")
