@@ -94,6 +94,26 @@ pub fn load(text: &str) -> Vec<Yaml> {
     YamlLoader::load_from_str(text).unwrap_or_else(|e| panic!("not YAML: {e}\n{text}"))
 }
 
+/// Every document of a YAML stream as kubectl reads it: by YAML 1.1 (plain
+/// `0400` is octal, `yes` a boolean, `<<` a merge), here by PyYAML, handed
+/// over as JSON. An empty document is left out.
+pub fn load_as_kubectl(text: &str) -> Vec<Yaml> {
+    let mut cmd = Command::new(venv_tool("python"));
+    cmd.args([
+        "-c",
+        "import json, sys, yaml\n\
+         docs = [d for d in yaml.safe_load_all(sys.stdin) if d is not None]\n\
+         print(json.dumps(docs, default=str))",
+    ]);
+    let out = run(cmd, Some(text));
+    assert_eq!(out.code, 0, "PyYAML: {}\n{text}", out.stderr);
+    let mut docs = load(&out.stdout);
+    match docs.pop() {
+        Some(Yaml::Array(all)) if docs.is_empty() => all,
+        other => panic!("PyYAML gave {other:?}"),
+    }
+}
+
 /// The pod specs of a document: a workload's, or those of a List's items.
 pub fn pod_specs(doc: &Yaml) -> Vec<&Yaml> {
     let kind = doc["kind"].as_str().unwrap_or_default();
