@@ -170,6 +170,9 @@ pub fn check(path: &std::path::Path) -> ExitCode {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let probe = config::probe_sources(&config, &text);
     print!("{}", describe(&config));
+    for w in config::exposed_listeners(&config) {
+        eprintln!("sidekey: warning: {w}");
+    }
     if !probe.is_empty() {
         return config_failure(&ConfigErrors(probe));
     }
