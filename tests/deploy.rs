@@ -149,10 +149,8 @@ fn shipped_configs_pass_sidekey_check() {
             "/var/run/secrets/sidekey/serviceaccount/token",
         ],
     );
-    // The transparent example uses `[transparent]` (DESIGN.md
-    // "Destination-routed modes"), which `sidekey check` learns with that
-    // mode; until then its secret paths are at least the ones the injected
-    // pod mounts.
+    // The proxy and transparent examples' secret paths are the ones the
+    // injected pod mounts, and their CA lives in the sidecar's own volume.
     for (mode, secrets) in [
         ("proxy", ["payments-sidekey-admin"]),
         ("transparent", ["github-token"]),
@@ -448,10 +446,19 @@ async fn the_reverse_example_config_answers_the_kubelet_probes() {
         let answer = curl(&["-H", "Host: localhost", &format!("http://{admin}{path}")]).await;
         assert_eq!(answer.status, 200, "{path}: {}", answer.body);
     }
-    // Reachable from the pod network, the admin API still wants the token to act.
+    // Reachable from the pod network, the admin API wants the token for
+    // everything else: reading the inventory or metrics as well as acting.
     let refresh = format!("http://{admin}/v1/credentials/stripe/refresh");
     let answer = curl(&["-X", "POST", "-H", "Host: localhost", &refresh]).await;
     assert_eq!(answer.status, 401, "{}", answer.body);
+    let bearer = format!("Authorization: Bearer {token}");
+    for path in ["/v1/credentials", "/metrics"] {
+        let url = format!("http://{admin}{path}");
+        let answer = curl(&["-H", "Host: localhost", &url]).await;
+        assert_eq!(answer.status, 401, "{path}: {}", answer.body);
+        let answer = curl(&["-H", "Host: localhost", "-H", &bearer, &url]).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+    }
     sk.child.kill().unwrap();
     let (_, log) = sk.finish();
     logs::assert_no_secret_in("the log", log.join("\n").as_bytes());

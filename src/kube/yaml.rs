@@ -4,7 +4,7 @@ pub use yaml_rust2::Yaml;
 use yaml_rust2::YamlEmitter;
 use yaml_rust2::yaml::Hash;
 
-pub use super::yaml11::{SyntaxError, load};
+pub use super::yaml11::load;
 
 /// The documents as one YAML stream, each opened by `---`; multi-line
 /// strings (a config map's file) keep their literal block form. The stream
