@@ -1,4 +1,4 @@
-//! `sidekey inject` over the sample manifests of every kind, in every mode: schema-valid for the oldest and newest Kubernetes with native sidecars, idempotent, no secret for the app, clear errors.
+//! `sidekey inject` over the sample manifests of every kind, in every mode: schema-valid for the oldest and newest Kubernetes with native sidecars, meaning to kubectl (YAML 1.1) what the input meant, idempotent, no secret for the app, clear errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;

@@ -1,16 +1,23 @@
-//! Listeners other than the admin's bound off loopback: `allow_non_loopback` lets every listener do so, and a start and `sidekey check` name each one.
+//! Listeners bound off loopback that an operator should hear about: `allow_non_loopback` lets every listener do so, and a start and `sidekey check` name each one.
 
 use super::model::{Config, ListenAddr};
 
 /// One sentence per route, `[proxy]` or `[transparent]` listener bound to
 /// an address other than loopback (which `allow_non_loopback = true` lets
 /// through): every host that can reach it uses the credentials behind it.
-/// The admin listener is not named: off loopback it answers only its probes
-/// without the admin token.
+/// The admin listener off loopback answers only its probes without the
+/// admin token: it is named only when no token is set, since then nothing
+/// else of it answers there.
 pub fn exposed_listeners(c: &Config) -> Vec<String> {
     let off = |l: &ListenAddr| matches!(l, ListenAddr::Tcp(a) if !a.ip().is_loopback());
     let tail = "`allow_non_loopback = true` allows this; meant for the admin listener, it applies to every listener";
     let mut out = Vec::new();
+    if off(&c.admin.listen) && c.admin.token.is_none() {
+        out.push(format!(
+            "the admin listener listens on {}, not loopback, and no [admin] token is set: there only /healthz and /readyz answer",
+            c.admin.listen
+        ));
+    }
     for r in &c.routes {
         if let Some(l) = r.listen.as_ref().filter(|l| off(l)) {
             out.push(format!(
