@@ -503,6 +503,20 @@ fn bad_input_exits_65_and_says_where() {
     );
     assert!(out.stderr.contains("not valid YAML"), "{}", out.stderr);
 
+    // A key both before a `<<` and in its merge: kubectl (go-yaml v2) takes
+    // the merge's, the YAML spec the key's; refused where the `<<` is.
+    let out = refused(
+        "kind: Pod\nmetadata: {name: m}\nx: &base {name: from-merge}\nspec:\n  containers:\n    - name: app\n      <<: *base\n",
+        &[],
+    );
+    assert_eq!(out.code, 65, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("sidekey: <stdin>:7:7: not valid YAML: key `name` is set both before `<<` and by the merge"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+
     let out = refused(
         "kind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: a}]}\n---\n---\njust a string\n",
         &[],
