@@ -237,7 +237,7 @@ fn merge_wants_mappings() -> String {
 
 fn key_text(key: &Yaml) -> String {
     match key {
-        Yaml::String(s) => format!("key `{}`", crate::redact::peer_text(s, 60, true)),
+        Yaml::String(s) => format!("key `{}`", shown(s)),
         other => format!("key {other:?}"),
     }
 }
@@ -266,8 +266,13 @@ fn scalar(text: String, plain: bool, tag: Option<&Tag>) -> Result<Yaml, String> 
     }
 }
 
+/// Text of the manifest as a message shows it: one line, at most 60 characters.
 fn shown(text: &str) -> String {
-    crate::redact::peer_text(text, 60, true)
+    let mut out: String = text.chars().take(60).flat_map(char::escape_debug).collect();
+    if text.chars().count() > 60 {
+        out.push_str("...");
+    }
+    out
 }
 
 /// A plain scalar by the YAML 1.1 rules of go-yaml v2.
