@@ -147,7 +147,8 @@ pub struct AdminArgs {
     /// Admin address: host:port or unix:/path.
     #[arg(long, env = "SIDEKEY_ADMIN", default_value = config::DEFAULT_ADMIN)]
     pub admin: String,
-    /// File holding the admin token, for refresh and revoke.
+    /// File holding the admin token, for refresh and revoke, and for
+    /// inventory from an admin listener off loopback.
     #[arg(long, env = "SIDEKEY_ADMIN_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
 }

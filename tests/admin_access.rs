@@ -319,6 +319,30 @@ async fn off_loopback_only_the_probes_answer_without_the_token() {
             }
             let metrics = curl(&["-H", bearer, &format!("{base}/metrics")]).await;
             assert!(metrics.body.contains("sidekey_"), "{}", metrics.body);
+            // `sidekey inventory` sends the token of `--token-file`.
+            let addr = format!("{ip}:{port}");
+            // (tokio's Command: this runtime also serves the admin API it calls.)
+            let cli = |extra: &[&str]| {
+                let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_sidekey"));
+                c.args(["inventory", "--json", "--admin", &addr])
+                    .args(extra);
+                c.output()
+            };
+            let token_file = sk.path("token");
+            let listed = cli(&["--token-file", token_file.to_str().unwrap()])
+                .await
+                .unwrap();
+            let said = String::from_utf8_lossy(&listed.stdout);
+            assert!(
+                listed.status.success(),
+                "{said}{}",
+                String::from_utf8_lossy(&listed.stderr)
+            );
+            assert!(said.contains("\"name\": \"x\""), "{said}");
+            let refused = cli(&[]).await.unwrap();
+            assert!(!refused.status.success());
+            let said = String::from_utf8_lossy(&refused.stderr);
+            assert!(said.contains("admin API answered 401"), "{said}");
             let before = fingerprint(&record_with(&sk, bearer).await);
             let a = curl(&["-X", "POST", "-H", bearer, &refresh]).await;
             assert_eq!(a.status, 200, "{}", a.body);
