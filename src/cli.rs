@@ -147,7 +147,8 @@ pub struct AdminArgs {
     /// Admin address: host:port or unix:/path.
     #[arg(long, env = "SIDEKEY_ADMIN", default_value = config::DEFAULT_ADMIN)]
     pub admin: String,
-    /// File holding the admin token, for refresh and revoke.
+    /// File holding the admin token, for refresh and revoke, and for
+    /// inventory from an admin listener off loopback.
     #[arg(long, env = "SIDEKEY_ADMIN_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
 }
@@ -170,6 +171,9 @@ pub fn check(path: &std::path::Path) -> ExitCode {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let probe = config::probe_sources(&config, &text);
     print!("{}", describe(&config));
+    for w in config::exposed_listeners(&config) {
+        eprintln!("sidekey: warning: {w}");
+    }
     if !probe.is_empty() {
         return config_failure(&ConfigErrors(probe));
     }

@@ -75,7 +75,12 @@ async fn run(path: std::path::PathBuf) -> ExitCode {
 }
 
 async fn inventory(admin: cli::AdminArgs, json: bool) -> ExitCode {
-    match sidekey::admin::client::call(&admin.admin, Method::GET, "/v1/credentials", None).await {
+    let token = match admin_token(&admin) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let path = "/v1/credentials";
+    match sidekey::admin::client::call(&admin.admin, Method::GET, path, token.as_deref()).await {
         Ok((200, body)) => {
             if json {
                 println!("{}", String::from_utf8_lossy(&body).trim_end());
@@ -97,13 +102,21 @@ async fn inventory(admin: cli::AdminArgs, json: bool) -> ExitCode {
     }
 }
 
-async fn action(admin: cli::AdminArgs, name: &str, what: &str) -> ExitCode {
-    let token = match &admin.token_file {
+/// The admin token of `--token-file`, if given.
+fn admin_token(admin: &cli::AdminArgs) -> Result<Option<String>, String> {
+    match &admin.token_file {
         Some(p) => match std::fs::read_to_string(p) {
-            Ok(t) => Some(t.trim().to_owned()),
-            Err(e) => return fail(format!("cannot read {}: {e}", p.display())),
+            Ok(t) => Ok(Some(t.trim().to_owned())),
+            Err(e) => Err(format!("cannot read {}: {e}", p.display())),
         },
-        None => None,
+        None => Ok(None),
+    }
+}
+
+async fn action(admin: cli::AdminArgs, name: &str, what: &str) -> ExitCode {
+    let token = match admin_token(&admin) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
     };
     let path = format!("/v1/credentials/{name}/{what}");
     match sidekey::admin::client::call(&admin.admin, Method::POST, &path, token.as_deref()).await {

@@ -2,6 +2,8 @@
 //! from another origin (form or fetch) is refused and changes nothing, the admin's own origin and
 //! the CLI (no Origin) may refresh and revoke, a configured token is required of everyone, and the
 //! admin listener holds at most `max_connections`; a loop of refused requests logs one warning a second.
+//! Off loopback (a pod's `0.0.0.0`, reached at the machine's own non-loopback address) only the
+//! probes answer without the token.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -16,6 +18,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// Credential `x` from an exec plugin whose every run issues a new value
 /// (`k8s-exec-token-N`), on route `r`; `extra_admin` lines go under `[admin]`.
 async fn start(up: &Upstream, extra_admin: &str) -> Sidekey {
+    start_on(up, "127.0.0.1:0", extra_admin).await
+}
+
+/// As [`start`], the admin listener on `listen` (allowed off loopback).
+async fn start_on(up: &Upstream, listen: &str, extra_admin: &str) -> Sidekey {
     for n in 1..10 {
         logs::secret(&format!("k8s-exec-token-{n}"));
     }
@@ -28,8 +35,9 @@ async fn start(up: &Upstream, extra_admin: &str) -> Sidekey {
     .unwrap();
     let cfg = format!(
         r#"
+allow_non_loopback = true
 [admin]
-listen = "127.0.0.1:0"
+listen = "{listen}"
 {extra_admin}
 [credentials.x]
 source = "exec"
@@ -37,7 +45,7 @@ command = ["{}"]
 env = {{ COUNT = "{{dir}}/count", LIFETIME = "3600" }}
 {}"#,
         script.display(),
-        support::route("r", &up.url(), "x", support::BEARER, "")
+        support::route("r", &up.url(), "x", support::BEARER, ""),
     );
     let sk = Sidekey::start_in(dir, &cfg).await;
     sk.wait_ready(10).await;
@@ -279,4 +287,114 @@ async fn a_loop_of_refused_admin_requests_logs_one_warning_a_second() {
         "{metrics}"
     );
     sk.stop().await;
+}
+
+/// An IPv4 address of this machine that is not loopback, as a pod's IP is
+/// to its sidecar: another host (pod) reaches the listener through it.
+fn own_non_loopback_address() -> String {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let addr = text
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|cidr| cidr.split('/').next())
+        .unwrap_or_else(|| panic!("no non-loopback IPv4 address here: {text}"));
+    addr.to_owned()
+}
+
+/// The kubelet probes the pod's IP, so the Kubernetes examples bind the
+/// admin listener on 0.0.0.0; then every pod that routes to it reaches it,
+/// and `Host: localhost` proves nothing. There only `/healthz` and
+/// `/readyz` answer without the admin token; the inventory (Vault token
+/// accessors, fingerprints), `/metrics`, the config status and the page need
+/// it, and with no token configured they are refused outright.
+#[tokio::test]
+async fn off_loopback_only_the_probes_answer_without_the_token() {
+    let up = Upstream::ok().await;
+    let ip = own_non_loopback_address();
+    let bearer = "Authorization: Bearer admin-access-tok-71c3";
+    for token in ["token = { file = \"{dir}/token\" }", ""] {
+        let sk = start_on(&up, "0.0.0.0:0", token).await;
+        let port = sk.admin().rsplit(':').next().unwrap().to_owned();
+        let base = format!("http://{ip}:{port}");
+        for path in ["/healthz", "/readyz"] {
+            let a = curl(&["-H", "Host: localhost", &format!("{base}{path}")]).await;
+            assert_eq!(a.status, 200, "{path}: {}", a.body);
+        }
+        let paths = [
+            "/v1/credentials",
+            "/v1/credentials/x",
+            "/metrics",
+            "/v1/config/status",
+            "/",
+            "/app.js",
+        ];
+        let words = if token.is_empty() {
+            "no [admin] token is set"
+        } else {
+            "needs the admin token"
+        };
+        for path in paths {
+            let url = format!("{base}{path}");
+            let own_host = format!("Host: {ip}:{port}");
+            for header in ["Host: localhost", &own_host, "Authorization: Bearer nope"] {
+                let a = curl(&["-H", header, &url]).await;
+                refused(&a, 401, "unauthorized", words);
+                assert!(!a.body.contains("fingerprint"), "{path}: {}", a.body);
+            }
+        }
+        let refresh = format!("{base}/v1/credentials/x/refresh");
+        let a = curl(&["-X", "POST", &refresh]).await;
+        refused(&a, 401, "unauthorized", words);
+        if !token.is_empty() {
+            // With the token, the whole admin API answers as on loopback.
+            for path in paths {
+                let a = curl(&["-H", bearer, &format!("{base}{path}")]).await;
+                assert_eq!(a.status, 200, "{path}: {}", a.body);
+                logs::assert_no_secret_in(path, a.body.as_bytes());
+            }
+            let metrics = curl(&["-H", bearer, &format!("{base}/metrics")]).await;
+            assert!(metrics.body.contains("sidekey_"), "{}", metrics.body);
+            // `sidekey inventory` sends the token of `--token-file`.
+            let addr = format!("{ip}:{port}");
+            // (tokio's Command: this runtime also serves the admin API it calls.)
+            let cli = |extra: &[&str]| {
+                let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_sidekey"));
+                c.args(["inventory", "--json", "--admin", &addr])
+                    .args(extra);
+                c.output()
+            };
+            let token_file = sk.path("token");
+            let listed = cli(&["--token-file", token_file.to_str().unwrap()])
+                .await
+                .unwrap();
+            let said = String::from_utf8_lossy(&listed.stdout);
+            assert!(
+                listed.status.success(),
+                "{said}{}",
+                String::from_utf8_lossy(&listed.stderr)
+            );
+            assert!(said.contains("\"name\": \"x\""), "{said}");
+            let refused = cli(&[]).await.unwrap();
+            assert!(!refused.status.success());
+            let said = String::from_utf8_lossy(&refused.stderr);
+            assert!(said.contains("admin API answered 401"), "{said}");
+            let before = fingerprint(&record_with(&sk, bearer).await);
+            let a = curl(&["-X", "POST", "-H", bearer, &refresh]).await;
+            assert_eq!(a.status, 200, "{}", a.body);
+            assert_ne!(fingerprint(&a), before);
+        }
+        sk.stop().await;
+    }
+    assert_eq!(up.count(), 0);
+}
+
+async fn record_with(sk: &Sidekey, header: &str) -> Answer {
+    let a = curl(&["-H", header, &format!("{}/v1/credentials/x", sk.admin())]).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    a
 }

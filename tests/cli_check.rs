@@ -310,3 +310,51 @@ fn laptop_quick_start_runs_as_written() {
         assert!(!stdout.contains(key.trim()), "the app never sees the key");
     }
 }
+
+/// `allow_non_loopback = true` is one key for every listener (DESIGN.md),
+/// meant for the admin listener a pod's kubelet probes; a route or
+/// `[proxy]` it lets bind a pod address is named on stderr, the admin's only
+/// when it has no token (then only its probes answer there).
+#[test]
+fn listeners_off_loopback_besides_the_admin_are_named() {
+    let dir = dir_with_key();
+    let admin_only = format!(
+        "allow_non_loopback = true\n{}",
+        GOOD.replacen("listen = \"127.0.0.1:0\"", "listen = \"0.0.0.0:9901\"", 1)
+    );
+    let (code, out, err) = check(dir.path(), &admin_only);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("warning: the admin listener listens on 0.0.0.0:9901, not loopback, and no [admin] token is set"),
+        "{err}"
+    );
+    assert_eq!(err.matches("warning:").count(), 1, "{err}");
+    std::fs::write(dir.path().join("admin-token"), "t0ken-cli-check").unwrap();
+    let admin_only = admin_only.replacen(
+        "listen = \"0.0.0.0:9901\"",
+        "listen = \"0.0.0.0:9901\"\ntoken = { file = \"{dir}/admin-token\" }",
+        1,
+    );
+    let (code, out, err) = check(dir.path(), &admin_only);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !err.contains("warning"),
+        "with a token the admin is not named: {err}"
+    );
+    let route_too = admin_only.replace(
+        "listen = \"127.0.0.1:0\"\nupstream",
+        "listen = \"0.0.0.0:8081\"\nupstream",
+    );
+    let proxy_too = format!("{route_too}\n[proxy]\nlisten = \"0.0.0.0:3128\"\n");
+    let (code, out, err) = check(dir.path(), &proxy_too);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("warning: route `stripe` listens on 0.0.0.0:8081, not loopback: any host that reaches it sends requests with credential `stripe`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: [proxy] listens on 0.0.0.0:3128"),
+        "{err}"
+    );
+    assert_eq!(err.matches("warning:").count(), 2, "{err}");
+}

@@ -149,10 +149,8 @@ fn shipped_configs_pass_sidekey_check() {
             "/var/run/secrets/sidekey/serviceaccount/token",
         ],
     );
-    // The transparent example uses `[transparent]` (DESIGN.md
-    // "Destination-routed modes"), which `sidekey check` learns with that
-    // mode; until then its secret paths are at least the ones the injected
-    // pod mounts.
+    // The proxy and transparent examples' secret paths are the ones the
+    // injected pod mounts, and their CA lives in the sidecar's own volume.
     for (mode, secrets) in [
         ("proxy", ["payments-sidekey-admin"]),
         ("transparent", ["github-token"]),
@@ -448,10 +446,19 @@ async fn the_reverse_example_config_answers_the_kubelet_probes() {
         let answer = curl(&["-H", "Host: localhost", &format!("http://{admin}{path}")]).await;
         assert_eq!(answer.status, 200, "{path}: {}", answer.body);
     }
-    // Reachable from the pod network, the admin API still wants the token to act.
+    // Reachable from the pod network, the admin API wants the token for
+    // everything else: reading the inventory or metrics as well as acting.
     let refresh = format!("http://{admin}/v1/credentials/stripe/refresh");
     let answer = curl(&["-X", "POST", "-H", "Host: localhost", &refresh]).await;
     assert_eq!(answer.status, 401, "{}", answer.body);
+    let bearer = format!("Authorization: Bearer {token}");
+    for path in ["/v1/credentials", "/metrics"] {
+        let url = format!("http://{admin}{path}");
+        let answer = curl(&["-H", "Host: localhost", &url]).await;
+        assert_eq!(answer.status, 401, "{path}: {}", answer.body);
+        let answer = curl(&["-H", "Host: localhost", "-H", &bearer, &url]).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+    }
     sk.child.kill().unwrap();
     let (_, log) = sk.finish();
     logs::assert_no_secret_in("the log", log.join("\n").as_bytes());
@@ -484,4 +491,180 @@ async fn the_compose_config_serves_the_app_as_written() {
     sk.child.kill().unwrap();
     let (_, log) = sk.finish();
     logs::assert_no_secret_in("the log", log.join("\n").as_bytes());
+}
+
+/// A port free on loopback now.
+fn free_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port().to_string()
+}
+
+/// The proxy example's pod, run on this host as written (no cluster here):
+/// the init containers in their order, `sidekey-ca`'s shell script to its
+/// end and the native sidecar started and its startup probe awaited, each
+/// as its `runAsUser`, each volume a directory; then curl and Python
+/// requests, with the app container's env only, call `$ORDERS_API` and the
+/// upstream receives the credential. Changed for the test alone: free ports
+/// (`--admin-port`, `--proxy-port`, and the config's listeners to match),
+/// the credential (a file instead of the token exchange, which
+/// `tests/oauth2.rs` runs against oidc-provider) and the route's dial
+/// (`connect_to` the local TLS upstream, trusting its test CA).
+// Multi-threaded: the in-process upstream answers while curl and Python
+// block a thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_example_pod_run_host_side_serves_the_app_through_its_env() {
+    use support::kube::{HostPod, pod_specs};
+    use support::{Reply, Seen, Upstream, tls::TestCa};
+    logs::init();
+    let key = logs::secret("orders_token_host_pod_4be1");
+    let admin_token = logs::secret("admin_token_host_pod_c07a");
+    let test_ca = TestCa::new();
+    let tls = test_ca.server_config_for(&["orders.example.com"]);
+    let up = Upstream::start_tls(tls, |s: &Seen| Reply::ok(format!("ok {}", s.target))).await;
+
+    let (admin_port, proxy_port) = (free_port(), free_port());
+    let input = root().join("tests/data/kube/payments-proxy.yaml");
+    let out = inject(
+        &input,
+        &[
+            "--mode",
+            "proxy",
+            "--secret",
+            "payments-sidekey-admin",
+            "--admin-port",
+            &admin_port,
+            "--proxy-port",
+            &proxy_port,
+        ],
+    );
+    let docs = load(&out);
+    let config_map = docs
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("ConfigMap"));
+    let toml = config_map.unwrap()["data"]["sidekey.toml"]
+        .as_str()
+        .unwrap();
+    let deployment = docs.iter().find(|d| !pod_specs(d).is_empty()).unwrap();
+    let pod = HostPod::new(pod_specs(deployment)[0]);
+    let scratch = pod.root.path().to_str().unwrap().to_owned();
+
+    // The config as the sidecar reads it from its ConfigMap volume.
+    let (head, routes) = toml.split_once("[credentials.orders]").unwrap();
+    let (_, routes) = routes.split_once("[[routes]]").unwrap();
+    let toml = format!(
+        "{}[credentials.orders]\nsource = \"file\"\npath = \"{scratch}/orders-key\"\n\n[[routes]]{}",
+        head.replace("0.0.0.0:9901", &format!("0.0.0.0:{admin_port}"))
+            .replace("127.0.0.1:3128", &format!("127.0.0.1:{proxy_port}")),
+        routes.replace(
+            "credential = \"orders\"",
+            &format!(
+                "credential = \"orders\"\nconnect_to = \"127.0.0.1:{}\"\nca_file = \"{scratch}/upstream-ca.pem\"",
+                up.addr.port()
+            ),
+        ),
+    );
+    let sidecar = pod.container("sidekey");
+    pod.put(
+        "sidekey-config",
+        "sidekey.toml",
+        &pod.localize(sidecar, &toml),
+    );
+    pod.put(
+        "sidekey-secret-payments-sidekey-admin",
+        "token",
+        &admin_token,
+    );
+    pod.put(
+        "sidekey-token",
+        "token",
+        "not used: the credential is a file here",
+    );
+    std::fs::write(pod.root.path().join("orders-key"), &key).unwrap();
+    test_ca.write(&pod.root.path().join("upstream-ca.pem"));
+
+    // The kubelet: init containers one after the other; a native sidecar
+    // (restartPolicy Always) is started and the next waits for its startup probe.
+    let mut running = None;
+    for c in pod.init_containers() {
+        let name = c["name"].as_str().unwrap();
+        if c["restartPolicy"].as_str() == Some("Always") {
+            let mut sk = Running::spawn(pod.command(c));
+            sk.wait_for(|v| v["message"] == "forward proxy listening");
+            let (url, headers) = pod.probe_url(c, "startupProbe");
+            let mut ok = false;
+            for _ in 0..50 {
+                let mut args: Vec<&str> = headers.iter().flat_map(|h| ["-H", h.as_str()]).collect();
+                args.push(&url);
+                if curl(&args).await.status == 200 {
+                    ok = true;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            assert!(ok, "{name}: the startup probe {url} never passed");
+            running = Some(sk);
+        } else {
+            let done = run(pod.command(c), None);
+            assert_eq!(done.code, 0, "{name}: {}{}", done.stdout, done.stderr);
+        }
+    }
+    let mut sk = running.expect("a native sidecar");
+    let ca_dir = pod.volume("sidekey-ca");
+    let ca = std::fs::read_to_string(ca_dir.join("ca.pem")).unwrap();
+    let bundle = std::fs::read_to_string(ca_dir.join("bundle.pem")).unwrap();
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    assert!(
+        bundle.ends_with(&ca) && bundle.len() > ca.len() * 10,
+        "roots then the CA"
+    );
+    for probe in ["readinessProbe", "livenessProbe"] {
+        let (url, headers) = pod.probe_url(sidecar, probe);
+        let mut args: Vec<&str> = headers.iter().flat_map(|h| ["-H", h.as_str()]).collect();
+        args.push(&url);
+        assert_eq!(curl(&args).await.status, 200, "{probe}");
+    }
+
+    // The app: only its env, which names the proxy and the CA bundle.
+    let app = pod.container("app");
+    let env = pod.env(app);
+    let api = &env.iter().find(|(k, _)| k == "ORDERS_API").unwrap().1;
+    let mut curl_app = Command::new("curl");
+    curl_app
+        .args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])
+        .arg(format!("{api}/v1/orders"))
+        .env_clear()
+        .envs(env.clone());
+    let answer = run(curl_app, None);
+    assert_eq!(answer.code, 0, "curl: {}", answer.stderr);
+    assert!(
+        answer.stdout.ends_with("ok /v1/orders\n200"),
+        "curl: {}",
+        answer.stdout
+    );
+    let mut requests = Command::new(venv_tool("python"));
+    requests
+        .args([
+            "-c",
+            "import os, requests\n\
+             r = requests.get(os.environ['ORDERS_API'] + '/v1/orders?by=requests', timeout=10)\n\
+             print(r.status_code, r.text)",
+        ])
+        .env_clear()
+        .envs(env);
+    let answer = run(requests, None);
+    assert_eq!(answer.code, 0, "requests: {}", answer.stderr);
+    assert_eq!(answer.stdout.trim(), "200 ok /v1/orders?by=requests");
+
+    let seen = up.seen();
+    assert_eq!(seen.len(), 2, "both calls reached the upstream");
+    for s in &seen {
+        assert_eq!(
+            s.header("authorization"),
+            Some(format!("Bearer {key}").as_str())
+        );
+        assert_eq!(s.header("host"), Some("orders.example.com"));
+    }
+    sk.child.kill().unwrap();
+    let (_, log) = sk.finish();
+    logs::assert_no_secret_in("the sidecar's log", log.join("\n").as_bytes());
 }

@@ -1,11 +1,11 @@
-//! `sidekey inject` over the sample manifests of every kind, in every mode: schema-valid for the oldest and newest Kubernetes with native sidecars, idempotent, no secret for the app, clear errors.
+//! `sidekey inject` over the sample manifests of every kind, in every mode: schema-valid for the oldest and newest Kubernetes with native sidecars, meaning to kubectl (YAML 1.1) what the input meant, idempotent, no secret for the app, clear errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
 
 use support::kube::{
-    KUBERNETES, MODES, Out, inject, items, kubernetes_validate, load, named, names, pod_specs,
-    samples, sidekey,
+    KUBERNETES, MODES, Out, inject, items, kubernetes_validate, load, load_as_kubectl, named,
+    names, pod_specs, samples, sidekey,
 };
 use support::logs;
 use yaml_rust2::Yaml;
@@ -104,9 +104,84 @@ fn every_workload_kind_gets_the_native_sidecar_first_and_others_pass_unchanged()
         "Job",
         "List",
         "Pod",
+        "ReplicaSet",
         "StatefulSet",
     ];
     assert_eq!(kinds.into_iter().collect::<Vec<_>>(), want);
+}
+
+/// kubectl reads manifests by YAML 1.1: `defaultMode: 0400` is 0o400
+/// (256), and written back as `400` it would be 0o620, group-writable. So
+/// every sample and its output are read as kubectl reads them (PyYAML) and
+/// what the app had must mean the same after: its volumes, its containers
+/// (proxy and transparent modes add to their `env` and `volumeMounts` only), the rest of its
+/// pod spec and every other document.
+#[test]
+fn the_output_means_to_kubectl_what_the_input_meant() {
+    let mut modes_seen = Vec::new();
+    for (name, mode, out) in injected_all() {
+        let at = format!("{name} {mode}");
+        let text =
+            std::fs::read_to_string(support::kube::root().join("tests/data/kube").join(&name))
+                .unwrap();
+        let (before, after) = (load_as_kubectl(&text), load_as_kubectl(&out));
+        assert_eq!(before.len(), after.len(), "{at}: documents lost or added");
+        for (was, now) in before.iter().zip(&after) {
+            let (was_specs, now_specs) = (pod_specs(was), pod_specs(now));
+            if was_specs.is_empty() {
+                assert_eq!(now, was, "{at}: a non-workload changed");
+            }
+            assert_eq!(was_specs.len(), now_specs.len(), "{at}");
+            for (was, now) in was_specs.into_iter().zip(now_specs) {
+                same_app(was, now, mode, &at);
+                for v in items(was, "volumes") {
+                    let mode = &v["secret"]["defaultMode"];
+                    if let Some(m) = mode.as_i64().or(v["configMap"]["defaultMode"].as_i64()) {
+                        modes_seen.push(m);
+                    }
+                }
+            }
+        }
+    }
+    // The sample's 0400 and 0644, read as kubectl reads them, were compared.
+    for m in [0o400, 0o644] {
+        assert!(
+            modes_seen.contains(&m),
+            "no sample has mode {m:o}: {modes_seen:?}"
+        );
+    }
+}
+
+/// The app's part of pod spec `was`, unchanged in `now`.
+fn same_app(was: &Yaml, now: &Yaml, mode: &str, at: &str) {
+    for v in items(was, "volumes") {
+        let name = v["name"].as_str().unwrap();
+        assert_eq!(named(now, "volumes", name), Some(v), "{at}: volume {name}");
+    }
+    for c in items(was, "containers") {
+        let name = c["name"].as_str().unwrap();
+        let n = named(now, "containers", name).unwrap_or_else(|| panic!("{at}: {name} lost"));
+        for (key, value) in c.as_hash().unwrap() {
+            let added_to =
+                matches!(key.as_str(), Some("env" | "volumeMounts")) && mode != "reverse";
+            if !added_to {
+                assert_eq!(
+                    &n[key.as_str().unwrap()],
+                    value,
+                    "{at}: container {name} {key:?}"
+                );
+            }
+        }
+        assert!(n["<<"].is_badvalue(), "{at}: a literal `<<` key in {name}");
+    }
+    for (key, value) in was.as_hash().unwrap() {
+        if !matches!(
+            key.as_str(),
+            Some("containers" | "initContainers" | "volumes")
+        ) {
+            assert_eq!(&now[key.as_str().unwrap()], value, "{at}: pod spec {key:?}");
+        }
+    }
 }
 
 fn check_pod(spec: &Yaml, mode: &str, at: &str) {
@@ -427,6 +502,20 @@ fn bad_input_exits_65_and_says_where() {
         out.stderr
     );
     assert!(out.stderr.contains("not valid YAML"), "{}", out.stderr);
+
+    // A key both before a `<<` and in its merge: kubectl (go-yaml v2) takes
+    // the merge's, the YAML spec the key's; refused where the `<<` is.
+    let out = refused(
+        "kind: Pod\nmetadata: {name: m}\nx: &base {name: from-merge}\nspec:\n  containers:\n    - name: app\n      <<: *base\n",
+        &[],
+    );
+    assert_eq!(out.code, 65, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("sidekey: <stdin>:7:7: not valid YAML: key `name` is set both before `<<` and by the merge"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
 
     let out = refused(
         "kind: Pod\nmetadata: {name: a}\nspec: {containers: [{name: a}]}\n---\n---\njust a string\n",

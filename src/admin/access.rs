@@ -7,8 +7,13 @@
 //! every request); the `sidekey` CLI, curl and scripts are not browsers and send neither, so a
 //! `POST` without `Origin` and without a cross-site `Sec-Fetch-Site` is a non-browser client
 //! and passes when no token is configured. With `[admin] token` set every `POST` needs it.
+//!
+//! An admin listener off loopback (a pod's `0.0.0.0`, for the kubelet's probes) is reachable
+//! by every host that can route to it, which a `Host` check does not stop: there only
+//! `/healthz` and `/readyz` answer without the admin token.
 
 use super::Shared;
+use crate::config::ListenAddr;
 use crate::proxy::browser::check_listener_host;
 use crate::proxy::error::ProxyError;
 use crate::transport::body::ProxyBody;
@@ -54,26 +59,59 @@ fn refusal_of<B>(shared: &Shared, req: &Request<B>) -> Option<Response<ProxyBody
     ) {
         return Some(e.answer(None));
     }
+    if let Some(answer) = off_loopback(shared, &admin.listen, req) {
+        return Some(answer);
+    }
     if req.method() != Method::POST {
         return None;
     }
     match &shared.admin_token {
-        Some(token) => {
-            let presented = req
-                .headers()
-                .get(AUTHORIZATION)
-                .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-                .unwrap_or(b"");
-            (!token.ct_eq(presented)).then(|| {
-                super::error(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "this endpoint needs the admin token: Authorization: Bearer <token>",
-                )
-            })
-        }
+        Some(token) => (!presents(token, req.headers())).then(|| {
+            super::error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this endpoint needs the admin token: Authorization: Bearer <token>",
+            )
+        }),
         None => same_origin(req.headers()).err().map(|e| e.answer(None)),
     }
+}
+
+/// On a listener off loopback, anything but a probe needs the admin token
+/// (and is refused outright when none is configured).
+fn off_loopback<B>(
+    shared: &Shared,
+    listen: &ListenAddr,
+    req: &Request<B>,
+) -> Option<Response<ProxyBody>> {
+    let exposed = matches!(listen, ListenAddr::Tcp(a) if !a.ip().is_loopback());
+    let probe = req.method() == Method::GET && matches!(req.uri().path(), "/healthz" | "/readyz");
+    if !exposed || probe {
+        return None;
+    }
+    let message = match &shared.admin_token {
+        Some(token) if presents(token, req.headers()) => return None,
+        Some(_) => {
+            "the admin listener is not on loopback: everything but /healthz and /readyz needs the admin token: Authorization: Bearer <token>"
+        }
+        None => {
+            "the admin listener is not on loopback and no [admin] token is set: only /healthz and /readyz answer; set [admin] token to use the rest"
+        }
+    };
+    Some(super::error(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        message,
+    ))
+}
+
+/// Whether the request carries `Authorization: Bearer <the admin token>`.
+fn presents(token: &crate::secret::Secret, headers: &HeaderMap) -> bool {
+    let presented = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .unwrap_or(b"");
+    token.ct_eq(presented)
 }
 
 /// A `POST` from a browser must come from a page the admin API served

@@ -197,6 +197,9 @@ impl App {
     /// before this is called; nothing is bound if any part fails to build.
     pub async fn start(config: Config) -> Result<App, StartError> {
         nofile::raise();
+        for w in crate::config::exposed_listeners(&config) {
+            tracing::warn!(warning = %w, "listener off loopback");
+        }
         let admin_token = match &config.admin.token {
             Some(t) => Some(t.read().await?),
             None => None,

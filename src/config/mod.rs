@@ -6,6 +6,7 @@
 
 mod check;
 mod error;
+mod exposure;
 mod file_form;
 mod model;
 mod origin;
@@ -14,6 +15,7 @@ mod origin;
 pub use crate::duration;
 pub use check::probe_sources;
 pub use error::{ConfigError, ConfigErrors, line_col};
+pub use exposure::exposed_listeners;
 pub use model::*;
 
 use std::path::Path;

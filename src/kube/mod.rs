@@ -13,6 +13,7 @@ mod pod;
 mod sidecar;
 mod workload;
 mod yaml;
+mod yaml11;
 
 pub use error::{EXIT_BAD_MANIFEST, InjectError};
 pub use options::{DEFAULT_IMAGE, DEFAULT_INIT_IMAGE, InjectArgs, Mode};

@@ -1,109 +1,20 @@
-//! YAML in and out for `sidekey inject`: multi-document load and dump, and small builders for mappings.
+//! YAML in and out for `sidekey inject`: multi-document load (as kubectl reads it) and dump, and small builders for mappings.
 
 pub use yaml_rust2::Yaml;
-use yaml_rust2::parser::{Event, EventReceiver, Parser};
-use yaml_rust2::scanner::TScalarStyle;
+use yaml_rust2::YamlEmitter;
 use yaml_rust2::yaml::Hash;
-use yaml_rust2::{YamlEmitter, YamlLoader};
 
-/// Where the YAML text stops making sense, 1-based.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyntaxError {
-    pub line: usize,
-    pub column: usize,
-    pub problem: String,
-}
-
-/// Every document of a YAML stream, aliases resolved, in order; a plain
-/// `yes`/`no`/`on`/`off`/`y`/`n` is a boolean, as kubectl reads it.
-pub fn load(text: &str) -> Result<Vec<Yaml>, SyntaxError> {
-    let mut docs = YamlLoader::load_from_str(text).map_err(|e| SyntaxError {
-        line: e.marker().line(),
-        column: e.marker().col() + 1,
-        problem: e.info().to_owned(),
-    })?;
-    yaml11_booleans(&mut docs, text);
-    Ok(docs)
-}
-
-/// kubectl reads YAML 1.1, where a plain `yes` is `true`; this reader
-/// (YAML 1.2) keeps it a string, which the output would quote, changing
-/// its meaning. So the plain, untagged ones become booleans. The scalars
-/// of the parser's events are matched to the tree's in document order;
-/// with aliases (copies in the tree, one event) or any mismatch, nothing
-/// changes.
-fn yaml11_booleans(docs: &mut [Yaml], text: &str) {
-    let mut seen = Scalars::default();
-    if Parser::new_from_str(text).load(&mut seen, true).is_err() || seen.alias {
-        return;
-    }
-    let mut fixed = docs.to_vec();
-    let mut events = seen.scalars.into_iter();
-    if fixed.iter_mut().all(|d| mark(d, &mut events)) && events.next().is_none() {
-        docs.clone_from_slice(&fixed);
-    }
-}
-
-/// Each scalar event's text and whether it was plain and untagged.
-#[derive(Default)]
-struct Scalars {
-    scalars: Vec<(String, bool)>,
-    alias: bool,
-}
-
-impl EventReceiver for Scalars {
-    fn on_event(&mut self, ev: Event) {
-        match ev {
-            Event::Scalar(v, style, _, tag) => {
-                let plain = style == TScalarStyle::Plain && tag.is_none();
-                self.scalars.push((v, plain));
-            }
-            Event::Alias(_) => self.alias = true,
-            _ => {}
-        }
-    }
-}
-
-/// Walks `node` in document order alongside `events`; false on a mismatch.
-fn mark(node: &mut Yaml, events: &mut impl Iterator<Item = (String, bool)>) -> bool {
-    match node {
-        Yaml::Array(items) => items.iter_mut().all(|i| mark(i, events)),
-        Yaml::Hash(h) => h
-            .iter_mut()
-            .all(|(k, v)| mark(&mut k.clone(), events) && mark(v, events)),
-        scalar => {
-            let Some((text, plain)) = events.next() else {
-                return false;
-            };
-            if let Yaml::String(s) = scalar {
-                if *s != text {
-                    return false;
-                }
-                if let (true, Some(b)) = (plain, yaml11_bool(s)) {
-                    *scalar = Yaml::Boolean(b);
-                }
-            }
-            true
-        }
-    }
-}
-
-fn yaml11_bool(s: &str) -> Option<bool> {
-    match s {
-        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
-        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
-        _ => None,
-    }
-}
+pub use super::yaml11::load;
 
 /// The documents as one YAML stream, each opened by `---`; multi-line
-/// strings (a config map's file) keep their literal block form.
+/// strings (a config map's file) keep their literal block form. The stream
+/// reads back, as kubectl reads it, as `docs`, or this fails.
 pub fn dump(docs: &[Yaml]) -> Result<String, std::fmt::Error> {
     let mut out = String::new();
     for doc in docs {
         let mut emitter = YamlEmitter::new(&mut out);
         emitter.multiline_strings(true);
-        emitter.dump(doc).map_err(|_| std::fmt::Error)?;
+        emitter.dump(&quoted(doc)).map_err(|_| std::fmt::Error)?;
         out.push('\n');
     }
     // The emitter indents the empty lines of a literal block; without that
@@ -114,9 +25,29 @@ pub fn dump(docs: &[Yaml]) -> Result<String, std::fmt::Error> {
         .map(|l| if l.trim().is_empty() { "" } else { l })
         .flat_map(|l| [l, "\n"])
         .collect();
-    match load(&trimmed) {
-        Ok(again) if again == docs => Ok(trimmed),
-        _ => Ok(out),
+    let reads_as_docs = |text: &str| load(text).is_ok_and(|again| again == docs);
+    if reads_as_docs(&trimmed) {
+        Ok(trimmed)
+    } else if reads_as_docs(&out) {
+        Ok(out)
+    } else {
+        Err(std::fmt::Error)
+    }
+}
+
+/// `node` with every string that YAML 1.1 would read as something else when
+/// written plain (`"0400"`, `"0b1"`, `"1_000"`, `"Null"`) made a
+/// double-quoted scalar. The emitter only quotes what YAML 1.2 would
+/// misread, and writes a `Real`'s text as it is, so the quoted text goes
+/// in as one.
+fn quoted(node: &Yaml) -> Yaml {
+    match node {
+        Yaml::String(s) if !super::yaml11::plain_reads_as_itself(s) => {
+            Yaml::Real(serde_json::Value::from(s.as_str()).to_string())
+        }
+        Yaml::Array(items) => Yaml::Array(items.iter().map(quoted).collect()),
+        Yaml::Hash(h) => Yaml::Hash(h.iter().map(|(k, v)| (quoted(k), quoted(v))).collect()),
+        other => other.clone(),
     }
 }
 
@@ -207,19 +138,22 @@ mod tests {
     }
 
     #[test]
-    fn plain_yaml_1_1_booleans_read_as_kubectl_reads_them() {
-        let text = "a: yes\nb: \"yes\"\nc: [off, 'on', !!str no]\nd: {e: N}\nf:\n";
+    fn values_kubectl_reads_by_yaml_1_1_survive_the_round_trip() {
+        let text =
+            "m: 0400\nq: \"0400\"\nb: yes\nz: \"Null\"\nu: \"1_000\"\nr: 09\nk: {\"on\": 1}\n";
         let docs = load(text).unwrap();
-        let want =
-            load("a: true\nb: \"yes\"\nc: [false, \"on\", \"no\"]\nd: {e: false}\nf:\n").unwrap();
-        assert_eq!(docs, want);
-        // With an alias the events and the tree do not line up: left as read.
-        let aliased = load("a: &x yes\nb: *x\n").unwrap();
-        assert_eq!(get_str(&aliased[0], "a"), Some("yes"));
-        // Empty documents and multi-line blocks keep the alignment.
-        let docs = load("---\n---\nk: |\n  yes\nv: on\n").unwrap();
-        assert_eq!(get(&docs[1], "v"), Some(&Yaml::Boolean(true)));
-        assert_eq!(get_str(&docs[1], "k"), Some("yes\n"));
+        let out = dump(&docs).unwrap();
+        assert_eq!(load(&out).unwrap(), docs, "{out}");
+        assert!(out.contains("m: 256\n"), "{out}");
+        for kept in [
+            "q: \"0400\"",
+            "b: true",
+            "z: \"Null\"",
+            "u: \"1_000\"",
+            "r: 09",
+        ] {
+            assert!(out.contains(kept), "{kept}: {out}");
+        }
     }
 
     #[test]

@@ -25,9 +25,14 @@ impl Running {
     pub fn start_with(dir: &Path, config: &str, mut cmd: Command) -> Running {
         let path = dir.join("sidekey.toml");
         std::fs::write(&path, config.replace("{dir}", dir.to_str().unwrap())).unwrap();
+        cmd.args(["run", "-c"]).arg(&path);
+        Self::spawn(cmd)
+    }
+
+    /// Runs `cmd`, a whole `sidekey run` command line, logging at trace level
+    /// to a pipe this side reads.
+    pub fn spawn(mut cmd: Command) -> Running {
         let mut child = cmd
-            .args(["run", "-c"])
-            .arg(&path)
             .env("RUST_LOG", "trace")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
