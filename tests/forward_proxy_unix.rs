@@ -55,21 +55,7 @@ async fn a_unix_socket_proxy_intercepts_for_a_real_client_and_checks_peer_uids()
             &upstream,
             &format!("allow_uids = [{}]", uid + 1),
         );
-    let config = format!(
-        r#"
-state_dir = "{{dir}}/state"
-
-[admin]
-listen = "127.0.0.1:0"
-
-[proxy]
-listen = "unix:{{dir}}/proxy.sock"
-
-[credentials.gh]
-source = "file"
-path = "{{dir}}/token"
-{routes}"#
-    );
+    let config = support::proxy::config_on("unix:{dir}/proxy.sock", "", &routes);
     let sk = Sidekey::start_in(dir, &config).await;
     sk.wait_ready(5).await;
     let socket = sk.path("proxy.sock");

@@ -9,6 +9,7 @@ pub mod curl;
 pub mod httpsig;
 pub mod kube;
 pub mod logs;
+pub mod mtls;
 pub mod nginx;
 pub mod oauth;
 pub mod openbao;
@@ -200,6 +201,13 @@ inject = {inject}
     )
 }
 
+/// The credential `k`: the file `{dir}/key`.
+pub const KEY_FILE: &str = r#"
+[credentials.k]
+source = "file"
+path = "{dir}/key"
+"#;
+
 /// A one-route config: credential `k` from `{dir}/key`, route `r` to `upstream`
 /// with the given `inject` inline table, then any `extra` route keys.
 pub fn one_route(upstream: &str, inject: &str, extra: &str) -> String {
@@ -207,11 +215,7 @@ pub fn one_route(upstream: &str, inject: &str, extra: &str) -> String {
         r#"
 [admin]
 listen = "127.0.0.1:0"
-
-[credentials.k]
-source = "file"
-path = "{{dir}}/key"
-{}"#,
+{KEY_FILE}{}"#,
         route("r", upstream, "k", inject, extra)
     )
 }
