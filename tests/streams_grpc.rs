@@ -4,7 +4,7 @@
 mod support;
 
 use std::time::Duration;
-use support::streams::{Server, client};
+use support::streams::{Server, client, intercepted};
 use support::{Sidekey, logs, route};
 
 /// A route `g` to `upstream` whose bearer token comes from the helper
@@ -179,33 +179,7 @@ async fn unauthenticated_in_trailers_after_a_message_leads_to_one_refresh() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_through_the_forward_proxys_interception() {
     const HOST: &str = "grpc.example.test";
-    let dir = tempfile::tempdir().unwrap();
-    let ca = support::tls::TestCa::new();
-    ca.write(&dir.path().join("upstream-ca.pem"));
-    let (cert, key) = ca.leaf_pem_for(&[HOST]);
-    std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
-    std::fs::write(dir.path().join("key.pem"), key).unwrap();
-    let token = logs::secret("grpc-proxied-token-6e21f9");
-    std::fs::write(dir.path().join("accept"), &token).unwrap();
-    std::fs::write(dir.path().join("token"), &token).unwrap();
-    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
-    let server = Server::start(&["grpc-server", &p("accept"), &p("cert.pem"), &p("key.pem")]).await;
-    let routes = format!(
-        r#"
-[[routes]]
-name = "g"
-host = "{HOST}"
-port = {port}
-upstream = "https://{HOST}:{port}"
-connect_to = "127.0.0.1"
-ca_file = "{{dir}}/upstream-ca.pem"
-credential = "gh"
-inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
-"#,
-        port = server.port
-    );
-    let sk = Sidekey::start_in(dir, &support::proxy::config("", &routes)).await;
-    sk.wait_ready(10).await;
+    let (sk, server) = intercepted("grpc-server", "g", HOST, "grpc-proxied-token-6e21f9").await;
     let (proxy, trust) = support::proxy::proxy_and_ca(&sk);
     let target = format!("{HOST}:{}", server.port);
     let trust = trust.to_str().unwrap();
