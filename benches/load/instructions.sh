@@ -23,22 +23,8 @@ SIDEKEY_BIN=${SIDEKEY_BIN:-}
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 
-need=()
-command -v nginx >/dev/null || need+=(nginx)
-command -v wrk >/dev/null || need+=(wrk)
-command -v valgrind >/dev/null || need+=(valgrind)
-command -v openssl >/dev/null || need+=(openssl)
-command -v python3 >/dev/null || need+=(python3)
-if ((${#need[@]})); then
-    say "installing ${need[*]} from Debian packages"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-if [[ -z $SIDEKEY_BIN ]]; then
-    say "building sidekey (release)"
-    (cd "$ROOT" && cargo build --release --quiet --bin sidekey)
-    SIDEKEY_BIN=$ROOT/target/release/sidekey
-fi
+need_tools nginx wrk valgrind openssl python3
+build_sidekey
 
 rm -rf "$OUT" && mkdir -p "$OUT"
 DIR=$OUT
