@@ -43,7 +43,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 # --- setup -----------------------------------------------------------------
 rm -rf "$OUT" && mkdir -p "$OUT"
 DIR=$OUT
-read -r UPSTREAM_PORT NGINX_PORT NGINX_TLS_PORT ROUTE_PORT PROXY_PORT ADMIN_PORT < <(free_ports 6)
+read -r UPSTREAM_PORT UPSTREAM_TLS_PORT NGINX_PORT NGINX_TLS_PORT ROUTE_PORT PROXY_PORT ADMIN_PORT < <(free_ports 7)
 TOKEN=skb-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 printf '"Bearer %s" 1;\n' "$TOKEN" >"$DIR/tokens.map"
 printf '%s' "$TOKEN" >"$DIR/token"
@@ -58,10 +58,15 @@ printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\n' "$HOST" >"$DIR/lea
 openssl x509 -req -in "$DIR/leaf.csr" -CA "$DIR/bench-ca.pem" -CAkey "$DIR/bench-ca-key.pem" \
     -CAcreateserial -days 1 -extfile "$DIR/leaf.ext" -out "$DIR/leaf-only.pem" 2>/dev/null
 cat "$DIR/leaf-only.pem" "$DIR/bench-ca.pem" >"$DIR/leaf.pem"
+# The upstream's config (the load benchmark's) has a TLS listener too: it
+# gets the same certificate; no contestant here uses it.
+cp "$DIR/leaf.pem" "$DIR/server.pem"
+cp "$DIR/leaf-key.pem" "$DIR/server.key"
 
 fill() { # fill TEMPLATE OUTPUT: the template with this bench's values, in DIR
     sed -e "s|@DIR@|$DIR|g" -e "s|@TOKEN@|$TOKEN|g" -e "s|@HOST@|$HOST|g" \
-        -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" -e "s|@NGINX_PORT@|$NGINX_PORT|g" \
+        -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" -e "s|@UPSTREAM_TLS_PORT@|$UPSTREAM_TLS_PORT|g" \
+        -e "s|@NGINX_PORT@|$NGINX_PORT|g" \
         -e "s|@NGINX_TLS_PORT@|$NGINX_TLS_PORT|g" -e "s|@ROUTE_PORT@|$ROUTE_PORT|g" \
         -e "s|@PROXY_PORT@|$PROXY_PORT|g" -e "s|@ADMIN_PORT@|$ADMIN_PORT|g" "$1" >"$DIR/$2"
 }
