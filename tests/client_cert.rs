@@ -3,13 +3,12 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::load::Load;
 use support::mtls::{self, install};
 use support::nginx::{Nginx, client_pair, free_port, server_files};
 use support::tls::TestCa;
-use support::{Sidekey, get, get_with, logs, write_atomic};
+use support::{Sidekey, get, logs, write_atomic};
 
 /// How long after a rotation a request may still present the previous
 /// certificate: the file event and re-read, plus the retirement of the old
@@ -100,24 +99,7 @@ async fn certificates_rotated_every_second_under_load_fail_no_request() {
     sk.wait_ready(5).await;
     let url = format!("{}/ping", sk.url("r"));
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..8)
-        .map(|_| {
-            let (url, stop) = (url.clone(), stop.clone());
-            tokio::spawn(async move {
-                let client = support::client();
-                let (mut ok, mut failed) = (0u32, Vec::new());
-                while !stop.load(Ordering::Relaxed) {
-                    let (status, body) = get_with(&client, &url).await;
-                    match status.as_u16() {
-                        200 => ok += 1,
-                        s => failed.push(format!("{s} {}", String::from_utf8_lossy(&body))),
-                    }
-                }
-                (ok, failed)
-            })
-        })
-        .collect();
+    let load = Load::start(&url, 8);
 
     let mut rotations = Vec::new();
     let started = tokio::time::Instant::now();
@@ -131,13 +113,7 @@ async fn certificates_rotated_every_second_under_load_fail_no_request() {
     }
     // Let the last rotation be seen under load too.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut total = 0;
-    for c in clients {
-        let (ok, failed) = c.await.unwrap();
-        assert!(failed.is_empty(), "failed requests: {failed:?}");
-        total += ok;
-    }
+    let total = load.stop().await;
     assert!(total > 200, "only {total} requests in 20 s");
 
     let log = nginx.access();

@@ -8,6 +8,7 @@ pub mod binary;
 pub mod curl;
 pub mod httpsig;
 pub mod kube;
+pub mod load;
 pub mod logs;
 pub mod mtls;
 pub mod nginx;
