@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use support::aws::inventory;
 use support::openbao::{OpenBao, Verifier};
-use support::vault::{KV_POLICY, config, echo, seed_approle, start, stop_scanned};
+use support::vault::{
+    KV_POLICY, config, echo, in_state, seed_approle, start, start_approle, stop_scanned,
+};
 use support::{error_code, get, logs, until};
 use tokio::time::{Instant, sleep};
 
@@ -187,15 +189,11 @@ async fn identity_oidc_token_is_verified_by_the_upstream_and_revoked_at_shutdown
     )
     .await;
     assert_eq!(status, 401);
-    let sk = start(
-        &[("secret-id", "secret-id-fixed-5c1e")],
-        &config(
-            &bao,
-            &verifier.url,
-            r#"auth = { method = "approle", role_id = "role-id-app", secret_id = { file = "{dir}/secret-id" } }
-read = { path = "identity/oidc/token/r", field = "token" }
+    let sk = start_approle(
+        &bao,
+        &verifier.url,
+        r#"read = { path = "identity/oidc/token/r", field = "token" }
 revoke_on_shutdown = true"#,
-        ),
     )
     .await;
     let (status, _, body) = get(&format!("{}/api", sk.url("v"))).await;
@@ -238,15 +236,11 @@ async fn openbao_down_keeps_the_value_stale_then_503_then_recovers_after_reseedi
     seed_approle(&bao, "60s", "120s").await;
     bao.oidc_role("k", "r", "6s").await;
     let up = echo().await;
-    let sk = start(
-        &[("secret-id", "secret-id-fixed-5c1e")],
-        &config(
-            &bao,
-            &up.url(),
-            r#"auth = { method = "approle", role_id = "role-id-app", secret_id = { file = "{dir}/secret-id" } }
-read = { path = "identity/oidc/token/r", field = "token" }
+    let sk = start_approle(
+        &bao,
+        &up.url(),
+        r#"read = { path = "identity/oidc/token/r", field = "token" }
 timeout = "2s""#,
-        ),
     )
     .await;
     let url = format!("{}/x", sk.url("v"));
@@ -254,11 +248,7 @@ timeout = "2s""#,
     assert_eq!(status, 200);
     // Sealed: the value stays, the error says what OpenBao said.
     bao.api("PUT", "sys/seal", None).await;
-    let inv = until(10, "stale while OpenBao is sealed", || async {
-        let inv = inventory(&sk, "v").await;
-        (inv["state"] == "stale").then_some(inv)
-    })
-    .await;
+    let inv = in_state(&sk, 10, "stale while OpenBao is sealed", "stale").await;
     let err = inv["last_error"].as_str().unwrap();
     assert!(err.contains("sealed"), "{err}");
     // Down: still stale, then expired.
@@ -504,14 +494,10 @@ path "sys/leases/renew" { capabilities = ["deny"] }"#,
     )
     .await;
     let up = echo().await;
-    let sk = start(
-        &[("secret-id", "secret-id-fixed-5c1e")],
-        &config(
-            &bao,
-            &up.url(),
-            r#"auth = { method = "approle", role_id = "role-id-app", secret_id = { file = "{dir}/secret-id" } }
-read = { path = "database/creds/r", field = "password" }"#,
-        ),
+    let sk = start_approle(
+        &bao,
+        &up.url(),
+        r#"read = { path = "database/creds/r", field = "password" }"#,
     )
     .await;
     let prefix = "database/creds/r/";
