@@ -42,11 +42,7 @@ async fn a_websocket_lives_through_the_grace_period_and_is_closed_at_its_end() {
         "[log]\nformat = \"text\"",
     );
     let mut sk = Running::start(dir.path(), &cfg);
-    let listening = sk.wait_for_line(|l| l.contains("route listening") && l.contains("route=r "));
-    let addr = listening
-        .split_once("listen=")
-        .map(|(_, rest)| rest.split(' ').next().unwrap().trim_matches('"').to_owned())
-        .expect("the listen address is logged");
+    let addr = sk.route_addr("r");
     sk.wait_for_line(|l| l.contains("event=\"issued\""));
 
     let (mut ws, head) = handshake(&addr, "/held", "websocket").await;

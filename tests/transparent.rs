@@ -266,12 +266,7 @@ impl World {
             sk.wait_for_line(|l| l.contains("transparent egress listening"));
         }
         sk.wait_for_line(|l| l.contains("credential issued") || l.contains("\"issued\""));
-        let line = sk.wait_for_line(|l| l.contains("admin API listening"));
-        let admin = line
-            .split_once("listen=")
-            .map(|(_, a)| a.split_whitespace().next().unwrap().trim_matches('"'))
-            .unwrap_or_else(|| panic!("no admin address in {line}"))
-            .to_owned();
+        let admin = sk.admin_addr();
         World {
             ns,
             dir,

@@ -7,6 +7,7 @@ pub mod aws;
 pub mod binary;
 pub mod curl;
 pub mod httpsig;
+pub mod keyring;
 pub mod kube;
 pub mod load;
 pub mod logs;
