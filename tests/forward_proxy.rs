@@ -32,12 +32,7 @@ async fn curl_through_the_proxy_gets_the_credential_attached_and_keeps_its_tunne
         .output()
         .await
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "curl: {text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = support::stdout_of(&out);
     // Each transfer prints its status and how many new connections it made.
     assert!(text.contains("ok /v1/first\n200 1\n"), "{text}");
     assert!(

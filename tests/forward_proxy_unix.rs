@@ -31,12 +31,7 @@ async fn python(
         .output()
         .await
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = support::stdout_of(&out);
     (serde_json::from_str(&text).unwrap(), text)
 }
 

@@ -123,6 +123,18 @@ pub async fn until<T, F: std::future::Future<Output = Option<T>>>(
     }
 }
 
+/// A finished command's stdout, asserting that it succeeded (its stdout
+/// and stderr are the message if not).
+pub fn stdout_of(out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
 /// Writes `value` to `path` atomically (write a temporary file, rename it over).
 pub fn write_atomic(path: &Path, value: &str) {
     let tmp = path.with_extension("tmp-write");
