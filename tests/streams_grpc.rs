@@ -44,8 +44,9 @@ fn fetches(sk: &Sidekey) -> u32 {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_calls_of_every_kind_pass_over_h2c_with_the_credential() {
+/// A grpcio server over h2c accepting `exec-raw-g-1` (then whatever
+/// `{dir}/accept` says), and a sidekey routing `g` to it.
+async fn h2c() -> (Sidekey, Server) {
     let dir = tempfile::tempdir().unwrap();
     let accept = dir.path().join("accept");
     std::fs::write(&accept, logs::secret("exec-raw-g-1")).unwrap();
@@ -57,6 +58,21 @@ async fn grpc_calls_of_every_kind_pass_over_h2c_with_the_credential() {
     )
     .await;
     sk.wait_ready(10).await;
+    (sk, server)
+}
+
+/// Waits up to 10 s for the second fetch of the credential.
+async fn second_fetch(sk: &Sidekey, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while fetches(sk) < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_calls_of_every_kind_pass_over_h2c_with_the_credential() {
+    let (sk, _server) = h2c().await;
 
     let out = client(&["grpc-client", &target(&sk), "all"]).await;
     assert_eq!(out["unary"], "echo:hi", "{out}");
@@ -92,14 +108,7 @@ async fn grpc_calls_of_every_kind_pass_over_h2c_with_the_credential() {
         out["code"], "UNAUTHENTICATED",
         "a streamed call is not replayed: {out}"
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while fetches(&sk) < 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no refresh after UNAUTHENTICATED"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    second_fetch(&sk, "no refresh after UNAUTHENTICATED").await;
     let out = client(&["grpc-client", &target(&sk), "unary"]).await;
     assert_eq!(
         out["reply"], "echo:hi",
@@ -139,17 +148,7 @@ async fn grpc_to_an_https_upstream_negotiates_h2_by_alpn() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthenticated_in_trailers_after_a_message_leads_to_one_refresh() {
-    let dir = tempfile::tempdir().unwrap();
-    let accept = dir.path().join("accept");
-    std::fs::write(&accept, logs::secret("exec-raw-g-1")).unwrap();
-    logs::secret("exec-raw-g-2");
-    let server = Server::start(&["grpc-server", accept.to_str().unwrap()]).await;
-    let sk = Sidekey::start_in(
-        dir,
-        &config(&format!("http://127.0.0.1:{}", server.port), ""),
-    )
-    .await;
-    sk.wait_ready(10).await;
+    let (sk, _server) = h2c().await;
     let out = client(&["grpc-client", &target(&sk), "late"]).await;
     assert_eq!(out["got"], serde_json::json!(["first", "second"]), "{out}");
     assert_eq!(fetches(&sk), 1, "no rejection, no refresh");
@@ -161,14 +160,7 @@ async fn unauthenticated_in_trailers_after_a_message_leads_to_one_refresh() {
     let out = client(&["grpc-client", &target(&sk), "late"]).await;
     assert_eq!(out["got"], serde_json::json!(["first"]), "{out}");
     assert_eq!(out["code"], "UNAUTHENTICATED", "{out}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while fetches(&sk) < 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no refresh after UNAUTHENTICATED in trailers"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    second_fetch(&sk, "no refresh after UNAUTHENTICATED in trailers").await;
     let out = client(&["grpc-client", &target(&sk), "late"]).await;
     assert_eq!(out["got"], serde_json::json!(["first", "second"]), "{out}");
     tokio::time::sleep(Duration::from_millis(300)).await;
