@@ -365,6 +365,20 @@ impl World {
         );
     }
 
+    /// `https://api.test{path}` at 127.0.0.2 finds nothing listening where the rules redirect it.
+    fn assert_nothing_listens(&self, path: &str) {
+        let (code, body) = self.curl(
+            "sidekey-ca.pem",
+            "api.test:443:127.0.0.2",
+            &format!("https://api.test{path}"),
+            &[],
+        );
+        assert_eq!(
+            code, "000",
+            "nothing listens where the rules redirect: {body}"
+        );
+    }
+
     /// `https://other.test{path}` passes through: the upstream's own certificate, no credential.
     fn assert_passed_through(&self, path: &str) {
         let (code, body) = self.curl(
@@ -731,16 +745,7 @@ fn a_reload_moves_transparent_to_where_the_rules_redirect_and_swaps_unmatched() 
     // sidekey starts on another port than the rules redirect to: nothing reaches it.
     let elsewhere = config("passthrough").replace(&format!(":{LISTEN_PORT}\""), ":15009\"");
     let mut w = World::start_with("reload", "passthrough", &elsewhere);
-    let (code, body) = w.curl(
-        "sidekey-ca.pem",
-        "api.test:443:127.0.0.2",
-        "https://api.test/before",
-        &[],
-    );
-    assert_eq!(
-        code, "000",
-        "nothing listens where the rules redirect: {body}"
-    );
+    w.assert_nothing_listens("/before");
 
     // Moved to the rules' port, and unmatched destinations now denied: no restart.
     w.reload(&config("deny"));
@@ -797,16 +802,7 @@ fn a_reload_adds_transparent_to_a_sidekey_that_intercepted_nothing() {
         .replace("host = \"api.test\"", "listen = \"127.0.0.1:0\"");
     assert!(!listener_only.contains("[transparent]"), "{listener_only}");
     let mut w = World::start_with("add", "passthrough", &listener_only);
-    let (code, body) = w.curl(
-        "sidekey-ca.pem",
-        "api.test:443:127.0.0.2",
-        "https://api.test/before",
-        &[],
-    );
-    assert_eq!(
-        code, "000",
-        "nothing listens where the rules redirect: {body}"
-    );
+    w.assert_nothing_listens("/before");
 
     w.reload(&config("passthrough"));
     let sk = w.sk.as_mut().unwrap();
