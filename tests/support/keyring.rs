@@ -1,7 +1,7 @@
 //! The steps the `source = "keyring"` tests share, whatever the store: the config, a `sidekey secret` run, the started binary's addresses, and the waits for a new value and for a deleted entry.
 
 use super::binary::Running;
-use super::{BEARER, Upstream, route};
+use super::{BEARER, Upstream, logs, route};
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -82,9 +82,10 @@ pub async fn assert_rotated_to(url: &str, up: &Upstream, value: &str) {
     assert!(rotated, "the new value was not picked up");
 }
 
-/// Waits up to 5 s for `gh`'s `last_error` to say "no entry"; returns the
-/// last record read.
-pub async fn deleted_record(admin: &str) -> serde_json::Value {
+/// After the entry was deleted: waits up to 5 s for `gh`'s `last_error` to
+/// say "no entry" and `says`; the last good value still serves at `url`,
+/// and the record holds no secret.
+pub async fn assert_deleted_and_kept(admin: &str, url: &str, says: &str) {
     let mut record = serde_json::Value::Null;
     for _ in 0..50 {
         record = inventory(admin).await;
@@ -96,5 +97,9 @@ pub async fn deleted_record(admin: &str) -> serde_json::Value {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    record
+    let e = record["last_error"].as_str().unwrap_or_default();
+    assert!(e.contains("no entry") && e.contains(says), "{record}");
+    let (status, _, _) = super::get(url).await;
+    assert_eq!(status, 200, "the last good value is kept");
+    logs::assert_no_secret_in("the inventory", record.to_string().as_bytes());
 }
