@@ -29,12 +29,7 @@ build_sidekey
 rm -rf "$OUT" && mkdir -p "$OUT"
 DIR=$OUT
 IFS=, read -ra LIST <<<"$VARIANTS"
-read -r UPSTREAM_PORT UPSTREAM_TLS_PORT < <(free_ports 2)
-upstream_urls
-declare -A PORT=([none]=$UPSTREAM_PORT) ADMIN=()
-read -ra ports < <(free_ports $((2 * ${#LIST[@]})))
-i=0
-for c in "${LIST[@]}"; do PORT[$c]=${ports[$i]} ADMIN[$c]=${ports[$((i + 1))]}; i=$((i + 2)); done
+pick_ports "${LIST[@]}"
 make_secrets
 render upstream.nginx.conf.in upstream.conf
 

@@ -1,6 +1,7 @@
 # Shared by run.sh and instructions.sh (sourced): the bench's secrets, test
 # CA, upstream and contestant configs. Expects HERE (this folder), DIR (the
-# scratch folder), PORT and ADMIN (associative arrays of ports by contestant).
+# scratch folder), and PORT and ADMIN (associative arrays of ports by
+# contestant, set by pick_ports).
 # The forward and gRPC benchmarks source it for the helpers up to
 # make_secrets (tools, ports, CPU time, cgroup quota), which expect only ROOT.
 
@@ -158,6 +159,15 @@ upstream_urls() {
     PLAIN_URL=http://127.0.0.1:$UPSTREAM_PORT
     TLS_URL=https://127.0.0.1:$UPSTREAM_TLS_PORT
     CA_LINE="ca_file = \"$DIR/ca.pem\""
+}
+
+pick_ports() { # pick_ports CONTESTANT...: the upstream's ports and URLs; PORT and ADMIN of each contestant
+    local ports c i=0
+    read -r UPSTREAM_PORT UPSTREAM_TLS_PORT < <(free_ports 2)
+    upstream_urls
+    declare -gA PORT=([none]=$UPSTREAM_PORT) ADMIN=()
+    read -ra ports < <(free_ports $((2 * $#)))
+    for c in "$@"; do PORT[$c]=${ports[$i]} ADMIN[$c]=${ports[$((i + 1))]}; i=$((i + 2)); done
 }
 
 render_contestant() { # render_contestant NAME: its config file in DIR

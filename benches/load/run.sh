@@ -70,12 +70,7 @@ if [[ -n ${WANT[go]:-}${WANT[go-tls]:-} ]]; then
     (cd "$HERE/goproxy" && GOCACHE=$DIR/go/cache GOPATH=$DIR/go/path GOFLAGS= GOPROXY=off \
         go build -o "$DIR/go/goproxy" .)
 fi
-read -r UPSTREAM_PORT UPSTREAM_TLS_PORT < <(free_ports 2)
-upstream_urls
-declare -A PORT=([none]=$UPSTREAM_PORT) ADMIN=()
-read -ra ports < <(free_ports $((2 * ${#PROXIES[@]})))
-i=0
-for c in "${PROXIES[@]}"; do PORT[$c]=${ports[$i]} ADMIN[$c]=${ports[$((i + 1))]}; i=$((i + 2)); done
+pick_ports "${PROXIES[@]}"
 make_secrets
 render upstream.nginx.conf.in upstream.conf
 render proxy.haproxy.cfg.in haproxy.cfg
