@@ -25,6 +25,20 @@ path "sys/leases/renew" { capabilities = ["update"] }
 path "sys/leases/revoke" { capabilities = ["update"] }
 "#;
 
+/// Waits up to `secs` for a lease under `prefix` that is not in `first`;
+/// registers it with the leak scanner and returns it.
+async fn new_lease(bao: &OpenBao, prefix: &str, first: &[String], secs: u64, what: &str) -> String {
+    let lease = until(secs, what, || async {
+        bao.leases(prefix)
+            .await
+            .into_iter()
+            .find(|l| !first.contains(l))
+    })
+    .await;
+    logs::secret(&lease);
+    lease
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kv_v2_new_version_is_in_use_within_the_poll_interval_with_no_failed_request() {
     let bao = OpenBao::start("root-kv-3a9f1c").await;
@@ -394,12 +408,7 @@ revoke_on_shutdown = true"#,
     assert_eq!(status, 200);
     let serial_1 = logs::secret(String::from_utf8_lossy(&body).trim_start_matches("Bearer "));
     // A lease that cannot be renewed is replaced at about 2/3 of its life.
-    let current = until(10, "a new lease", || async {
-        let now = bao.leases(prefix).await;
-        now.into_iter().find(|l| !first.contains(l))
-    })
-    .await;
-    logs::secret(&current);
+    let current = new_lease(&bao, prefix, &first, 10, "a new lease").await;
     let (_, _, body) = get(&format!("{}/x", sk.url("v"))).await;
     assert!(!String::from_utf8_lossy(&body).contains(&serial_1));
     // `sidekey revoke`: the lease is revoked at OpenBao, a new one issued.
@@ -462,14 +471,7 @@ read = { path = "database/creds/r", field = "password" }"#,
     assert_eq!(body, format!("Bearer {password}"));
     assert_eq!(inventory(&sk, "v").await["rotations"], 0);
     // Near the 10 s max TTL renewal cannot extend it: a new lease, a new password.
-    let second = until(12, "a new lease before max TTL", || async {
-        bao.leases(prefix)
-            .await
-            .into_iter()
-            .find(|l| !first.contains(l))
-    })
-    .await;
-    logs::secret(&second);
+    new_lease(&bao, prefix, &first, 12, "a new lease before max TTL").await;
     let (status, _, body) = get(&url).await;
     assert_eq!(status, 200, "no gap at the re-issue");
     let body = String::from_utf8_lossy(&body).into_owned();
@@ -505,14 +507,14 @@ path "sys/leases/renew" { capabilities = ["deny"] }"#,
     assert_eq!(first.len(), 1, "{first:?}");
     logs::secret(&first[0]);
     // At about 2/3 of the 4 s lease the renewal is refused (403): a new lease.
-    let second = until(10, "a new lease after the refused renewal", || async {
-        bao.leases(prefix)
-            .await
-            .into_iter()
-            .find(|l| !first.contains(l))
-    })
+    new_lease(
+        &bao,
+        prefix,
+        &first,
+        10,
+        "a new lease after the refused renewal",
+    )
     .await;
-    logs::secret(&second);
     let (status, _, _) = get(&format!("{}/x", sk.url("v"))).await;
     assert_eq!(status, 200);
     let warned = logs::lines_with("vault lease renewal failed; issuing anew");
