@@ -10,6 +10,8 @@ import sys
 import threading
 import time
 
+from asgi_tls import serve_tls
+
 GRPC_OPTS = [
     ("grpc.max_receive_message_length", 32 << 20),
     ("grpc.max_send_message_length", 32 << 20),
@@ -192,9 +194,6 @@ def ws_h2_server(accept_path, cert, key):
     http/1.1; over h2 hypercorn announces SETTINGS_ENABLE_CONNECT_PROTOCOL
     (RFC 8441). Each echo is prefixed with the HTTP version the handshake
     came over ("2:" or "1.1:")."""
-    import socket
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
 
     async def app(scope, receive, send):
         if scope["type"] == "lifespan":
@@ -223,15 +222,7 @@ def ws_h2_server(accept_path, cert, key):
             text = m.get("text") or (m.get("bytes") or b"").decode()
             await send({"type": "websocket.send", "text": f"{version}:{text}"})
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    config = Config()
-    config.bind = [f"fd://{sock.fileno()}"]
-    config.certfile = cert
-    config.keyfile = key
-    print(json.dumps({"port": sock.getsockname()[1]}), flush=True)
-    asyncio.run(serve(app, config))
+    serve_tls(app, cert, key)
 
 
 def ws_client(url, scenario):
