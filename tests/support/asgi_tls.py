@@ -1,5 +1,6 @@
-"""Serves an ASGI app with hypercorn over TLS (ALPN h2 and http/1.1) on a
-free loopback port, printing {"port": N} first as every test peer does.
+"""The hypercorn WebSocket peers' common parts: serving an ASGI app over
+TLS (ALPN h2 and http/1.1) on a free loopback port, printing {"port": N}
+first as every test peer does, and answering what is not a WebSocket.
 Imported by the peers next to it (httpsig_verifier.py, streams_peer.py)."""
 
 import asyncio
@@ -20,3 +21,22 @@ def serve_tls(app, cert, key):
     config.keyfile = key
     print(json.dumps({"port": sock.getsockname()[1]}), flush=True)
     asyncio.run(serve(app, config))
+
+
+async def websocket_connected(scope, receive, send):
+    """Answers the lifespan protocol and any plain HTTP request (404);
+    for a WebSocket, reads its connect event and returns True."""
+    if scope["type"] == "lifespan":
+        while True:
+            m = await receive()
+            if m["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif m["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return False
+    if scope["type"] != "websocket":
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        return False
+    await receive()  # websocket.connect
+    return True

@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from http_message_signatures import HTTPMessageVerifier, HTTPSignatureKeyResolver, algorithms
 
-from asgi_tls import serve_tls
+from asgi_tls import serve_tls, websocket_connected
 
 ALGS = {
     "hmac-sha256": algorithms.HMAC_SHA256,
@@ -146,16 +146,8 @@ def ws_over_h2(cert, key):
     from websockets.datastructures import Headers
 
     async def app(scope, receive, send):
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+        if not await websocket_connected(scope, receive, send):
             return
-        if scope["type"] != "websocket":
-            await send({"type": "http.response.start", "status": 404, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await receive()  # websocket.connect
         headers = Headers([(k.decode(), v.decode()) for k, v in scope["headers"]])
         version = scope["http_version"]
         method = "CONNECT" if version == "2" else "GET"

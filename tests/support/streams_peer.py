@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 
-from asgi_tls import serve_tls
+from asgi_tls import serve_tls, websocket_connected
 
 GRPC_OPTS = [
     ("grpc.max_receive_message_length", 32 << 20),
@@ -196,19 +196,8 @@ def ws_h2_server(accept_path, cert, key):
     came over ("2:" or "1.1:")."""
 
     async def app(scope, receive, send):
-        if scope["type"] == "lifespan":
-            while True:
-                m = await receive()
-                if m["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif m["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "websocket":
-            await send({"type": "http.response.start", "status": 404, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
+        if not await websocket_connected(scope, receive, send):
             return
-        await receive()  # websocket.connect
         auth = dict(scope["headers"]).get(b"authorization", b"").decode()
         if auth != accepted(accept_path):
             await send({"type": "websocket.close", "code": 1008})
