@@ -57,15 +57,7 @@ async fn a_keyring_value_is_injected_rotated_without_restart_and_removed() {
     assert!(said.contains("stored") && !said.contains(&v1), "{said}");
 
     let mut sk = Running::start_with(dir.path(), &config, in_session(&[]));
-    let (addr, admin) = keyring::addresses(&mut sk);
-
-    let url = format!("http://{addr}/v1/user");
-    let (status, _, _) = support::get(&url).await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        up.seen()[0].header("authorization"),
-        Some(format!("Bearer {v1}").as_str())
-    );
+    let (url, admin) = keyring::serving(&mut sk, &up, &v1).await;
 
     // A new value, stored while sidekey runs, is in use within a few reads.
     let (code, said) = secret(&["set", &account], &v2);

@@ -159,15 +159,7 @@ async fn a_secret_service_value_is_injected_rotated_without_restart_and_removed(
 
     let config = keyring::config(account, "secret-service", &up.url());
     let mut sk = start(&desktop, dir.path(), &config);
-    let (addr, admin) = keyring::addresses(&mut sk);
-
-    let url = format!("http://{addr}/v1/user");
-    let (status, _, _) = support::get(&url).await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        up.seen()[0].header("authorization"),
-        Some(format!("Bearer {v1}").as_str())
-    );
+    let (url, admin) = keyring::serving(&mut sk, &up, &v1).await;
 
     // A new value, stored while sidekey runs, is in use within a few reads.
     let (code, said) = desktop.secret(&["set", account], &v2);

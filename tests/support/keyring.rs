@@ -51,11 +51,19 @@ pub fn run(mut cmd: Command, stdin: &str) -> (i32, String) {
 }
 
 /// Waits until the binary's route `r` and admin API listen and `gh` is
-/// issued; returns the route's address and the admin API's.
-pub fn addresses(sk: &mut Running) -> (String, String) {
+/// issued; a first request through `r` reaches `up` with `Bearer {value}`.
+/// Returns the URL of that request and the admin API's address.
+pub async fn serving(sk: &mut Running, up: &Upstream, value: &str) -> (String, String) {
     let (addr, admin) = (sk.route_addr("r"), sk.admin_addr());
     sk.wait_for_line(|l| l.contains("event=\"issued\""));
-    (addr, admin)
+    let url = format!("http://{addr}/v1/user");
+    let (status, _, _) = super::get(&url).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        up.seen()[0].header("authorization"),
+        Some(format!("Bearer {value}").as_str())
+    );
+    (url, admin)
 }
 
 /// The inventory record of `gh` from the admin API at `admin`.
