@@ -14,7 +14,8 @@ use std::time::Duration;
 use support::aws::inventory;
 use support::openbao::{OpenBao, Verifier};
 use support::vault::{
-    KV_POLICY, config, echo, in_state, seed_approle, start, start_approle, stop_scanned,
+    KV_POLICY, assert_serves, config, echo, in_state, seed_approle, start, start_approle,
+    stop_scanned,
 };
 use support::{error_code, get, logs, until};
 use tokio::time::{Instant, sleep};
@@ -332,11 +333,7 @@ poll_interval = "1s""#,
         ),
     )
     .await;
-    let (status, _, body) = get(&format!("{}/x", sk.url("v"))).await;
-    assert_eq!(
-        (status.as_u16(), body),
-        (200, format!("Bearer {value}").into())
-    );
+    assert_serves(&sk, &value).await;
     let inv = inventory(&sk, "v").await;
     assert_eq!(inv["source_detail"]["auth_method"], "jwt");
     let first = inv["source_detail"]["token_accessor"]

@@ -14,8 +14,8 @@ use support::oauth::EcKey;
 use support::openbao::OpenBao;
 use support::tokenreview::TokenReview;
 use support::vault::{
-    KV_POLICY, config, echo, in_state, last_error, seed_approle, start, start_approle,
-    start_unready, stop_scanned,
+    KV_POLICY, assert_serves, config, echo, in_state, last_error, seed_approle, start,
+    start_approle, start_unready, stop_scanned,
 };
 use support::{get, logs, until};
 use tokio::time::sleep;
@@ -78,11 +78,7 @@ async fn kubernetes_login_rereads_the_service_account_token_and_says_why_a_refus
     )
     .await;
     let url = format!("{}/x", sk.url("v"));
-    let (status, _, body) = get(&url).await;
-    assert_eq!(
-        (status.as_u16(), body),
-        (200, format!("Bearer {value}").into())
-    );
+    assert_serves(&sk, &value).await;
     let reviewed = apiserver.reviewed();
     assert!(
         !reviewed.is_empty() && reviewed.iter().all(|t| *t == first_jwt),
@@ -149,11 +145,7 @@ async fn https_address_is_trusted_through_ca_file_and_another_ca_is_refused() {
         &config(&bao, &up.url(), &body),
     )
     .await;
-    let (status, _, answer) = get(&format!("{}/x", sk.url("v"))).await;
-    assert_eq!(
-        (status.as_u16(), answer),
-        (200, format!("Bearer {value}").into())
-    );
+    assert_serves(&sk, &value).await;
     stop_scanned(sk, &bao).await;
 
     // The same config trusting a CA that did not sign OpenBao's certificate.
@@ -217,11 +209,7 @@ async fn kv_in_a_namespace_is_read_with_namespace_and_fails_clearly_without() {
         ),
     )
     .await;
-    let (status, _, answer) = get(&format!("{}/x", sk.url("v"))).await;
-    assert_eq!(
-        (status.as_u16(), answer),
-        (200, format!("Bearer {value}").into())
-    );
+    assert_serves(&sk, &value).await;
     stop_scanned(sk, &bao).await;
 
     // Without `namespace` the path is looked up in the root namespace, whose

@@ -35,6 +35,16 @@ pub async fn start_unready(files: &[(&str, &str)], config: &str) -> Sidekey {
     Sidekey::start_in(dir, config).await
 }
 
+/// Asserts that route `v` serves `Bearer {value}` at `/x` (the upstream
+/// is [`echo`]).
+pub async fn assert_serves(sk: &Sidekey, value: &str) {
+    let (status, _, body) = super::get(&format!("{}/x", sk.url("v"))).await;
+    assert_eq!(
+        (status.as_u16(), body),
+        (200, format!("Bearer {value}").into())
+    );
+}
+
 /// Waits until credential `v` is in `state`; returns its inventory record.
 pub async fn in_state(sk: &Sidekey, secs: u64, what: &str, state: &str) -> serde_json::Value {
     until(secs, what, || async {
