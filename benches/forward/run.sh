@@ -139,7 +139,7 @@ ROUND=warmup
 for c in "${CONTESTANTS[@]}"; do run_load "$c" warm "$CONNS" 1; done
 : >"$RESULTS"
 for ROUND in $(seq 1 "$ROUNDS"); do
-    order=("${CONTESTANTS[@]:$(((ROUND - 1) % ${#CONTESTANTS[@]}))}" "${CONTESTANTS[@]:0:$(((ROUND - 1) % ${#CONTESTANTS[@]}))}")
+    read -ra order < <(round_order "$ROUND" "${CONTESTANTS[@]}")
     say "round $ROUND/$ROUNDS: ${order[*]}"
     for c in "${order[@]}"; do
         run_load "$c" c1 1 "$DURATION"

@@ -50,6 +50,13 @@ ticks() { # utime + stime of the PIDs, in clock ticks
     echo "$sum"
 }
 
+round_order() { # round_order ROUND NAME...: the names rotated by ROUND - 1, so none always runs first
+    local n=$((($1 - 1) % ($# - 1)))
+    shift
+    local names=("$@")
+    echo "${names[@]:n}" "${names[@]:0:n}"
+}
+
 # CPU quota: one cgroup per group of processes, limited only during the
 # quota run. cgroup_detect PREFIX finds the controller (CG_KIND v2, v1 or
 # none); cgroup_join NAME PIDS moves a group into a cgroup of its own;

@@ -196,8 +196,7 @@ ROUND=warmup
 for c in "${CONTESTANTS[@]}"; do run_wrk "$c" warm "$CONNS" 1 >/dev/null; done
 : >"$RESULTS"
 for ROUND in $(seq 1 "$ROUNDS"); do
-    # rotate the order each round so no contestant always runs first
-    order=("${CONTESTANTS[@]:$(((ROUND - 1) % ${#CONTESTANTS[@]}))}" "${CONTESTANTS[@]:0:$(((ROUND - 1) % ${#CONTESTANTS[@]}))}")
+    read -ra order < <(round_order "$ROUND" "${CONTESTANTS[@]}")
     say "round $ROUND/$ROUNDS: ${order[*]}"
     for c in "${order[@]}"; do
         run_wrk "$c" c1 1 "$DURATION"
