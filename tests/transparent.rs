@@ -379,6 +379,19 @@ impl World {
         );
     }
 
+    /// `https://other.test{path}` (unrouted) is refused before TLS and never
+    /// reaches the upstream; `why` says which rule refuses it.
+    fn assert_denied(&self, path: &str, why: &str) {
+        let (code, body) = self.curl(
+            "upstream-ca.pem",
+            "other.test:443:127.0.0.2",
+            &format!("https://other.test{path}"),
+            &[],
+        );
+        assert_eq!(code, "000", "{why}: {body}");
+        assert!(!self.seen().contains(path), "{}", self.seen());
+    }
+
     /// `https://other.test{path}` passes through: the upstream's own certificate, no credential.
     fn assert_passed_through(&self, path: &str) {
         let (code, body) = self.curl(
@@ -533,14 +546,7 @@ fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traff
 fn deny_refuses_unrouted_destinations_and_sidekeys_own_listener_is_never_a_destination() {
     let w = World::start("deny", "deny");
 
-    let (code, body) = w.curl(
-        "upstream-ca.pem",
-        "other.test:443:127.0.0.2",
-        "https://other.test/plain",
-        &[],
-    );
-    assert_eq!(code, "000", "refused before TLS: {body}");
-    assert!(!w.seen().contains("/plain"), "{}", w.seen());
+    w.assert_denied("/plain", "refused before TLS");
 
     // Routed traffic still works in deny mode.
     let (code, body) = w.curl(
@@ -755,14 +761,7 @@ fn a_reload_moves_transparent_to_where_the_rules_redirect_and_swaps_unmatched() 
             && l.contains(&format!("127.0.0.1:{LISTEN_PORT}"))
     });
     w.assert_routed("127.0.0.2", "/after");
-    let (code, body) = w.curl(
-        "upstream-ca.pem",
-        "other.test:443:127.0.0.2",
-        "https://other.test/unrouted",
-        &[],
-    );
-    assert_eq!(code, "000", "unmatched = \"deny\" applies: {body}");
-    assert!(!w.seen().contains("/unrouted"), "{}", w.seen());
+    w.assert_denied("/unrouted", "unmatched = \"deny\" applies");
     // The old port is closed (curl: couldn't connect), not merely refusing.
     let (code, body) = w.curl(
         "sidekey-ca.pem",
