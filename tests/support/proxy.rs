@@ -131,6 +131,12 @@ impl World {
         }
     }
 
+    /// curl through the forward proxy to `url`, trusting the CA in `ca`.
+    pub async fn curl_trusting(&self, ca: &Path, url: &str) -> super::curl::Answer {
+        let ca = ca.to_str().unwrap();
+        super::curl::curl(&["--proxy", &self.proxy_url(), "--cacert", ca, url]).await
+    }
+
     /// Writes the CA as `sidekey ca -c CONFIG` prints it to `{dir}/sidekey-ca.pem`; returns the path.
     pub fn trust(&self) -> PathBuf {
         let pem = sidekey_ca(&self.sk.path("sidekey.toml"));
