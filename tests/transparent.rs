@@ -423,6 +423,16 @@ impl World {
     }
 }
 
+/// Asserts that `lines` hold the audit event of an unmatched destination refused.
+fn assert_unmatched_refusal_audited(lines: &[String], what: &str) {
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("transparent_refused") && l.contains("unmatched")),
+        "{what}"
+    );
+}
+
 fn logs_with<'a>(lines: &'a [String], what: &str) -> Vec<&'a String> {
     lines.iter().filter(|l| l.contains(what)).collect()
 }
@@ -575,12 +585,7 @@ fn deny_refuses_unrouted_destinations_and_sidekeys_own_listener_is_never_a_desti
         ),
         "the refusal is an audit event"
     );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("transparent_refused") && l.contains("unmatched")),
-        "deny is audited"
-    );
+    assert_unmatched_refusal_audited(&lines, "deny is audited");
 }
 
 #[test]
@@ -780,12 +785,7 @@ fn a_reload_moves_transparent_to_where_the_rules_redirect_and_swaps_unmatched() 
     assert_eq!(route["requests_by_mode"]["transparent"], 1, "{route}");
 
     let lines = w.finish();
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("transparent_refused") && l.contains("unmatched")),
-        "deny after the reload is audited"
-    );
+    assert_unmatched_refusal_audited(&lines, "deny after the reload is audited");
 }
 
 #[test]
