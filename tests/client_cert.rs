@@ -3,13 +3,12 @@
 
 mod support;
 
-use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::nginx::{Nginx, free_port};
+use support::load::Load;
+use support::mtls::{self, install};
+use support::nginx::{Nginx, client_pair, free_port, server_files};
 use support::tls::TestCa;
-use support::{Sidekey, get, get_with, logs, write_atomic};
+use support::{Sidekey, get, logs, write_atomic};
 
 /// How long after a rotation a request may still present the previous
 /// certificate: the file event and re-read, plus the retirement of the old
@@ -29,49 +28,39 @@ fn hex_serial(serial: &[u8]) -> String {
     hex::encode_upper(serial)
 }
 
-/// Writes a client certificate and its key as a rotation does: the
-/// certificate first, then the key, each file replaced atomically.
-fn install(dir: &Path, pair: &(String, String)) {
-    write_atomic(&dir.join("client.pem"), &pair.0);
-    write_atomic(&dir.join("client-key.pem"), &pair.1);
+/// A test CA; a directory holding nginx's files and a first client pair
+/// with `serial`; nginx on a free port requiring that CA's certificates.
+async fn nginx_with_pair(serial: &[u8]) -> (TestCa, tempfile::TempDir, u16, Nginx) {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    server_files(&ca, dir.path());
+    let port = free_port();
+    let nginx = Nginx::start(dir.path(), port, false).await;
+    install(dir.path(), &client_pair(&ca, serial));
+    (ca, dir, port, nginx)
 }
 
-fn new_pair(ca: &TestCa, serial: &[u8]) -> (String, String) {
-    let pair = ca.client_pem(serial);
-    for line in pair.1.lines().filter(|l| !l.starts_with("-----")) {
-        logs::secret(line);
-    }
-    pair
-}
-
-/// nginx's files: the CA, its server certificate.
-fn nginx_files(ca: &TestCa, dir: &Path) {
-    ca.write(&dir.join("ca.pem"));
-    let (cert, key) = ca.leaf_pem();
-    std::fs::write(dir.join("server.pem"), cert).unwrap();
-    std::fs::write(dir.join("server-key.pem"), key).unwrap();
+/// nginx on `port` as a route's upstream.
+fn upstream(port: u16) -> String {
+    format!("https://127.0.0.1:{port}")
 }
 
 fn config(port: u16, route_extra: &str) -> String {
+    mtls::config(&upstream(port), route_extra)
+}
+
+/// The host route `bank.example.test` of the forward proxy to nginx on `port`.
+fn bank_route(port: u16) -> String {
+    mtls::route("bank", r#"host = "bank.example.test""#, &upstream(port), "")
+}
+
+/// The forward proxy, the `mtls` credential, then `routes`.
+fn proxy_config(routes: &[String]) -> String {
     format!(
-        r#"
-[admin]
-listen = "127.0.0.1:0"
-
-[credentials.mtls]
-source = "file"
-cert = "{{dir}}/client.pem"
-key = "{{dir}}/client-key.pem"
-
-[[routes]]
-name = "r"
-listen = "127.0.0.1:0"
-upstream = "https://127.0.0.1:{port}"
-ca_file = "{{dir}}/ca.pem"
-credential = "mtls"
-inject = {{ client_cert = {{}} }}
-{route_extra}
-"#
+        "{}{}{}",
+        support::proxy::head(""),
+        mtls::CREDENTIAL,
+        routes.concat()
     )
 }
 
@@ -104,35 +93,13 @@ async fn eventually<F: std::future::Future<Output = bool>>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificates_rotated_every_second_under_load_fail_no_request() {
-    let ca = TestCa::new();
-    let dir = tempfile::tempdir().unwrap();
-    nginx_files(&ca, dir.path());
-    let port = free_port();
-    let nginx = Nginx::start(dir.path(), port, false).await;
     let serial = |n: u8| vec![0x51, n];
-    install(dir.path(), &new_pair(&ca, &serial(1)));
+    let (ca, dir, port, nginx) = nginx_with_pair(&serial(1)).await;
     let sk = Sidekey::start_in(dir, &config(port, "")).await;
     sk.wait_ready(5).await;
     let url = format!("{}/ping", sk.url("r"));
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..8)
-        .map(|_| {
-            let (url, stop) = (url.clone(), stop.clone());
-            tokio::spawn(async move {
-                let client = support::client();
-                let (mut ok, mut failed) = (0u32, Vec::new());
-                while !stop.load(Ordering::Relaxed) {
-                    let (status, body) = get_with(&client, &url).await;
-                    match status.as_u16() {
-                        200 => ok += 1,
-                        s => failed.push(format!("{s} {}", String::from_utf8_lossy(&body))),
-                    }
-                }
-                (ok, failed)
-            })
-        })
-        .collect();
+    let load = Load::start(&url, 8);
 
     let mut rotations = Vec::new();
     let started = tokio::time::Instant::now();
@@ -140,19 +107,13 @@ async fn certificates_rotated_every_second_under_load_fail_no_request() {
     while started.elapsed() < Duration::from_secs(20) {
         tokio::time::sleep(Duration::from_secs(1)).await;
         n += 1;
-        let pair = new_pair(&ca, &serial(n));
+        let pair = client_pair(&ca, &serial(n));
         install(sk.dir.path(), &pair);
         rotations.push((hex_serial(&serial(n)), now()));
     }
     // Let the last rotation be seen under load too.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut total = 0;
-    for c in clients {
-        let (ok, failed) = c.await.unwrap();
-        assert!(failed.is_empty(), "failed requests: {failed:?}");
-        total += ok;
-    }
+    let total = load.stop().await;
     assert!(total > 200, "only {total} requests in 20 s");
 
     let log = nginx.access();
@@ -198,10 +159,10 @@ async fn certificates_rotated_every_second_under_load_fail_no_request() {
 async fn a_revoked_certificate_is_refused_and_the_probe_tells_retired_from_still_valid() {
     let ca = TestCa::new();
     let dir = tempfile::tempdir().unwrap();
-    nginx_files(&ca, dir.path());
+    server_files(&ca, dir.path());
     let port = free_port();
     let (a, b, c) = (vec![0xa1], vec![0xb2], vec![0xc3]);
-    install(dir.path(), &new_pair(&ca, &a));
+    install(dir.path(), &client_pair(&ca, &a));
     let probe = r#"revocation_check = { method = "GET", path = "/probe", expect_status = [400], after = "3s" }"#;
     let sk = Sidekey::start_in(dir, &config(port, probe)).await;
     let dir = sk.dir.path().to_owned();
@@ -226,7 +187,7 @@ async fn a_revoked_certificate_is_refused_and_the_probe_tells_retired_from_still
     );
     let (status, _, body) = get(&url).await;
     assert_eq!((status.as_u16(), &body[..]), (200, &b"serial=A1\n"[..]));
-    install(&dir, &new_pair(&ca, &a)); // a matching pair again (a new key for serial A1)
+    install(&dir, &client_pair(&ca, &a)); // a matching pair again (a new key for serial A1)
     assert!(eventually(5, || async { record(&sk).await["rotations"] == 1 }).await);
 
     // The CA revokes A: nginx, restarted with the CRL, refuses it.
@@ -238,7 +199,7 @@ async fn a_revoked_certificate_is_refused_and_the_probe_tells_retired_from_still
     let (status, _, _) = get(&url).await;
     assert_eq!(status, 400, "nginx refuses the revoked certificate");
     // The new certificate is accepted.
-    install(&dir, &new_pair(&ca, &b));
+    install(&dir, &client_pair(&ca, &b));
     assert!(
         eventually(5, || async {
             let (s, _, body) = get(&url).await;
@@ -266,7 +227,7 @@ async fn a_revoked_certificate_is_refused_and_the_probe_tells_retired_from_still
     assert!(record(&sk).await["previous_value_still_valid"].is_null());
 
     // B is not revoked: after rotating to C, the probe finds B still accepted.
-    install(&dir, &new_pair(&ca, &c));
+    install(&dir, &client_pair(&ca, &c));
     assert!(
         eventually(12, || async {
             record(&sk).await["previous_value_still_valid"]["status"] == 200
@@ -312,7 +273,7 @@ async fn misconfigured_client_certificates_are_explained() {
     assert!(e.contains("either `path` or `cert` and `key`"), "{e}");
     // A client certificate over plain HTTP is refused at start, not sent without it.
     let ca = TestCa::new();
-    install(dir.path(), &new_pair(&ca, &[1]));
+    install(dir.path(), &client_pair(&ca, &[1]));
     ca.write(&dir.path().join("ca.pem"));
     // `sidekey check` reads the pair and says when the key is not the certificate's.
     let path = dir.path().join("sidekey.toml");
@@ -348,7 +309,7 @@ async fn misconfigured_client_certificates_are_explained() {
         err.contains("the private key does not match the certificate"),
         "{err}"
     );
-    install(dir.path(), &new_pair(&ca, &[1]));
+    install(dir.path(), &client_pair(&ca, &[1]));
     let plain = config(1, "").replace("https://", "http://");
     let cfg = load(&plain).unwrap();
     let e = sidekey::app::App::start(cfg)
@@ -365,10 +326,10 @@ async fn a_401_fetches_the_new_certificate_and_the_request_is_replayed() {
     // its poll is slow: the new certificate is found only by the refresh a 401 asks for.
     let ca = TestCa::new();
     let dir = tempfile::tempdir().unwrap();
-    nginx_files(&ca, dir.path());
+    server_files(&ca, dir.path());
     let store = dir.path().join("store");
     std::fs::create_dir(&store).unwrap();
-    install(&store, &new_pair(&ca, &[0xa1]));
+    install(&store, &client_pair(&ca, &[0xa1]));
     for name in ["client.pem", "client-key.pem"] {
         std::os::unix::fs::symlink(store.join(name), dir.path().join(name)).unwrap();
     }
@@ -383,7 +344,7 @@ async fn a_401_fetches_the_new_certificate_and_the_request_is_replayed() {
     sk.wait_ready(5).await;
     let url = format!("{}/charge", sk.url("r"));
     // (One refresh is asked per value: the first 401 must be the one that finds B2.)
-    install(&store, &new_pair(&ca, &[0xb2]));
+    install(&store, &client_pair(&ca, &[0xb2]));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         record(&sk).await["rotations"],
@@ -429,36 +390,8 @@ async fn a_401_fetches_the_new_certificate_and_the_request_is_replayed() {
 /// connection that presents the client certificate, and a rotation reaches it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_route_of_the_forward_proxy_presents_the_client_certificate() {
-    let ca = TestCa::new();
-    let dir = tempfile::tempdir().unwrap();
-    nginx_files(&ca, dir.path());
-    let port = free_port();
-    let _nginx = Nginx::start(dir.path(), port, false).await;
-    install(dir.path(), &new_pair(&ca, &[0xc1]));
-    let cfg = format!(
-        r#"
-state_dir = "{{dir}}/state"
-
-[admin]
-listen = "127.0.0.1:0"
-
-[proxy]
-listen = "127.0.0.1:0"
-
-[credentials.mtls]
-source = "file"
-cert = "{{dir}}/client.pem"
-key = "{{dir}}/client-key.pem"
-
-[[routes]]
-name = "bank"
-host = "bank.example.test"
-upstream = "https://127.0.0.1:{port}"
-ca_file = "{{dir}}/ca.pem"
-credential = "mtls"
-inject = {{ client_cert = {{}} }}
-"#
-    );
+    let (ca, dir, port, _nginx) = nginx_with_pair(&[0xc1]).await;
+    let cfg = proxy_config(&[bank_route(port)]);
     let sk = Sidekey::start_in(dir, &cfg).await;
     sk.wait_ready(5).await;
     let (proxy, trust) = support::proxy::proxy_and_ca(&sk);
@@ -479,7 +412,7 @@ inject = {{ client_cert = {{}} }}
     assert_eq!(a.status, 200, "{}", a.body);
     assert!(a.body.contains("serial=C1"), "{}", a.body);
 
-    install(sk.dir.path(), &new_pair(&ca, &[0xc2]));
+    install(sk.dir.path(), &client_pair(&ca, &[0xc2]));
     let rotated = eventually(10, || async {
         let a = call().await;
         a.status == 200 && a.body.contains("serial=C2")
@@ -509,12 +442,7 @@ async fn access_of(nginx: &Nginx, path: &str) -> support::nginx::Access {
 async fn a_rotation_closes_the_previous_certificates_idle_connection() {
     /// README: idle connections of the previous certificate close once the new pair is read.
     const CLOSE_BOUND: Duration = Duration::from_secs(2);
-    let ca = TestCa::new();
-    let dir = tempfile::tempdir().unwrap();
-    nginx_files(&ca, dir.path());
-    let port = free_port();
-    let nginx = Nginx::start(dir.path(), port, false).await;
-    install(dir.path(), &new_pair(&ca, &[0xd1]));
+    let (ca, dir, port, nginx) = nginx_with_pair(&[0xd1]).await;
     let sk = Sidekey::start_in(dir, &config(port, "")).await;
     sk.wait_ready(5).await;
     let (status, _, body) = get(&format!("{}/before", sk.url("r"))).await;
@@ -523,7 +451,7 @@ async fn a_rotation_closes_the_previous_certificates_idle_connection() {
     assert!(!nginx.client_closed(old), "kept alive after its request");
 
     let rotated = tokio::time::Instant::now();
-    install(sk.dir.path(), &new_pair(&ca, &[0xd2]));
+    install(sk.dir.path(), &client_pair(&ca, &[0xd2]));
     assert!(eventually(5, || async { record(&sk).await["rotations"] == 1 }).await);
     while !nginx.client_closed(old) {
         assert!(
@@ -550,12 +478,7 @@ async fn a_rotation_closes_the_previous_certificates_idle_connection() {
 /// that does not match still is one, with the clear message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pair_written_one_file_at_a_time_is_not_a_refresh_failure() {
-    let ca = TestCa::new();
-    let dir = tempfile::tempdir().unwrap();
-    nginx_files(&ca, dir.path());
-    let port = free_port();
-    let nginx = Nginx::start(dir.path(), port, false).await;
-    install(dir.path(), &new_pair(&ca, &[0xe1]));
+    let (ca, dir, port, nginx) = nginx_with_pair(&[0xe1]).await;
     // A name of its own: the audit lines of other tests in this binary say "mtls".
     let cfg = config(port, "").replace("mtls", "split");
     let sk = Sidekey::start_in(dir, &cfg).await;
@@ -565,7 +488,7 @@ async fn a_pair_written_one_file_at_a_time_is_not_a_refresh_failure() {
     assert_eq!((status.as_u16(), &body[..]), (200, &b"serial=E1\n"[..]));
 
     let dir = sk.dir.path().to_owned();
-    let pair = new_pair(&ca, &[0xe2]);
+    let pair = client_pair(&ca, &[0xe2]);
     write_atomic(&dir.join("client.pem"), &pair.0);
     tokio::time::sleep(Duration::from_millis(100)).await;
     write_atomic(&dir.join("client-key.pem"), &pair.1);
@@ -625,44 +548,14 @@ async fn a_pair_written_one_file_at_a_time_is_not_a_refresh_failure() {
 /// after a rotation; curl straight to nginx without one is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unix_socket_route_and_an_absolute_form_proxy_request_present_the_certificate() {
-    let ca = TestCa::new();
-    let dir = tempfile::tempdir().unwrap();
-    nginx_files(&ca, dir.path());
-    let port = free_port();
-    let nginx = Nginx::start(dir.path(), port, false).await;
-    install(dir.path(), &new_pair(&ca, &[0xf1]));
-    let cfg = format!(
-        r#"
-state_dir = "{{dir}}/state"
-
-[admin]
-listen = "127.0.0.1:0"
-
-[proxy]
-listen = "127.0.0.1:0"
-
-[credentials.mtls]
-source = "file"
-cert = "{{dir}}/client.pem"
-key = "{{dir}}/client-key.pem"
-
-[[routes]]
-name = "sock"
-listen = "unix:{{dir}}/r.sock"
-upstream = "https://127.0.0.1:{port}"
-ca_file = "{{dir}}/ca.pem"
-credential = "mtls"
-inject = {{ client_cert = {{}} }}
-
-[[routes]]
-name = "bank"
-host = "bank.example.test"
-upstream = "https://127.0.0.1:{port}"
-ca_file = "{{dir}}/ca.pem"
-credential = "mtls"
-inject = {{ client_cert = {{}} }}
-"#
+    let (ca, dir, port, nginx) = nginx_with_pair(&[0xf1]).await;
+    let sock = mtls::route(
+        "sock",
+        r#"listen = "unix:{dir}/r.sock""#,
+        &upstream(port),
+        "",
     );
+    let cfg = proxy_config(&[sock, bank_route(port)]);
     let sk = Sidekey::start_in(dir, &cfg).await;
     sk.wait_ready(5).await;
     let sock = sk.path("r.sock").display().to_string();
@@ -681,7 +574,7 @@ inject = {{ client_cert = {{}} }}
     for way in ["unix socket", "absolute form"] {
         assert_eq!(call(way).await, (200, "serial=F1\n".to_owned()), "{way}");
     }
-    install(sk.dir.path(), &new_pair(&ca, &[0xf2]));
+    install(sk.dir.path(), &client_pair(&ca, &[0xf2]));
     for way in ["unix socket", "absolute form"] {
         let rotated = eventually(5, || async {
             call(way).await == (200, "serial=F2\n".into())

@@ -32,12 +32,7 @@ async fn curl_through_the_proxy_gets_the_credential_attached_and_keeps_its_tunne
         .output()
         .await
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "curl: {text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = support::stdout_of(&out);
     // Each transfer prints its status and how many new connections it made.
     assert!(text.contains("ok /v1/first\n200 1\n"), "{text}");
     assert!(
@@ -249,14 +244,9 @@ async fn unmatched_tunnel_refuses_loopback_unless_allowed_and_never_reaches_side
     .await;
     let up_ca = w.sk.path("upstream-ca.pem");
     let port = w.upstream.addr.port();
-    let a = curl(&[
-        "--proxy",
-        &w.proxy_url(),
-        "--cacert",
-        up_ca.to_str().unwrap(),
-        &format!("https://localhost:{port}/tunnelled"),
-    ])
-    .await;
+    let a = w
+        .curl_trusting(&up_ca, &format!("https://localhost:{port}/tunnelled"))
+        .await;
     assert_eq!(a.status, 200, "{}", a.body);
     let seen = w.upstream.seen();
     assert_eq!(seen.len(), 1);
@@ -376,14 +366,12 @@ async fn the_generated_ca_is_name_constrained_kept_private_and_persisted() {
     sk.stop().await;
     let w = World::start_in(keep, upstream, test_ca, "", &both).await;
     assert_eq!(proxy::sidekey_ca(&w.sk.path("sidekey.toml")), before);
-    let a = curl(&[
-        "--proxy",
-        &w.proxy_url(),
-        "--cacert",
-        w.sk.path("state/ca.pem").to_str().unwrap(),
-        &format!("https://{HOST}/v1/after-restart"),
-    ])
-    .await;
+    let a = w
+        .curl_trusting(
+            &w.sk.path("state/ca.pem"),
+            &format!("https://{HOST}/v1/after-restart"),
+        )
+        .await;
     assert_eq!(a.status, 200, "{}", a.body);
     w.sk.stop().await;
 }
@@ -407,14 +395,9 @@ async fn a_reload_adding_a_host_route_serves_it_without_a_restart() {
     let after = std::fs::read_to_string(&ca).unwrap();
     assert_ne!(before, after);
     for host in [HOST, OTHER] {
-        let a = curl(&[
-            "--proxy",
-            &w.proxy_url(),
-            "--cacert",
-            ca.to_str().unwrap(),
-            &format!("https://{host}/v1/reloaded"),
-        ])
-        .await;
+        let a = w
+            .curl_trusting(&ca, &format!("https://{host}/v1/reloaded"))
+            .await;
         assert_eq!(a.status, 200, "{host}: {}", a.body);
     }
     let seen = w.upstream.seen();
@@ -493,14 +476,9 @@ async fn an_operator_ca_serves_its_hosts_and_a_reload_it_does_not_cover_is_refus
     })
     .await;
     let ca = w.sk.path("op-ca.pem");
-    let a = curl(&[
-        "--proxy",
-        &w.proxy_url(),
-        "--cacert",
-        ca.to_str().unwrap(),
-        &format!("https://{HOST}/v1/operator"),
-    ])
-    .await;
+    let a = w
+        .curl_trusting(&ca, &format!("https://{HOST}/v1/operator"))
+        .await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert!(!w.sk.path("state").exists(), "no CA generated");
 
@@ -511,14 +489,9 @@ async fn an_operator_ca_serves_its_hosts_and_a_reload_it_does_not_cover_is_refus
     let err = w.sk.app.reload().await.unwrap_err().to_string();
     assert!(err.contains("do not permit `api.example.org`"), "{err}");
     // The running config stays.
-    let a = curl(&[
-        "--proxy",
-        &w.proxy_url(),
-        "--cacert",
-        ca.to_str().unwrap(),
-        &format!("https://{HOST}/v1/still"),
-    ])
-    .await;
+    let a = w
+        .curl_trusting(&ca, &format!("https://{HOST}/v1/still"))
+        .await;
     assert_eq!(a.status, 200, "{}", a.body);
     let (status, _) = connect(w.proxy_addr(), "api.example.org:443").await;
     assert_eq!(status, 403);
@@ -689,14 +662,12 @@ async fn a_generated_ca_that_leaves_ip_addresses_open_is_made_again() {
         "the replacement is logged"
     );
     // The new one intercepts as before.
-    let a = curl(&[
-        "--proxy",
-        &w.proxy_url(),
-        "--cacert",
-        w.sk.path("state/ca.pem").to_str().unwrap(),
-        &format!("https://{HOST}/v1/new-ca"),
-    ])
-    .await;
+    let a = w
+        .curl_trusting(
+            &w.sk.path("state/ca.pem"),
+            &format!("https://{HOST}/v1/new-ca"),
+        )
+        .await;
     assert_eq!(a.status, 200, "{}", a.body);
     w.sk.stop().await;
 }

@@ -50,12 +50,7 @@ async fn python_requests_with_https_proxy_and_requests_ca_bundle() {
         .output()
         .await
         .expect("the test venv's python (scripts/install-test-peers)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = support::stdout_of(&out);
     check_answers(&w, &serde_json::from_str(&text).unwrap(), &text);
     assert_eq!(
         w.sk.app.proxy_intercepted(),
@@ -80,12 +75,7 @@ async fn node_fetch_through_undici_proxy_agent() {
         .output()
         .await
         .expect("node runs (scripts/install-test-peers)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = support::stdout_of(&out);
     let v: Value = serde_json::from_str(&text).unwrap();
     // undici 7 opens a new CONNECT tunnel for each request (it does not keep
     // proxy connections alive: nodejs/undici#4086), so tunnel reuse is shown

@@ -31,12 +31,7 @@ async fn python(
         .output()
         .await
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = support::stdout_of(&out);
     (serde_json::from_str(&text).unwrap(), text)
 }
 
@@ -55,21 +50,7 @@ async fn a_unix_socket_proxy_intercepts_for_a_real_client_and_checks_peer_uids()
             &upstream,
             &format!("allow_uids = [{}]", uid + 1),
         );
-    let config = format!(
-        r#"
-state_dir = "{{dir}}/state"
-
-[admin]
-listen = "127.0.0.1:0"
-
-[proxy]
-listen = "unix:{{dir}}/proxy.sock"
-
-[credentials.gh]
-source = "file"
-path = "{{dir}}/token"
-{routes}"#
-    );
+    let config = support::proxy::config_on("unix:{dir}/proxy.sock", "", &routes);
     let sk = Sidekey::start_in(dir, &config).await;
     sk.wait_ready(5).await;
     let socket = sk.path("proxy.sock");

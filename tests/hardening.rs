@@ -45,9 +45,7 @@ fn start(dir: &Path, secret: &str, upstream: &str, cmd: Command) -> (Running, St
         .env(TOKEN_VAR, format!("{secret}-admin"))
         .env("SIDEKEY_TEST_UNRELATED", "not-for-helpers");
     let mut sk = Running::start_with(dir, &config(upstream), cmd);
-    let line = sk.wait_for_line(|l| l.contains("route listening") && l.contains("route=r "));
-    let addr = line.split_once("listen=").unwrap().1;
-    let addr = addr.split_whitespace().next().unwrap().to_owned();
+    let addr = sk.route_addr("r");
     sk.wait_for_line(|l| l.contains("event=\"issued\"") && l.contains("credential=\"h\""));
     (sk, addr)
 }
@@ -69,8 +67,7 @@ async fn env_secret_is_not_in_proc_environ_and_still_injected() {
     assert_eq!(up.seen()[0].header("x-key"), Some(secret.as_str()));
     // The admin token came through the handover too: a POST needs it.
     let token = logs::secret(&format!("{secret}-admin"));
-    let line = sk.wait_for_line(|l| l.contains("admin API listening"));
-    let admin = line.split_once("listen=").unwrap().1.trim();
+    let admin = sk.admin_addr();
     let refresh = format!("http://{admin}/v1/credentials/k/refresh");
     let (status, _, _) = support::send(http::Method::POST, &refresh, &[], "").await;
     assert_eq!(status, 401, "a POST without the admin token");

@@ -5,47 +5,10 @@ mod support;
 
 use http::Method;
 use serde_json::Value;
-use support::httpsig::Verifier;
+use support::httpsig::{Verifier, new_key};
 use support::{Sidekey, logs, send};
 
 const COMPONENTS: &str = r#"["@method", "@target-uri", "@authority", "@path", "@query", "content-type", "content-digest"]"#;
-
-/// A fresh key for `alg`, registered with the leak scanner: the signing key
-/// (HMAC key text, or a PKCS#8 PEM) and what the verifier trusts (the same
-/// HMAC key, or the public key PEM).
-fn new_key(alg: &str) -> (String, String) {
-    let pair = |a: &'static rcgen::SignatureAlgorithm| {
-        let k = rcgen::KeyPair::generate_for(a).unwrap();
-        (k.serialize_pem(), k.public_key_pem())
-    };
-    let (key, public) = match alg {
-        "hmac-sha256" => {
-            let k = format!("hmac-key-{}", hex::encode(rand_bytes()));
-            (k.clone(), k)
-        }
-        "ed25519" => pair(&rcgen::PKCS_ED25519),
-        "ecdsa-p256-sha256" => pair(&rcgen::PKCS_ECDSA_P256_SHA256),
-        other => panic!("no key for {other}"),
-    };
-    // The PEM's base64 lines are what a leak would show.
-    for line in key.lines().filter(|l| !l.starts_with("-----")) {
-        logs::secret(line);
-    }
-    (logs::secret(key.trim()), public)
-}
-
-fn rand_bytes() -> [u8; 16] {
-    let mut b = [0u8; 16];
-    for (i, x) in b.iter_mut().enumerate() {
-        *x = (std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-            >> (i % 4 * 8)) as u8
-            ^ i as u8;
-    }
-    b
-}
 
 fn inject(alg: &str, components: &str, extra: &str) -> String {
     format!(
@@ -53,14 +16,26 @@ fn inject(alg: &str, components: &str, extra: &str) -> String {
     )
 }
 
-/// A verifier trusting a fresh key and a sidekey signing with it.
-async fn setup(alg: &str, inject: &str) -> (Verifier, Sidekey, String) {
+/// A fresh key for `alg` written to `key` in a new directory, and a verifier
+/// trusting it as `test-key`.
+async fn trusting(alg: &str) -> (Verifier, tempfile::TempDir, String) {
     let (key, public) = new_key(alg);
     let dir = tempfile::tempdir().unwrap();
     let trusted = dir.path().join("trusted");
     std::fs::write(&trusted, &public).unwrap();
     let verifier = Verifier::start(alg, "test-key", &trusted).await;
     std::fs::write(dir.path().join("key"), format!("{key}\n")).unwrap();
+    (verifier, dir, key)
+}
+
+/// The forward proxy, the credential `k`, then `routes`.
+fn proxy_config(routes: &str) -> String {
+    format!("{}{}{routes}", support::proxy::head(""), support::KEY_FILE)
+}
+
+/// A verifier trusting a fresh key and a sidekey signing with it.
+async fn setup(alg: &str, inject: &str) -> (Verifier, Sidekey, String) {
+    let (verifier, dir, key) = trusting(alg).await;
     let cfg = support::one_route(&verifier.url, inject, "");
     let sk = Sidekey::start_in(dir, &cfg).await;
     sk.wait_ready(5).await;
@@ -378,26 +353,9 @@ async fn the_revocation_probe_signs_with_the_previous_key() {
 /// calls the real host through `HTTPS_PROXY` gets its request signed too.
 #[tokio::test]
 async fn a_host_route_of_the_forward_proxy_signs_what_curl_sends_through_it() {
-    let (key, public) = new_key("ed25519");
-    let dir = tempfile::tempdir().unwrap();
-    let trusted = dir.path().join("trusted");
-    std::fs::write(&trusted, &public).unwrap();
-    let verifier = Verifier::start("ed25519", "test-key", &trusted).await;
-    std::fs::write(dir.path().join("key"), format!("{key}\n")).unwrap();
-    let cfg = format!(
+    let (verifier, dir, key) = trusting("ed25519").await;
+    let cfg = proxy_config(&format!(
         r#"
-state_dir = "{{dir}}/state"
-
-[admin]
-listen = "127.0.0.1:0"
-
-[proxy]
-listen = "127.0.0.1:0"
-
-[credentials.k]
-source = "file"
-path = "{{dir}}/key"
-
 [[routes]]
 name = "signed"
 host = "api.example.test"
@@ -407,7 +365,7 @@ inject = {}
 "#,
         verifier.url,
         inject("ed25519", COMPONENTS, "")
-    );
+    ));
     let sk = Sidekey::start_in(dir, &cfg).await;
     sk.wait_ready(5).await;
     let (proxy, ca) = support::proxy::proxy_and_ca(&sk);
@@ -449,10 +407,7 @@ async fn signed_websocket(h2: bool) -> (String, String) {
     let ca = support::tls::TestCa::new();
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| dir.path().join(n);
-    ca.write(&p("ca.pem"));
-    let (cert, cert_key) = ca.leaf_pem();
-    std::fs::write(p("server.pem"), cert).unwrap();
-    std::fs::write(p("server-key.pem"), cert_key).unwrap();
+    support::nginx::server_files(&ca, dir.path());
     std::fs::write(p("trusted"), &public).unwrap();
     std::fs::write(p("key"), format!("{key}\n")).unwrap();
     std::fs::write(p("other"), format!("{other}\n")).unwrap();
@@ -539,27 +494,10 @@ async fn a_signed_websocket_goes_upstream_as_the_get_it_was_signed_as() {
 /// the same request sent to the verifier without sidekey is refused.
 #[tokio::test]
 async fn a_unix_socket_route_and_an_absolute_form_proxy_request_are_signed() {
-    let (key, public) = new_key("ecdsa-p256-sha256");
-    let dir = tempfile::tempdir().unwrap();
-    let trusted = dir.path().join("trusted");
-    std::fs::write(&trusted, &public).unwrap();
-    let verifier = Verifier::start("ecdsa-p256-sha256", "test-key", &trusted).await;
-    std::fs::write(dir.path().join("key"), format!("{key}\n")).unwrap();
+    let (verifier, dir, _key) = trusting("ecdsa-p256-sha256").await;
     let form = inject("ecdsa-p256-sha256", COMPONENTS, "");
-    let cfg = format!(
+    let cfg = proxy_config(&format!(
         r#"
-state_dir = "{{dir}}/state"
-
-[admin]
-listen = "127.0.0.1:0"
-
-[proxy]
-listen = "127.0.0.1:0"
-
-[credentials.k]
-source = "file"
-path = "{{dir}}/key"
-
 [[routes]]
 name = "sock"
 listen = "unix:{{dir}}/r.sock"
@@ -575,7 +513,7 @@ credential = "k"
 inject = {form}
 "#,
         url = verifier.url
-    );
+    ));
     let sk = Sidekey::start_in(dir, &cfg).await;
     sk.wait_ready(5).await;
     let sock = sk.path("r.sock").display().to_string();

@@ -5,11 +5,9 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 use support::binary::Running;
-use support::{BEARER, Upstream, logs, route};
+use support::{Upstream, keyring, logs};
 
 const SIDEKEY: &str = env!("CARGO_BIN_EXE_sidekey");
 
@@ -22,45 +20,9 @@ fn in_session(args: &[&str]) -> Command {
     cmd
 }
 
-/// Runs `sidekey secret ARGS` with `stdin` piped in; returns the exit code and stderr.
+/// Runs `sidekey secret ARGS` with `stdin` piped in; returns the exit code and all it said.
 fn secret(args: &[&str], stdin: &str) -> (i32, String) {
-    let mut child = in_session(&[&["secret"], args].concat())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("keyctl runs (scripts/install-test-peers installs keyutils)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let all =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), all)
-}
-
-fn config(account: &str, upstream: &str) -> String {
-    format!(
-        r#"
-[admin]
-listen = "127.0.0.1:0"
-
-[credentials.gh]
-source = "keyring"
-account = "{account}"
-store = "kernel"
-interval = "1s"
-{}"#,
-        route("r", upstream, "gh", BEARER, "")
-    )
-}
-
-async fn inventory(admin: &str) -> serde_json::Value {
-    let (_, _, body) = support::get(&format!("http://{admin}/v1/credentials/gh")).await;
-    serde_json::from_slice(&body).unwrap()
+    keyring::run(in_session(&[&["secret"], args].concat()), stdin)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,7 +36,8 @@ async fn a_keyring_value_is_injected_rotated_without_restart_and_removed() {
     let dir = tempfile::tempdir().unwrap();
 
     // Before anything is stored, `check` says how to store it.
-    std::fs::write(dir.path().join("sidekey.toml"), config(&account, &up.url())).unwrap();
+    let config = keyring::config(&account, "kernel", &up.url());
+    std::fs::write(dir.path().join("sidekey.toml"), &config).unwrap();
     let out = in_session(&[
         "check",
         "-c",
@@ -82,8 +45,7 @@ async fn a_keyring_value_is_injected_rotated_without_restart_and_removed() {
     ])
     .output()
     .unwrap();
-    let said =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let said = keyring::said(&out);
     assert_eq!(out.status.code(), Some(78), "{said}");
     assert!(
         said.contains(&format!("sidekey secret set {account}")),
@@ -94,74 +56,18 @@ async fn a_keyring_value_is_injected_rotated_without_restart_and_removed() {
     assert_eq!(code, 0, "{said}");
     assert!(said.contains("stored") && !said.contains(&v1), "{said}");
 
-    let mut sk = Running::start_with(dir.path(), &config(&account, &up.url()), in_session(&[]));
-    let line = sk.wait_for_line(|l| l.contains("route listening") && l.contains("route=r "));
-    let addr = line
-        .split_once("listen=")
-        .unwrap()
-        .1
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
-    let line = sk.wait_for_line(|l| l.contains("admin API listening"));
-    let admin = line
-        .split_once("listen=")
-        .unwrap()
-        .1
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
-    sk.wait_for_line(|l| l.contains("event=\"issued\""));
-
-    let url = format!("http://{addr}/v1/user");
-    let (status, _, _) = support::get(&url).await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        up.seen()[0].header("authorization"),
-        Some(format!("Bearer {v1}").as_str())
-    );
+    let mut sk = Running::start_with(dir.path(), &config, in_session(&[]));
+    let (url, admin) = keyring::serving(&mut sk, &up, &v1).await;
 
     // A new value, stored while sidekey runs, is in use within a few reads.
     let (code, said) = secret(&["set", &account], &v2);
     assert_eq!(code, 0, "{said}");
-    let mut rotated = false;
-    for _ in 0..50 {
-        let (status, _, _) = support::get(&url).await;
-        assert_eq!(status, 200, "no request fails during the rotation");
-        if up.seen().last().unwrap().header("authorization")
-            == Some(format!("Bearer {v2}").as_str())
-        {
-            rotated = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(rotated, "the new value was not picked up");
+    keyring::assert_rotated_to(&url, &up, &v2).await;
 
     // Deleted: the last good value stays in use, and the inventory says why.
     let (code, said) = secret(&["rm", &account], "");
     assert_eq!(code, 0, "{said}");
-    let mut record = serde_json::Value::Null;
-    for _ in 0..50 {
-        record = inventory(&admin).await;
-        if record["last_error"]
-            .as_str()
-            .is_some_and(|e| e.contains("no entry"))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let e = record["last_error"].as_str().unwrap_or_default();
-    assert!(
-        e.contains("no entry") && e.contains("sidekey secret set"),
-        "{record}"
-    );
-    let (status, _, _) = support::get(&url).await;
-    assert_eq!(status, 200, "the last good value is kept");
-    logs::assert_no_secret_in("the inventory", record.to_string().as_bytes());
+    keyring::assert_deleted_and_kept(&admin, &url, "sidekey secret set").await;
 
     // Deleting again, or storing nothing, fails with a clear word.
     let (code, said) = secret(&["rm", &account], "");

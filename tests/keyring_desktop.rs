@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use support::binary::Running;
-use support::{BEARER, Upstream, logs, route};
+use support::{Upstream, keyring, logs};
 
 const SIDEKEY: &str = env!("CARGO_BIN_EXE_sidekey");
 
@@ -103,26 +103,11 @@ impl Desktop {
 
     /// Runs `sidekey secret ARGS` with `stdin` piped in; returns the exit code and all it said.
     fn secret(&self, args: &[&str], stdin: &str) -> (i32, String) {
-        let mut child = self
-            .command(SIDEKEY)
-            .arg("secret")
+        let mut cmd = self.command(SIDEKEY);
+        cmd.arg("secret")
             .args(args)
-            .args(["--store", "secret-service"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let all = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        (out.status.code().unwrap_or(-1), all)
+            .args(["--store", "secret-service"]);
+        keyring::run(cmd, stdin)
     }
 
     /// The entry as another Secret Service client (libsecret's `secret-tool`)
@@ -146,37 +131,6 @@ impl Drop for Desktop {
             let _ = child.wait();
         }
     }
-}
-
-fn config(account: &str, upstream: &str) -> String {
-    format!(
-        r#"
-[admin]
-listen = "127.0.0.1:0"
-
-[credentials.gh]
-source = "keyring"
-account = "{account}"
-store = "secret-service"
-interval = "1s"
-{}"#,
-        route("r", upstream, "gh", BEARER, "")
-    )
-}
-
-fn listen_addr(line: &str) -> String {
-    line.split_once("listen=")
-        .unwrap()
-        .1
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
-async fn inventory(admin: &str) -> serde_json::Value {
-    let (_, _, body) = support::get(&format!("http://{admin}/v1/credentials/gh")).await;
-    serde_json::from_slice(&body).unwrap()
 }
 
 fn start(desktop: &Desktop, dir: &Path, config: &str) -> Running {
@@ -203,37 +157,15 @@ async fn a_secret_service_value_is_injected_rotated_without_restart_and_removed(
     );
     assert_eq!(desktop.lookup(account).as_deref(), Some(v1.as_str()));
 
-    let mut sk = start(&desktop, dir.path(), &config(account, &up.url()));
-    let addr =
-        listen_addr(&sk.wait_for_line(|l| l.contains("route listening") && l.contains("route=r ")));
-    let admin = listen_addr(&sk.wait_for_line(|l| l.contains("admin API listening")));
-    sk.wait_for_line(|l| l.contains("event=\"issued\""));
-
-    let url = format!("http://{addr}/v1/user");
-    let (status, _, _) = support::get(&url).await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        up.seen()[0].header("authorization"),
-        Some(format!("Bearer {v1}").as_str())
-    );
+    let config = keyring::config(account, "secret-service", &up.url());
+    let mut sk = start(&desktop, dir.path(), &config);
+    let (url, admin) = keyring::serving(&mut sk, &up, &v1).await;
 
     // A new value, stored while sidekey runs, is in use within a few reads.
     let (code, said) = desktop.secret(&["set", account], &v2);
     assert_eq!(code, 0, "{said}");
     assert_eq!(desktop.lookup(account).as_deref(), Some(v2.as_str()));
-    let mut rotated = false;
-    for _ in 0..50 {
-        let (status, _, _) = support::get(&url).await;
-        assert_eq!(status, 200, "no request fails during the rotation");
-        if up.seen().last().unwrap().header("authorization")
-            == Some(format!("Bearer {v2}").as_str())
-        {
-            rotated = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(rotated, "the new value was not picked up");
+    keyring::assert_rotated_to(&url, &up, &v2).await;
 
     // Deleted from the Secret Service: the last good value stays in use, and
     // the inventory says why.
@@ -241,25 +173,7 @@ async fn a_secret_service_value_is_injected_rotated_without_restart_and_removed(
     assert_eq!(code, 0, "{said}");
     assert!(said.contains("deleted"), "{said}");
     assert_eq!(desktop.lookup(account), None);
-    let mut record = serde_json::Value::Null;
-    for _ in 0..50 {
-        record = inventory(&admin).await;
-        if record["last_error"]
-            .as_str()
-            .is_some_and(|e| e.contains("no entry"))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let e = record["last_error"].as_str().unwrap_or_default();
-    assert!(
-        e.contains("no entry") && e.contains("Secret Service"),
-        "{record}"
-    );
-    let (status, _, _) = support::get(&url).await;
-    assert_eq!(status, 200, "the last good value is kept");
-    logs::assert_no_secret_in("the inventory", record.to_string().as_bytes());
+    keyring::assert_deleted_and_kept(&admin, &url, "Secret Service").await;
 
     let (code, said) = desktop.secret(&["rm", account], "");
     assert_eq!(code, 1, "{said}");

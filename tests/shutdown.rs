@@ -109,11 +109,7 @@ async fn text_logs_carry_the_access_line_and_never_the_secret() {
     std::fs::write(dir.path().join("key"), SECRET).unwrap();
     let cfg = one_route(&up.url(), BEARER, "[log]\nformat = \"text\"");
     let mut sk = Running::start(dir.path(), &cfg);
-    let listening = sk.wait_for_line(|l| l.contains("route listening") && l.contains("route=r "));
-    let addr = listening
-        .split_once("listen=")
-        .map(|(_, rest)| rest.split(' ').next().unwrap().trim_matches('"').to_owned())
-        .expect("the listen address is logged");
+    let addr = sk.route_addr("r");
     sk.wait_for_line(|l| l.contains("event=\"issued\""));
     let (status, _, _) = support::get(&format!("http://{addr}/v1/charges?limit=3")).await;
     assert_eq!(status, 200);

@@ -4,46 +4,16 @@
 mod support;
 
 use std::path::Path;
-use support::nginx::{Nginx, free_port};
+use support::mtls::{config, install};
+use support::nginx::{Nginx, client_pair, free_port, server_files_for};
 use support::streams::{Server, client};
 use support::tls::TestCa;
-use support::{Sidekey, get, logs};
+use support::{Sidekey, get};
 
 /// The CA, a server certificate for `names`, and a client certificate (its key registered as a secret).
 fn files(ca: &TestCa, dir: &Path, names: &[&str]) {
-    ca.write(&dir.join("ca.pem"));
-    let (cert, key) = ca.leaf_pem_for(names);
-    std::fs::write(dir.join("server.pem"), cert).unwrap();
-    std::fs::write(dir.join("server-key.pem"), key).unwrap();
-    let (cert, key) = ca.client_pem(&[0x5d, 0x01]);
-    for line in key.lines().filter(|l| !l.starts_with("-----")) {
-        logs::secret(line);
-    }
-    std::fs::write(dir.join("client.pem"), cert).unwrap();
-    std::fs::write(dir.join("client-key.pem"), key).unwrap();
-}
-
-fn config(upstream: &str, route_extra: &str) -> String {
-    format!(
-        r#"
-[admin]
-listen = "127.0.0.1:0"
-
-[credentials.mtls]
-source = "file"
-cert = "{{dir}}/client.pem"
-key = "{{dir}}/client-key.pem"
-
-[[routes]]
-name = "r"
-listen = "127.0.0.1:0"
-upstream = "{upstream}"
-ca_file = "{{dir}}/ca.pem"
-credential = "mtls"
-inject = {{ client_cert = {{}} }}
-{route_extra}
-"#
-    )
+    server_files_for(ca, dir, names);
+    install(dir, &client_pair(ca, &[0x5d, 0x01]));
 }
 
 /// A `websockets` echo server over TLS that requires a client certificate of `dir`'s CA.

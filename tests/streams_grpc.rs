@@ -4,7 +4,7 @@
 mod support;
 
 use std::time::Duration;
-use support::streams::{Server, client};
+use support::streams::{Server, client, intercepted};
 use support::{Sidekey, logs, route};
 
 /// A route `g` to `upstream` whose bearer token comes from the helper
@@ -44,8 +44,9 @@ fn fetches(sk: &Sidekey) -> u32 {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpc_calls_of_every_kind_pass_over_h2c_with_the_credential() {
+/// A grpcio server over h2c accepting `exec-raw-g-1` (then whatever
+/// `{dir}/accept` says), and a sidekey routing `g` to it.
+async fn h2c() -> (Sidekey, Server) {
     let dir = tempfile::tempdir().unwrap();
     let accept = dir.path().join("accept");
     std::fs::write(&accept, logs::secret("exec-raw-g-1")).unwrap();
@@ -57,6 +58,21 @@ async fn grpc_calls_of_every_kind_pass_over_h2c_with_the_credential() {
     )
     .await;
     sk.wait_ready(10).await;
+    (sk, server)
+}
+
+/// Waits up to 10 s for the second fetch of the credential.
+async fn second_fetch(sk: &Sidekey, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while fetches(sk) < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_calls_of_every_kind_pass_over_h2c_with_the_credential() {
+    let (sk, _server) = h2c().await;
 
     let out = client(&["grpc-client", &target(&sk), "all"]).await;
     assert_eq!(out["unary"], "echo:hi", "{out}");
@@ -92,14 +108,7 @@ async fn grpc_calls_of_every_kind_pass_over_h2c_with_the_credential() {
         out["code"], "UNAUTHENTICATED",
         "a streamed call is not replayed: {out}"
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while fetches(&sk) < 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no refresh after UNAUTHENTICATED"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    second_fetch(&sk, "no refresh after UNAUTHENTICATED").await;
     let out = client(&["grpc-client", &target(&sk), "unary"]).await;
     assert_eq!(
         out["reply"], "echo:hi",
@@ -139,17 +148,7 @@ async fn grpc_to_an_https_upstream_negotiates_h2_by_alpn() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthenticated_in_trailers_after_a_message_leads_to_one_refresh() {
-    let dir = tempfile::tempdir().unwrap();
-    let accept = dir.path().join("accept");
-    std::fs::write(&accept, logs::secret("exec-raw-g-1")).unwrap();
-    logs::secret("exec-raw-g-2");
-    let server = Server::start(&["grpc-server", accept.to_str().unwrap()]).await;
-    let sk = Sidekey::start_in(
-        dir,
-        &config(&format!("http://127.0.0.1:{}", server.port), ""),
-    )
-    .await;
-    sk.wait_ready(10).await;
+    let (sk, _server) = h2c().await;
     let out = client(&["grpc-client", &target(&sk), "late"]).await;
     assert_eq!(out["got"], serde_json::json!(["first", "second"]), "{out}");
     assert_eq!(fetches(&sk), 1, "no rejection, no refresh");
@@ -161,14 +160,7 @@ async fn unauthenticated_in_trailers_after_a_message_leads_to_one_refresh() {
     let out = client(&["grpc-client", &target(&sk), "late"]).await;
     assert_eq!(out["got"], serde_json::json!(["first"]), "{out}");
     assert_eq!(out["code"], "UNAUTHENTICATED", "{out}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while fetches(&sk) < 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no refresh after UNAUTHENTICATED in trailers"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    second_fetch(&sk, "no refresh after UNAUTHENTICATED in trailers").await;
     let out = client(&["grpc-client", &target(&sk), "late"]).await;
     assert_eq!(out["got"], serde_json::json!(["first", "second"]), "{out}");
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -179,33 +171,7 @@ async fn unauthenticated_in_trailers_after_a_message_leads_to_one_refresh() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_through_the_forward_proxys_interception() {
     const HOST: &str = "grpc.example.test";
-    let dir = tempfile::tempdir().unwrap();
-    let ca = support::tls::TestCa::new();
-    ca.write(&dir.path().join("upstream-ca.pem"));
-    let (cert, key) = ca.leaf_pem_for(&[HOST]);
-    std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
-    std::fs::write(dir.path().join("key.pem"), key).unwrap();
-    let token = logs::secret("grpc-proxied-token-6e21f9");
-    std::fs::write(dir.path().join("accept"), &token).unwrap();
-    std::fs::write(dir.path().join("token"), &token).unwrap();
-    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
-    let server = Server::start(&["grpc-server", &p("accept"), &p("cert.pem"), &p("key.pem")]).await;
-    let routes = format!(
-        r#"
-[[routes]]
-name = "g"
-host = "{HOST}"
-port = {port}
-upstream = "https://{HOST}:{port}"
-connect_to = "127.0.0.1"
-ca_file = "{{dir}}/upstream-ca.pem"
-credential = "gh"
-inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
-"#,
-        port = server.port
-    );
-    let sk = Sidekey::start_in(dir, &support::proxy::config("", &routes)).await;
-    sk.wait_ready(10).await;
+    let (sk, server) = intercepted("grpc-server", "g", HOST, "grpc-proxied-token-6e21f9").await;
     let (proxy, trust) = support::proxy::proxy_and_ca(&sk);
     let target = format!("{HOST}:{}", server.port);
     let trust = trust.to_str().unwrap();

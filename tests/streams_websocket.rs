@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::streams::{Server, client, handshake, over_h2};
+use support::streams::{Server, client, handshake, intercepted, over_h2};
 use support::{BEARER, Sidekey, logs, one_route, with_key};
 
 async fn echo_server(sk_dir: &std::path::Path, accepted: &str) -> Server {
@@ -224,33 +224,7 @@ async fn a_joined_websocket_keeps_its_place_under_max_connections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_through_the_forward_proxys_interception() {
     const HOST: &str = "ws.example.test";
-    let dir = tempfile::tempdir().unwrap();
-    let ca = support::tls::TestCa::new();
-    ca.write(&dir.path().join("upstream-ca.pem"));
-    let (cert, key) = ca.leaf_pem_for(&[HOST]);
-    std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
-    std::fs::write(dir.path().join("key.pem"), key).unwrap();
-    let token = logs::secret("ws-proxied-token-81c3e7");
-    std::fs::write(dir.path().join("accept"), &token).unwrap();
-    std::fs::write(dir.path().join("token"), &token).unwrap();
-    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
-    let server = Server::start(&["ws-server", &p("accept"), &p("cert.pem"), &p("key.pem")]).await;
-    let routes = format!(
-        r#"
-[[routes]]
-name = "w"
-host = "{HOST}"
-port = {port}
-upstream = "https://{HOST}:{port}"
-connect_to = "127.0.0.1"
-ca_file = "{{dir}}/upstream-ca.pem"
-credential = "gh"
-inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
-"#,
-        port = server.port
-    );
-    let sk = Sidekey::start_in(dir, &support::proxy::config("", &routes)).await;
-    sk.wait_ready(10).await;
+    let (sk, server) = intercepted("ws-server", "w", HOST, "ws-proxied-token-81c3e7").await;
     let (proxy, trust) = support::proxy::proxy_and_ca(&sk);
     let url = format!("wss://{HOST}:{}/feed", server.port);
     let trust = trust.to_str().unwrap();

@@ -266,12 +266,7 @@ impl World {
             sk.wait_for_line(|l| l.contains("transparent egress listening"));
         }
         sk.wait_for_line(|l| l.contains("credential issued") || l.contains("\"issued\""));
-        let line = sk.wait_for_line(|l| l.contains("admin API listening"));
-        let admin = line
-            .split_once("listen=")
-            .map(|(_, a)| a.split_whitespace().next().unwrap().trim_matches('"'))
-            .unwrap_or_else(|| panic!("no admin address in {line}"))
-            .to_owned();
+        let admin = sk.admin_addr();
         World {
             ns,
             dir,
@@ -370,6 +365,33 @@ impl World {
         );
     }
 
+    /// `https://api.test{path}` at 127.0.0.2 finds nothing listening where the rules redirect it.
+    fn assert_nothing_listens(&self, path: &str) {
+        let (code, body) = self.curl(
+            "sidekey-ca.pem",
+            "api.test:443:127.0.0.2",
+            &format!("https://api.test{path}"),
+            &[],
+        );
+        assert_eq!(
+            code, "000",
+            "nothing listens where the rules redirect: {body}"
+        );
+    }
+
+    /// `https://other.test{path}` (unrouted) is refused before TLS and never
+    /// reaches the upstream; `why` says which rule refuses it.
+    fn assert_denied(&self, path: &str, why: &str) {
+        let (code, body) = self.curl(
+            "upstream-ca.pem",
+            "other.test:443:127.0.0.2",
+            &format!("https://other.test{path}"),
+            &[],
+        );
+        assert_eq!(code, "000", "{why}: {body}");
+        assert!(!self.seen().contains(path), "{}", self.seen());
+    }
+
     /// `https://other.test{path}` passes through: the upstream's own certificate, no credential.
     fn assert_passed_through(&self, path: &str) {
         let (code, body) = self.curl(
@@ -399,6 +421,16 @@ impl World {
         logs::assert_no_secret_in("sidekey's log", lines.join("\n").as_bytes());
         lines
     }
+}
+
+/// Asserts that `lines` hold the audit event of an unmatched destination refused.
+fn assert_unmatched_refusal_audited(lines: &[String], what: &str) {
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("transparent_refused") && l.contains("unmatched")),
+        "{what}"
+    );
 }
 
 fn logs_with<'a>(lines: &'a [String], what: &str) -> Vec<&'a String> {
@@ -524,14 +556,7 @@ fn an_app_without_proxy_settings_gets_the_credential_attached_and_unrouted_traff
 fn deny_refuses_unrouted_destinations_and_sidekeys_own_listener_is_never_a_destination() {
     let w = World::start("deny", "deny");
 
-    let (code, body) = w.curl(
-        "upstream-ca.pem",
-        "other.test:443:127.0.0.2",
-        "https://other.test/plain",
-        &[],
-    );
-    assert_eq!(code, "000", "refused before TLS: {body}");
-    assert!(!w.seen().contains("/plain"), "{}", w.seen());
+    w.assert_denied("/plain", "refused before TLS");
 
     // Routed traffic still works in deny mode.
     let (code, body) = w.curl(
@@ -569,12 +594,7 @@ fn deny_refuses_unrouted_destinations_and_sidekeys_own_listener_is_never_a_desti
             .any(|l| l.contains("transparent_refused") && l.contains("own listeners")),
         "the refusal is an audit event"
     );
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("transparent_refused") && l.contains("unmatched")),
-        "deny is audited"
-    );
+    assert_unmatched_refusal_audited(&lines, "deny is audited");
 }
 
 #[test]
@@ -745,16 +765,7 @@ fn a_reload_moves_transparent_to_where_the_rules_redirect_and_swaps_unmatched() 
     // sidekey starts on another port than the rules redirect to: nothing reaches it.
     let elsewhere = config("passthrough").replace(&format!(":{LISTEN_PORT}\""), ":15009\"");
     let mut w = World::start_with("reload", "passthrough", &elsewhere);
-    let (code, body) = w.curl(
-        "sidekey-ca.pem",
-        "api.test:443:127.0.0.2",
-        "https://api.test/before",
-        &[],
-    );
-    assert_eq!(
-        code, "000",
-        "nothing listens where the rules redirect: {body}"
-    );
+    w.assert_nothing_listens("/before");
 
     // Moved to the rules' port, and unmatched destinations now denied: no restart.
     w.reload(&config("deny"));
@@ -764,14 +775,7 @@ fn a_reload_moves_transparent_to_where_the_rules_redirect_and_swaps_unmatched() 
             && l.contains(&format!("127.0.0.1:{LISTEN_PORT}"))
     });
     w.assert_routed("127.0.0.2", "/after");
-    let (code, body) = w.curl(
-        "upstream-ca.pem",
-        "other.test:443:127.0.0.2",
-        "https://other.test/unrouted",
-        &[],
-    );
-    assert_eq!(code, "000", "unmatched = \"deny\" applies: {body}");
-    assert!(!w.seen().contains("/unrouted"), "{}", w.seen());
+    w.assert_denied("/unrouted", "unmatched = \"deny\" applies");
     // The old port is closed (curl: couldn't connect), not merely refusing.
     let (code, body) = w.curl(
         "sidekey-ca.pem",
@@ -790,12 +794,7 @@ fn a_reload_moves_transparent_to_where_the_rules_redirect_and_swaps_unmatched() 
     assert_eq!(route["requests_by_mode"]["transparent"], 1, "{route}");
 
     let lines = w.finish();
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("transparent_refused") && l.contains("unmatched")),
-        "deny after the reload is audited"
-    );
+    assert_unmatched_refusal_audited(&lines, "deny after the reload is audited");
 }
 
 #[test]
@@ -811,16 +810,7 @@ fn a_reload_adds_transparent_to_a_sidekey_that_intercepted_nothing() {
         .replace("host = \"api.test\"", "listen = \"127.0.0.1:0\"");
     assert!(!listener_only.contains("[transparent]"), "{listener_only}");
     let mut w = World::start_with("add", "passthrough", &listener_only);
-    let (code, body) = w.curl(
-        "sidekey-ca.pem",
-        "api.test:443:127.0.0.2",
-        "https://api.test/before",
-        &[],
-    );
-    assert_eq!(
-        code, "000",
-        "nothing listens where the rules redirect: {body}"
-    );
+    w.assert_nothing_listens("/before");
 
     w.reload(&config("passthrough"));
     let sk = w.sk.as_mut().unwrap();

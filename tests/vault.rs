@@ -13,7 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use support::aws::inventory;
 use support::openbao::{OpenBao, Verifier};
-use support::vault::{KV_POLICY, config, echo, seed_approle, start, stop_scanned};
+use support::vault::{
+    KV_POLICY, assert_serves, config, echo, in_state, seed_approle, start, start_approle,
+    stop_scanned,
+};
 use support::{error_code, get, logs, until};
 use tokio::time::{Instant, sleep};
 
@@ -22,6 +25,20 @@ const LEASE_POLICY: &str = r#"
 path "sys/leases/renew" { capabilities = ["update"] }
 path "sys/leases/revoke" { capabilities = ["update"] }
 "#;
+
+/// Waits up to `secs` for a lease under `prefix` that is not in `first`;
+/// registers it with the leak scanner and returns it.
+async fn new_lease(bao: &OpenBao, prefix: &str, first: &[String], secs: u64, what: &str) -> String {
+    let lease = until(secs, what, || async {
+        bao.leases(prefix)
+            .await
+            .into_iter()
+            .find(|l| !first.contains(l))
+    })
+    .await;
+    logs::secret(&lease);
+    lease
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kv_v2_new_version_is_in_use_within_the_poll_interval_with_no_failed_request() {
@@ -187,15 +204,11 @@ async fn identity_oidc_token_is_verified_by_the_upstream_and_revoked_at_shutdown
     )
     .await;
     assert_eq!(status, 401);
-    let sk = start(
-        &[("secret-id", "secret-id-fixed-5c1e")],
-        &config(
-            &bao,
-            &verifier.url,
-            r#"auth = { method = "approle", role_id = "role-id-app", secret_id = { file = "{dir}/secret-id" } }
-read = { path = "identity/oidc/token/r", field = "token" }
+    let sk = start_approle(
+        &bao,
+        &verifier.url,
+        r#"read = { path = "identity/oidc/token/r", field = "token" }
 revoke_on_shutdown = true"#,
-        ),
     )
     .await;
     let (status, _, body) = get(&format!("{}/api", sk.url("v"))).await;
@@ -238,15 +251,11 @@ async fn openbao_down_keeps_the_value_stale_then_503_then_recovers_after_reseedi
     seed_approle(&bao, "60s", "120s").await;
     bao.oidc_role("k", "r", "6s").await;
     let up = echo().await;
-    let sk = start(
-        &[("secret-id", "secret-id-fixed-5c1e")],
-        &config(
-            &bao,
-            &up.url(),
-            r#"auth = { method = "approle", role_id = "role-id-app", secret_id = { file = "{dir}/secret-id" } }
-read = { path = "identity/oidc/token/r", field = "token" }
+    let sk = start_approle(
+        &bao,
+        &up.url(),
+        r#"read = { path = "identity/oidc/token/r", field = "token" }
 timeout = "2s""#,
-        ),
     )
     .await;
     let url = format!("{}/x", sk.url("v"));
@@ -254,11 +263,7 @@ timeout = "2s""#,
     assert_eq!(status, 200);
     // Sealed: the value stays, the error says what OpenBao said.
     bao.api("PUT", "sys/seal", None).await;
-    let inv = until(10, "stale while OpenBao is sealed", || async {
-        let inv = inventory(&sk, "v").await;
-        (inv["state"] == "stale").then_some(inv)
-    })
-    .await;
+    let inv = in_state(&sk, 10, "stale while OpenBao is sealed", "stale").await;
     let err = inv["last_error"].as_str().unwrap();
     assert!(err.contains("sealed"), "{err}");
     // Down: still stale, then expired.
@@ -328,11 +333,7 @@ poll_interval = "1s""#,
         ),
     )
     .await;
-    let (status, _, body) = get(&format!("{}/x", sk.url("v"))).await;
-    assert_eq!(
-        (status.as_u16(), body),
-        (200, format!("Bearer {value}").into())
-    );
+    assert_serves(&sk, &value).await;
     let inv = inventory(&sk, "v").await;
     assert_eq!(inv["source_detail"]["auth_method"], "jwt");
     let first = inv["source_detail"]["token_accessor"]
@@ -404,12 +405,7 @@ revoke_on_shutdown = true"#,
     assert_eq!(status, 200);
     let serial_1 = logs::secret(String::from_utf8_lossy(&body).trim_start_matches("Bearer "));
     // A lease that cannot be renewed is replaced at about 2/3 of its life.
-    let current = until(10, "a new lease", || async {
-        let now = bao.leases(prefix).await;
-        now.into_iter().find(|l| !first.contains(l))
-    })
-    .await;
-    logs::secret(&current);
+    let current = new_lease(&bao, prefix, &first, 10, "a new lease").await;
     let (_, _, body) = get(&format!("{}/x", sk.url("v"))).await;
     assert!(!String::from_utf8_lossy(&body).contains(&serial_1));
     // `sidekey revoke`: the lease is revoked at OpenBao, a new one issued.
@@ -472,14 +468,7 @@ read = { path = "database/creds/r", field = "password" }"#,
     assert_eq!(body, format!("Bearer {password}"));
     assert_eq!(inventory(&sk, "v").await["rotations"], 0);
     // Near the 10 s max TTL renewal cannot extend it: a new lease, a new password.
-    let second = until(12, "a new lease before max TTL", || async {
-        bao.leases(prefix)
-            .await
-            .into_iter()
-            .find(|l| !first.contains(l))
-    })
-    .await;
-    logs::secret(&second);
+    new_lease(&bao, prefix, &first, 12, "a new lease before max TTL").await;
     let (status, _, body) = get(&url).await;
     assert_eq!(status, 200, "no gap at the re-issue");
     let body = String::from_utf8_lossy(&body).into_owned();
@@ -504,14 +493,10 @@ path "sys/leases/renew" { capabilities = ["deny"] }"#,
     )
     .await;
     let up = echo().await;
-    let sk = start(
-        &[("secret-id", "secret-id-fixed-5c1e")],
-        &config(
-            &bao,
-            &up.url(),
-            r#"auth = { method = "approle", role_id = "role-id-app", secret_id = { file = "{dir}/secret-id" } }
-read = { path = "database/creds/r", field = "password" }"#,
-        ),
+    let sk = start_approle(
+        &bao,
+        &up.url(),
+        r#"read = { path = "database/creds/r", field = "password" }"#,
     )
     .await;
     let prefix = "database/creds/r/";
@@ -519,14 +504,14 @@ read = { path = "database/creds/r", field = "password" }"#,
     assert_eq!(first.len(), 1, "{first:?}");
     logs::secret(&first[0]);
     // At about 2/3 of the 4 s lease the renewal is refused (403): a new lease.
-    let second = until(10, "a new lease after the refused renewal", || async {
-        bao.leases(prefix)
-            .await
-            .into_iter()
-            .find(|l| !first.contains(l))
-    })
+    new_lease(
+        &bao,
+        prefix,
+        &first,
+        10,
+        "a new lease after the refused renewal",
+    )
     .await;
-    logs::secret(&second);
     let (status, _, _) = get(&format!("{}/x", sk.url("v"))).await;
     assert_eq!(status, 200);
     let warned = logs::lines_with("vault lease renewal failed; issuing anew");

@@ -14,7 +14,8 @@ use support::oauth::EcKey;
 use support::openbao::OpenBao;
 use support::tokenreview::TokenReview;
 use support::vault::{
-    KV_POLICY, config, echo, last_error, seed_approle, start, start_unready, stop_scanned,
+    KV_POLICY, assert_serves, config, echo, in_state, last_error, seed_approle, start,
+    start_approle, start_unready, stop_scanned,
 };
 use support::{get, logs, until};
 use tokio::time::sleep;
@@ -77,11 +78,7 @@ async fn kubernetes_login_rereads_the_service_account_token_and_says_why_a_refus
     )
     .await;
     let url = format!("{}/x", sk.url("v"));
-    let (status, _, body) = get(&url).await;
-    assert_eq!(
-        (status.as_u16(), body),
-        (200, format!("Bearer {value}").into())
-    );
+    assert_serves(&sk, &value).await;
     let reviewed = apiserver.reviewed();
     assert!(
         !reviewed.is_empty() && reviewed.iter().all(|t| *t == first_jwt),
@@ -113,11 +110,7 @@ async fn kubernetes_login_rereads_the_service_account_token_and_says_why_a_refus
     let refused = apiserver.issue(&key, "apps", "app-3", "sidekey", false);
     support::write_atomic(&sk.path("token"), &refused);
     revoke_accessor(&bao, &second).await;
-    let inv = until(10, "stale after a refused login", || async {
-        let inv = inventory(&sk, "v").await;
-        (inv["state"] == "stale").then_some(inv)
-    })
-    .await;
+    let inv = in_state(&sk, 10, "stale after a refused login", "stale").await;
     let err = inv["last_error"].as_str().unwrap();
     assert!(
         err.contains(&format!(
@@ -152,11 +145,7 @@ async fn https_address_is_trusted_through_ca_file_and_another_ca_is_refused() {
         &config(&bao, &up.url(), &body),
     )
     .await;
-    let (status, _, answer) = get(&format!("{}/x", sk.url("v"))).await;
-    assert_eq!(
-        (status.as_u16(), answer),
-        (200, format!("Bearer {value}").into())
-    );
+    assert_serves(&sk, &value).await;
     stop_scanned(sk, &bao).await;
 
     // The same config trusting a CA that did not sign OpenBao's certificate.
@@ -220,11 +209,7 @@ async fn kv_in_a_namespace_is_read_with_namespace_and_fails_clearly_without() {
         ),
     )
     .await;
-    let (status, _, answer) = get(&format!("{}/x", sk.url("v"))).await;
-    assert_eq!(
-        (status.as_u16(), answer),
-        (200, format!("Bearer {value}").into())
-    );
+    assert_serves(&sk, &value).await;
     stop_scanned(sk, &bao).await;
 
     // Without `namespace` the path is looked up in the root namespace, whose
@@ -252,17 +237,7 @@ async fn a_403_on_a_withdrawn_policy_keeps_the_token_and_logs_in_no_more() {
     let value = logs::secret("kv-403-value-8d13");
     bao.kv_put("app", json!({ "key": value })).await;
     let up = echo().await;
-    let sk = start(
-        &[("secret-id", "secret-id-fixed-5c1e")],
-        &config(
-            &bao,
-            &up.url(),
-            &format!(
-                "auth = {{ method = \"approle\", role_id = \"role-id-app\", secret_id = {{ file = \"{{dir}}/secret-id\" }} }}\n{KV_APP}"
-            ),
-        ),
-    )
-    .await;
+    let sk = start_approle(&bao, &up.url(), KV_APP).await;
     let url = format!("{}/x", sk.url("v"));
     assert_eq!(get(&url).await.0, 200);
     let held = accessor(&sk).await;
@@ -271,11 +246,7 @@ async fn a_403_on_a_withdrawn_policy_keeps_the_token_and_logs_in_no_more() {
     // token OpenBao still knows. The value stays (stale), the error says why.
     bao.policy("app", r#"path "sys/nothing" { capabilities = ["read"] }"#)
         .await;
-    let inv = until(10, "stale on 403", || async {
-        let inv = inventory(&sk, "v").await;
-        (inv["state"] == "stale").then_some(inv)
-    })
-    .await;
+    let inv = in_state(&sk, 10, "stale on 403", "stale").await;
     let err = inv["last_error"].as_str().unwrap();
     assert!(err.contains("permission denied (HTTP 403)"), "{err}");
     sleep(Duration::from_secs(3)).await; // three more polls, each a 403
@@ -287,10 +258,7 @@ async fn a_403_on_a_withdrawn_policy_keeps_the_token_and_logs_in_no_more() {
     );
     assert_eq!(get(&url).await.0, 200, "no expiry on a KV value: it serves");
     bao.policy("app", KV_POLICY).await;
-    until(15, "fresh again", || async {
-        (inventory(&sk, "v").await["state"] == "fresh").then_some(())
-    })
-    .await;
+    in_state(&sk, 15, "fresh again", "fresh").await;
     assert_eq!(accessor(&sk).await, held);
     assert_eq!(stop_scanned(sk, &bao).await, 1, "one login in all");
 }

@@ -10,10 +10,9 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 use support::aws::{self, Moto, inventory};
+use support::load::Load;
 use support::nginx::{Nginx, free_port};
 use support::openbao::OpenBao;
 use support::tls::TestCa;
@@ -96,32 +95,9 @@ async fn pki_certificates_reach_nginx_and_are_reissued_before_they_expire_with_n
     let url = format!("{}/pay", sk.url("r"));
 
     // 4 clients on kept-alive connections for 20 s: two and a half certificate lifetimes.
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..4)
-        .map(|_| {
-            let (url, stop) = (url.clone(), stop.clone());
-            tokio::spawn(async move {
-                let client = support::client();
-                let (mut ok, mut failed) = (0u64, Vec::new());
-                while !stop.load(Ordering::Relaxed) {
-                    let (status, body) = support::get_with(&client, &url).await;
-                    match status.as_u16() {
-                        200 => ok += 1,
-                        s => failed.push(format!("{s} {}", String::from_utf8_lossy(&body))),
-                    }
-                }
-                (ok, failed)
-            })
-        })
-        .collect();
+    let load = Load::start(&url, 4);
     tokio::time::sleep(Duration::from_secs(20)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut total = 0;
-    for c in clients {
-        let (ok, failed) = c.await.unwrap();
-        assert!(failed.is_empty(), "failed requests: {failed:?}");
-        total += ok;
-    }
+    let total = load.stop().await;
     // The private keys OpenBao issued to sidekey must never be logged.
     let keys = bao.issued_private_keys();
     assert!(keys.len() >= 3, "{} certificates issued", keys.len());

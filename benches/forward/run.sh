@@ -24,27 +24,14 @@ SIDEKEY_BIN=${SIDEKEY_BIN:-}
 LOADGEN=${LOADGEN:-}
 HOST=api.bench.test
 
-say() { printf '[bench] %s\n' "$*" >&2; }
-die() { say "error: $*"; exit 1; }
+# shellcheck source=../load/lib.sh
+source "$LOAD/lib.sh"
 
 # --- tools -----------------------------------------------------------------
-need=()
-command -v nginx >/dev/null || need+=(nginx)
-command -v openssl >/dev/null || need+=(openssl)
-command -v python3 >/dev/null || need+=(python3)
-command -v taskset >/dev/null || need+=(util-linux)
-if ((${#need[@]})); then
-    say "installing ${need[*]} from Debian packages"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+need_tools nginx openssl python3 taskset:util-linux
 # Built one at a time, as the load benchmark does: sidekey without the
 # dev-dependencies' features, the load generator (an example) with them.
-if [[ -z $SIDEKEY_BIN ]]; then
-    say "building sidekey (release)"
-    (cd "$ROOT" && cargo build --release --quiet --bin sidekey)
-    SIDEKEY_BIN=$ROOT/target/release/sidekey
-fi
+build_sidekey
 if [[ -z $LOADGEN ]]; then
     say "building the load generator (release)"
     (cd "$ROOT" && cargo build --release --quiet --example fwdload)
@@ -56,11 +43,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 # --- setup -----------------------------------------------------------------
 rm -rf "$OUT" && mkdir -p "$OUT"
 DIR=$OUT
-read -r UPSTREAM_PORT NGINX_PORT NGINX_TLS_PORT ROUTE_PORT PROXY_PORT ADMIN_PORT < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(6)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])')
+read -r UPSTREAM_PORT UPSTREAM_TLS_PORT NGINX_PORT NGINX_TLS_PORT ROUTE_PORT PROXY_PORT ADMIN_PORT < <(free_ports 7)
 TOKEN=skb-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 printf '"Bearer %s" 1;\n' "$TOKEN" >"$DIR/tokens.map"
 printf '%s' "$TOKEN" >"$DIR/token"
@@ -75,16 +58,21 @@ printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\n' "$HOST" >"$DIR/lea
 openssl x509 -req -in "$DIR/leaf.csr" -CA "$DIR/bench-ca.pem" -CAkey "$DIR/bench-ca-key.pem" \
     -CAcreateserial -days 1 -extfile "$DIR/leaf.ext" -out "$DIR/leaf-only.pem" 2>/dev/null
 cat "$DIR/leaf-only.pem" "$DIR/bench-ca.pem" >"$DIR/leaf.pem"
+# The upstream's config (the load benchmark's) has a TLS listener too: it
+# gets the same certificate; no contestant here uses it.
+cp "$DIR/leaf.pem" "$DIR/server.pem"
+cp "$DIR/leaf-key.pem" "$DIR/server.key"
 
-render() {
+fill() { # fill TEMPLATE OUTPUT: the template with this bench's values, in DIR
     sed -e "s|@DIR@|$DIR|g" -e "s|@TOKEN@|$TOKEN|g" -e "s|@HOST@|$HOST|g" \
-        -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" -e "s|@NGINX_PORT@|$NGINX_PORT|g" \
+        -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" -e "s|@UPSTREAM_TLS_PORT@|$UPSTREAM_TLS_PORT|g" \
+        -e "s|@NGINX_PORT@|$NGINX_PORT|g" \
         -e "s|@NGINX_TLS_PORT@|$NGINX_TLS_PORT|g" -e "s|@ROUTE_PORT@|$ROUTE_PORT|g" \
         -e "s|@PROXY_PORT@|$PROXY_PORT|g" -e "s|@ADMIN_PORT@|$ADMIN_PORT|g" "$1" >"$DIR/$2"
 }
-render "$LOAD/upstream.nginx.conf.in" upstream.conf
-render "$HERE/proxy.nginx.conf.in" nginx.conf
-render "$HERE/sidekey.toml.in" sidekey.toml
+fill "$LOAD/upstream.nginx.conf.in" upstream.conf
+fill "$HERE/proxy.nginx.conf.in" nginx.conf
+fill "$HERE/sidekey.toml.in" sidekey.toml
 "$SIDEKEY_BIN" ca -c "$DIR/sidekey.toml" >"$DIR/sidekey-ca.pem" 2>"$DIR/sidekey-ca.log"
 
 PIDS=()
@@ -95,14 +83,6 @@ cleanup() {
     for c in "${CGROUPS[@]:-}"; do [[ -n $c ]] && rmdir "$c" 2>/dev/null || true; done
 }
 trap cleanup EXIT
-
-wait_port() {
-    for _ in $(seq 1 500); do
-        (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.01
-    done
-    die "nothing listens on port $1"
-}
 
 taskset -c "$LOAD_CPU" nginx -p "$DIR" -e "$DIR/upstream.error.log" -c "$DIR/upstream.conf" &
 PIDS+=($!)
@@ -136,49 +116,11 @@ for c in "${CONTESTANTS[@]}"; do
     [[ $out == *" non2xx=0 errors=0" && $out != requests=0* ]] || die "$c: $out (the header is not injected right?)"
 done
 
-ticks() { # utime + stime of the PIDs, in clock ticks
-    local sum=0 p
-    for p in $1; do sum=$((sum + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
-    echo "$sum"
-}
-
 # --- CPU quota: one cgroup per proxy process group, limited only during the quota run
-CGROUPS=()
-declare -A CG=()
-CG_KIND=none
-if [[ -f /sys/fs/cgroup/cgroup.controllers ]] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers \
-    && mkdir -p /sys/fs/cgroup/skfwd-probe 2>/dev/null && rmdir /sys/fs/cgroup/skfwd-probe; then
-    echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
-    CG_KIND=v2 CG_BASE=/sys/fs/cgroup
-elif [[ -d /sys/fs/cgroup/cpu ]] && mkdir -p /sys/fs/cgroup/cpu/skfwd-probe 2>/dev/null \
-    && rmdir /sys/fs/cgroup/cpu/skfwd-probe; then
-    CG_KIND=v1 CG_BASE=/sys/fs/cgroup/cpu
-fi
-quota() { # quota GROUP on|off
-    local d=${CG[$1]:-}
-    [[ -n $d ]] || return 0
-    if [[ $CG_KIND == v2 ]]; then
-        if [[ $2 == on ]]; then echo "$((QUOTA * 1000)) 100000" >"$d/cpu.max"; else echo "max 100000" >"$d/cpu.max"; fi
-    else
-        echo 100000 >"$d/cpu.cfs_period_us"
-        if [[ $2 == on ]]; then echo $((QUOTA * 1000)) >"$d/cpu.cfs_quota_us"; else echo -1 >"$d/cpu.cfs_quota_us"; fi
-    fi
-}
-if [[ $CG_KIND != none ]]; then
-    for g in sidekey nginx; do
-        pids=$SIDEKEY_PID
-        [[ $g == nginx ]] && pids=$NGINX_PIDS
-        d=$CG_BASE/skfwd-$g-$$
-        if mkdir "$d" 2>/dev/null; then
-            CGROUPS+=("$d")
-            ok=1
-            for p in $pids; do echo "$p" >"$d/cgroup.procs" 2>/dev/null || ok=0; done
-            if ((ok)); then CG[$g]=$d; quota "$g" off; else say "cannot move $g into a cgroup"; fi
-        fi
-    done
-fi
-((${#CG[@]} == 2)) || { say "no usable cgroup CPU controller: skipping the quota run"; CG_KIND=none; }
-say "cgroup CPU quota: $CG_KIND"
+cgroup_detect skfwd
+cgroup_join sidekey "$SIDEKEY_PID"
+cgroup_join nginx "$NGINX_PIDS"
+cgroup_check 2
 
 # --- runs ------------------------------------------------------------------
 RESULTS=$DIR/results.tsv
@@ -197,7 +139,7 @@ ROUND=warmup
 for c in "${CONTESTANTS[@]}"; do run_load "$c" warm "$CONNS" 1; done
 : >"$RESULTS"
 for ROUND in $(seq 1 "$ROUNDS"); do
-    order=("${CONTESTANTS[@]:$(((ROUND - 1) % ${#CONTESTANTS[@]}))}" "${CONTESTANTS[@]:0:$(((ROUND - 1) % ${#CONTESTANTS[@]}))}")
+    read -ra order < <(round_order "$ROUND" "${CONTESTANTS[@]}")
     say "round $ROUND/$ROUNDS: ${order[*]}"
     for c in "${order[@]}"; do
         run_load "$c" c1 1 "$DURATION"

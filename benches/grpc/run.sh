@@ -17,21 +17,14 @@ OUT=${OUT:-$ROOT/target/bench-grpc}
 SIDEKEY_BIN=${SIDEKEY_BIN:-}
 PY=$ROOT/.venv/bin/python
 
-say() { printf '[bench] %s\n' "$*" >&2; }
+# shellcheck source=../load/lib.sh
+source "$ROOT/benches/load/lib.sh"
 
 [[ -x $PY ]] && "$PY" -c 'import grpc' 2>/dev/null || "$ROOT/scripts/install-test-peers"
-if [[ -z $SIDEKEY_BIN ]]; then
-    say "building sidekey (release)"
-    (cd "$ROOT" && cargo build --release --quiet --bin sidekey)
-    SIDEKEY_BIN=$ROOT/target/release/sidekey
-fi
+build_sidekey
 
 rm -rf "$OUT" && mkdir -p "$OUT"
-read -r SIDEKEY_PORT ADMIN_PORT < <("$PY" -c '
-import socket
-ss = [socket.socket() for _ in range(2)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])')
+read -r SIDEKEY_PORT ADMIN_PORT < <(free_ports 2)
 TOKEN=skg-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 printf '%s' "$TOKEN" >"$OUT/token"
 printf '%s' "$TOKEN" >"$OUT/accept"

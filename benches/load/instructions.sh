@@ -23,32 +23,13 @@ SIDEKEY_BIN=${SIDEKEY_BIN:-}
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 
-need=()
-command -v nginx >/dev/null || need+=(nginx)
-command -v wrk >/dev/null || need+=(wrk)
-command -v valgrind >/dev/null || need+=(valgrind)
-command -v openssl >/dev/null || need+=(openssl)
-command -v python3 >/dev/null || need+=(python3)
-if ((${#need[@]})); then
-    say "installing ${need[*]} from Debian packages"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-if [[ -z $SIDEKEY_BIN ]]; then
-    say "building sidekey (release)"
-    (cd "$ROOT" && cargo build --release --quiet --bin sidekey)
-    SIDEKEY_BIN=$ROOT/target/release/sidekey
-fi
+need_tools nginx wrk valgrind openssl python3
+build_sidekey
 
 rm -rf "$OUT" && mkdir -p "$OUT"
 DIR=$OUT
 IFS=, read -ra LIST <<<"$VARIANTS"
-read -r UPSTREAM_PORT UPSTREAM_TLS_PORT < <(free_ports 2)
-upstream_urls
-declare -A PORT=([none]=$UPSTREAM_PORT) ADMIN=()
-read -ra ports < <(free_ports $((2 * ${#LIST[@]})))
-i=0
-for c in "${LIST[@]}"; do PORT[$c]=${ports[$i]} ADMIN[$c]=${ports[$((i + 1))]}; i=$((i + 2)); done
+pick_ports "${LIST[@]}"
 make_secrets
 render upstream.nginx.conf.in upstream.conf
 

@@ -1,9 +1,30 @@
 # Shared by run.sh and instructions.sh (sourced): the bench's secrets, test
 # CA, upstream and contestant configs. Expects HERE (this folder), DIR (the
-# scratch folder), PORT and ADMIN (associative arrays of ports by contestant).
+# scratch folder), and PORT and ADMIN (associative arrays of ports by
+# contestant, set by pick_ports).
+# The forward and gRPC benchmarks source it for the helpers up to
+# make_secrets (tools, ports, CPU time, cgroup quota), which expect only ROOT.
 
 say() { printf '[bench] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
+
+need_tools() { # need_tools COMMAND[:PACKAGE]...: installs the Debian packages of the missing ones
+    local need=() t
+    for t in "$@"; do command -v "${t%%:*}" >/dev/null || need+=("${t#*:}"); done
+    if ((${#need[@]})); then
+        say "installing ${need[*]} from Debian packages"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+}
+
+build_sidekey() { # sets SIDEKEY_BIN, building the release binary unless it is given
+    if [[ -z ${SIDEKEY_BIN:-} ]]; then
+        say "building sidekey (release)"
+        (cd "$ROOT" && cargo build --release --quiet --bin sidekey)
+        SIDEKEY_BIN=$ROOT/target/release/sidekey
+    fi
+}
 
 free_ports() {
     python3 -c '
@@ -19,6 +40,63 @@ wait_port() {
         sleep 0.01
     done
     die "nothing listens on port $1"
+}
+
+ticks() { # utime + stime of the PIDs, in clock ticks
+    local sum=0 p
+    for p in $1; do
+        sum=$((sum + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+    done
+    echo "$sum"
+}
+
+round_order() { # round_order ROUND NAME...: the names rotated by ROUND - 1, so none always runs first
+    local n=$((($1 - 1) % ($# - 1)))
+    shift
+    local names=("$@")
+    echo "${names[@]:n}" "${names[@]:0:n}"
+}
+
+# CPU quota: one cgroup per group of processes, limited only during the
+# quota run. cgroup_detect PREFIX finds the controller (CG_KIND v2, v1 or
+# none); cgroup_join NAME PIDS moves a group into a cgroup of its own;
+# cgroup_check N gives up on the quota unless N groups were moved; quota
+# NAME on|off limits a group to QUOTA % of one CPU or lifts it. CGROUPS
+# lists the cgroups made, for the caller's cleanup to remove.
+CGROUPS=()
+declare -A CG=()
+CG_KIND=none
+cgroup_detect() {
+    CG_PREFIX=$1
+    if [[ -f /sys/fs/cgroup/cgroup.controllers ]] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers \
+        && mkdir -p "/sys/fs/cgroup/$1-probe" 2>/dev/null && rmdir "/sys/fs/cgroup/$1-probe"; then
+        echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+        CG_KIND=v2 CG_BASE=/sys/fs/cgroup
+    elif [[ -d /sys/fs/cgroup/cpu ]] && mkdir -p "/sys/fs/cgroup/cpu/$1-probe" 2>/dev/null \
+        && rmdir "/sys/fs/cgroup/cpu/$1-probe"; then
+        CG_KIND=v1 CG_BASE=/sys/fs/cgroup/cpu
+    fi
+}
+quota() { # quota NAME on|off
+    local d=${CG[$1]:-}
+    [[ -n $d ]] || return 0
+    if [[ $CG_KIND == v2 ]]; then
+        if [[ $2 == on ]]; then echo "$((QUOTA * 1000)) 100000" >"$d/cpu.max"; else echo "max 100000" >"$d/cpu.max"; fi
+    else
+        echo 100000 >"$d/cpu.cfs_period_us"
+        if [[ $2 == on ]]; then echo $((QUOTA * 1000)) >"$d/cpu.cfs_quota_us"; else echo -1 >"$d/cpu.cfs_quota_us"; fi
+    fi
+}
+cgroup_join() { # cgroup_join NAME PIDS
+    local d=$CG_BASE/$CG_PREFIX-$1-$$ ok=1 p
+    [[ $CG_KIND != none ]] && mkdir "$d" 2>/dev/null || return 0
+    CGROUPS+=("$d")
+    for p in $2; do echo "$p" >"$d/cgroup.procs" 2>/dev/null || ok=0; done
+    if ((ok)); then CG[$1]=$d; quota "$1" off; else say "cannot move $1 into a cgroup"; fi
+}
+cgroup_check() { # cgroup_check N
+    ((${#CG[@]} == $1)) || { say "no usable cgroup CPU controller: skipping the quota run"; CG_KIND=none; }
+    say "cgroup CPU quota: $CG_KIND"
 }
 
 # The bench tokens (the upstream accepts these), AWS keys and a test CA with
@@ -88,6 +166,15 @@ upstream_urls() {
     PLAIN_URL=http://127.0.0.1:$UPSTREAM_PORT
     TLS_URL=https://127.0.0.1:$UPSTREAM_TLS_PORT
     CA_LINE="ca_file = \"$DIR/ca.pem\""
+}
+
+pick_ports() { # pick_ports CONTESTANT...: the upstream's ports and URLs; PORT and ADMIN of each contestant
+    local ports c i=0
+    read -r UPSTREAM_PORT UPSTREAM_TLS_PORT < <(free_ports 2)
+    upstream_urls
+    declare -gA PORT=([none]=$UPSTREAM_PORT) ADMIN=()
+    read -ra ports < <(free_ports $((2 * $#)))
+    for c in "$@"; do PORT[$c]=${ports[$i]} ADMIN[$c]=${ports[$((i + 1))]}; i=$((i + 2)); done
 }
 
 render_contestant() { # render_contestant NAME: its config file in DIR

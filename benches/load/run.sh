@@ -27,24 +27,8 @@ SCENARIOS=${SCENARIOS:-plain,logs,https,sigv4}
 source "$HERE/lib.sh"
 
 # --- tools -----------------------------------------------------------------
-need=()
-command -v nginx >/dev/null || need+=(nginx)
-command -v haproxy >/dev/null || need+=(haproxy)
-command -v wrk >/dev/null || need+=(wrk)
-command -v python3 >/dev/null || need+=(python3)
-command -v taskset >/dev/null || need+=(util-linux)
-command -v openssl >/dev/null || need+=(openssl)
-command -v go >/dev/null || need+=(golang-go)
-if ((${#need[@]})); then
-    say "installing ${need[*]} from Debian packages"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-if [[ -z $SIDEKEY_BIN ]]; then
-    say "building sidekey (release)"
-    (cd "$ROOT" && cargo build --release --quiet --bin sidekey)
-    SIDEKEY_BIN=$ROOT/target/release/sidekey
-fi
+need_tools nginx haproxy wrk python3 taskset:util-linux openssl go:golang-go
+build_sidekey
 # The floor: a bare hyper proxy with sidekey's stack and nothing else (bare_hyper.rs).
 if [[ -z ${HYPER_BIN:-} ]]; then
     say "building the bare hyper proxy (release)"
@@ -86,12 +70,7 @@ if [[ -n ${WANT[go]:-}${WANT[go-tls]:-} ]]; then
     (cd "$HERE/goproxy" && GOCACHE=$DIR/go/cache GOPATH=$DIR/go/path GOFLAGS= GOPROXY=off \
         go build -o "$DIR/go/goproxy" .)
 fi
-read -r UPSTREAM_PORT UPSTREAM_TLS_PORT < <(free_ports 2)
-upstream_urls
-declare -A PORT=([none]=$UPSTREAM_PORT) ADMIN=()
-read -ra ports < <(free_ports $((2 * ${#PROXIES[@]})))
-i=0
-for c in "${PROXIES[@]}"; do PORT[$c]=${ports[$i]} ADMIN[$c]=${ports[$((i + 1))]}; i=$((i + 2)); done
+pick_ports "${PROXIES[@]}"
 make_secrets
 render upstream.nginx.conf.in upstream.conf
 render proxy.haproxy.cfg.in haproxy.cfg
@@ -191,50 +170,12 @@ rss() { # field of /proc/PID/status (KiB), largest over the PIDs
     done
     echo "$max"
 }
-ticks() { # utime + stime of the PIDs, in clock ticks
-    local sum=0 p
-    for p in $1; do
-        sum=$((sum + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
-    done
-    echo "$sum"
-}
 IDLE_RSS=$(rss VmRSS "${PROCS[sidekey]:-}")
 
 # --- CPU quota: one cgroup per proxy, limited only during the quota run ----
-CGROUPS=()
-declare -A CG=()
-CG_KIND=none
-if [[ -f /sys/fs/cgroup/cgroup.controllers ]] && grep -qw cpu /sys/fs/cgroup/cgroup.controllers \
-    && mkdir -p /sys/fs/cgroup/skbench-probe 2>/dev/null && rmdir /sys/fs/cgroup/skbench-probe; then
-    echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
-    CG_KIND=v2 CG_BASE=/sys/fs/cgroup
-elif [[ -d /sys/fs/cgroup/cpu ]] && mkdir -p /sys/fs/cgroup/cpu/skbench-probe 2>/dev/null \
-    && rmdir /sys/fs/cgroup/cpu/skbench-probe; then
-    CG_KIND=v1 CG_BASE=/sys/fs/cgroup/cpu
-fi
-quota() { # quota NAME on|off
-    local d=${CG[$1]:-}
-    [[ -n $d ]] || return 0
-    if [[ $CG_KIND == v2 ]]; then
-        if [[ $2 == on ]]; then echo "$((QUOTA * 1000)) 100000" >"$d/cpu.max"; else echo "max 100000" >"$d/cpu.max"; fi
-    else
-        echo 100000 >"$d/cpu.cfs_period_us"
-        if [[ $2 == on ]]; then echo $((QUOTA * 1000)) >"$d/cpu.cfs_quota_us"; else echo -1 >"$d/cpu.cfs_quota_us"; fi
-    fi
-}
-if [[ $CG_KIND != none ]]; then
-    for c in "${PROXIES[@]}"; do
-        d=$CG_BASE/skbench-$c-$$
-        if mkdir "$d" 2>/dev/null; then
-            CGROUPS+=("$d")
-            ok=1
-            for p in ${PROCS[$c]}; do echo "$p" >"$d/cgroup.procs" 2>/dev/null || ok=0; done
-            if ((ok)); then CG[$c]=$d; quota "$c" off; else say "cannot move $c into a cgroup"; fi
-        fi
-    done
-fi
-((${#CG[@]} == ${#PROXIES[@]})) || { say "no usable cgroup CPU controller: skipping the quota run"; CG_KIND=none; }
-say "cgroup CPU quota: $CG_KIND"
+cgroup_detect skbench
+for c in "${PROXIES[@]}"; do cgroup_join "$c" "${PROCS[$c]}"; done
+cgroup_check ${#PROXIES[@]}
 
 # --- runs ------------------------------------------------------------------
 RESULTS=$DIR/results.tsv
@@ -255,8 +196,7 @@ ROUND=warmup
 for c in "${CONTESTANTS[@]}"; do run_wrk "$c" warm "$CONNS" 1 >/dev/null; done
 : >"$RESULTS"
 for ROUND in $(seq 1 "$ROUNDS"); do
-    # rotate the order each round so no contestant always runs first
-    order=("${CONTESTANTS[@]:$(((ROUND - 1) % ${#CONTESTANTS[@]}))}" "${CONTESTANTS[@]:0:$(((ROUND - 1) % ${#CONTESTANTS[@]}))}")
+    read -ra order < <(round_order "$ROUND" "${CONTESTANTS[@]}")
     say "round $ROUND/$ROUNDS: ${order[*]}"
     for c in "${order[@]}"; do
         run_wrk "$c" c1 1 "$DURATION"

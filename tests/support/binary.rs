@@ -76,6 +76,17 @@ impl Running {
         }
     }
 
+    /// Waits until route `route` listens; returns the address its log line names.
+    pub fn route_addr(&mut self, route: &str) -> String {
+        let tag = format!("route={route} ");
+        listen_addr(&self.wait_for_line(|l| l.contains("route listening") && l.contains(&tag)))
+    }
+
+    /// Waits until the admin API listens; returns the address its log line names.
+    pub fn admin_addr(&mut self) -> String {
+        listen_addr(&self.wait_for_line(|l| l.contains("admin API listening")))
+    }
+
     /// Reads log lines until a JSON one satisfies `f`.
     pub fn wait_for(&mut self, f: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
         let json = |l: &str| serde_json::from_str::<serde_json::Value>(l).ok();
@@ -90,6 +101,14 @@ impl Running {
         }
         (status.code().unwrap_or(-1), std::mem::take(&mut self.log))
     }
+}
+
+/// The address after `listen=` in a log line.
+fn listen_addr(line: &str) -> String {
+    line.split_once("listen=")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .map(|a| a.trim_matches('"').to_owned())
+        .unwrap_or_else(|| panic!("no listen address in {line}"))
 }
 
 impl Drop for Running {

@@ -29,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from http_message_signatures import HTTPMessageVerifier, HTTPSignatureKeyResolver, algorithms
 
+from asgi_tls import serve_asgi, websocket_connected
+
 ALGS = {
     "hmac-sha256": algorithms.HMAC_SHA256,
     "ed25519": algorithms.ED25519,
@@ -141,22 +143,11 @@ def ws_over_tls(cert, key):
 
 
 def ws_over_h2(cert, key):
-    import socket
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
     from websockets.datastructures import Headers
 
     async def app(scope, receive, send):
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+        if not await websocket_connected(scope, receive, send):
             return
-        if scope["type"] != "websocket":
-            await send({"type": "http.response.start", "status": 404, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await receive()  # websocket.connect
         headers = Headers([(k.decode(), v.decode()) for k, v in scope["headers"]])
         version = scope["http_version"]
         method = "CONNECT" if version == "2" else "GET"
@@ -177,15 +168,7 @@ def ws_over_h2(cert, key):
             echo = dict(result, echo=text, version=version)
             await send({"type": "websocket.send", "text": json.dumps(echo)})
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    config = Config()
-    config.bind = [f"fd://{sock.fileno()}"]
-    config.certfile = cert
-    config.keyfile = key
-    print(json.dumps({"port": sock.getsockname()[1]}), flush=True)
-    asyncio.run(serve(app, config))
+    serve_asgi(app, cert, key)
 
 
 if TLS and H2:

@@ -7,8 +7,11 @@ pub mod aws;
 pub mod binary;
 pub mod curl;
 pub mod httpsig;
+pub mod keyring;
 pub mod kube;
+pub mod load;
 pub mod logs;
+pub mod mtls;
 pub mod nginx;
 pub mod oauth;
 pub mod openbao;
@@ -120,6 +123,18 @@ pub async fn until<T, F: std::future::Future<Output = Option<T>>>(
     }
 }
 
+/// A finished command's stdout, asserting that it succeeded (its stdout
+/// and stderr are the message if not).
+pub fn stdout_of(out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
 /// Writes `value` to `path` atomically (write a temporary file, rename it over).
 pub fn write_atomic(path: &Path, value: &str) {
     let tmp = path.with_extension("tmp-write");
@@ -200,6 +215,13 @@ inject = {inject}
     )
 }
 
+/// The credential `k`: the file `{dir}/key`.
+pub const KEY_FILE: &str = r#"
+[credentials.k]
+source = "file"
+path = "{dir}/key"
+"#;
+
 /// A one-route config: credential `k` from `{dir}/key`, route `r` to `upstream`
 /// with the given `inject` inline table, then any `extra` route keys.
 pub fn one_route(upstream: &str, inject: &str, extra: &str) -> String {
@@ -207,11 +229,7 @@ pub fn one_route(upstream: &str, inject: &str, extra: &str) -> String {
         r#"
 [admin]
 listen = "127.0.0.1:0"
-
-[credentials.k]
-source = "file"
-path = "{{dir}}/key"
-{}"#,
+{KEY_FILE}{}"#,
         route("r", upstream, "k", inject, extra)
     )
 }

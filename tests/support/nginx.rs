@@ -40,8 +40,13 @@ pub fn free_port() -> u16 {
 /// nginx's files in `dir`: the CA clients must chain to (`ca.pem`), and
 /// its server certificate and key from the same CA.
 pub fn server_files(ca: &TestCa, dir: &Path) {
+    server_files_for(ca, dir, &["localhost", "127.0.0.1"]);
+}
+
+/// [`server_files`] with a server certificate for `names`.
+pub fn server_files_for(ca: &TestCa, dir: &Path, names: &[&str]) {
     ca.write(&dir.join("ca.pem"));
-    let (cert, key) = ca.leaf_pem();
+    let (cert, key) = ca.leaf_pem_for(names);
     std::fs::write(dir.join("server.pem"), cert).unwrap();
     std::fs::write(dir.join("server-key.pem"), key).unwrap();
 }

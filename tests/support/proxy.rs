@@ -34,9 +34,10 @@ inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
     )
 }
 
-/// A whole config: the forward proxy (with `proxy_extra` keys), the
-/// credential `gh` from `{dir}/token`, and `routes`.
-pub fn config(proxy_extra: &str, routes: &str) -> String {
+/// The start of a forward-proxy config: `state_dir`, the admin listener
+/// and `[proxy]` on `listen` with `proxy_extra` keys; credentials and
+/// routes follow it.
+pub fn head_on(listen: &str, proxy_extra: &str) -> String {
     format!(
         r#"
 state_dir = "{{dir}}/state"
@@ -45,14 +46,33 @@ state_dir = "{{dir}}/state"
 listen = "127.0.0.1:0"
 
 [proxy]
-listen = "127.0.0.1:0"
+listen = "{listen}"
 {proxy_extra}
+"#
+    )
+}
 
+/// [`head_on`] a free loopback port.
+pub fn head(proxy_extra: &str) -> String {
+    head_on("127.0.0.1:0", proxy_extra)
+}
+
+/// A whole config: the forward proxy on `listen` (with `proxy_extra` keys),
+/// the credential `gh` from `{dir}/token`, and `routes`.
+pub fn config_on(listen: &str, proxy_extra: &str, routes: &str) -> String {
+    format!(
+        r#"{}
 [credentials.gh]
 source = "file"
 path = "{{dir}}/token"
-{routes}"#
+{routes}"#,
+        head_on(listen, proxy_extra)
     )
+}
+
+/// [`config_on`] a free loopback port.
+pub fn config(proxy_extra: &str, routes: &str) -> String {
+    config_on("127.0.0.1:0", proxy_extra, routes)
 }
 
 /// A running world: sidekey, the upstream, and where the CA and token are.
@@ -109,6 +129,12 @@ impl World {
             ListenAddr::Tcp(a) => *a,
             ListenAddr::Unix(p) => panic!("proxy on unix:{}", p.display()),
         }
+    }
+
+    /// curl through the forward proxy to `url`, trusting the CA in `ca`.
+    pub async fn curl_trusting(&self, ca: &Path, url: &str) -> super::curl::Answer {
+        let ca = ca.to_str().unwrap();
+        super::curl::curl(&["--proxy", &self.proxy_url(), "--cacert", ca, url]).await
     }
 
     /// Writes the CA as `sidekey ca -c CONFIG` prints it to `{dir}/sidekey-ca.pem`; returns the path.

@@ -1,5 +1,6 @@
 //! Stream test peers: the grpcio and websockets servers of `streams_peer.py`, run from the test venv until dropped, and its clients.
 
+use super::{Sidekey, logs};
 use serde_json::Value;
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -41,6 +42,41 @@ impl Server {
             _stdout: stdout,
         }
     }
+}
+
+/// A `kind` server of `streams_peer.py` (`grpc-server`, `ws-server`) over
+/// TLS as `host`, accepting only `token`, behind a sidekey whose forward
+/// proxy intercepts `host` with the host route `name` attaching `token` as a
+/// bearer token. The server's certificate is from a test CA that sidekey trusts.
+pub async fn intercepted(kind: &str, name: &str, host: &str, token: &str) -> (Sidekey, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = super::tls::TestCa::new();
+    ca.write(&dir.path().join("upstream-ca.pem"));
+    let (cert, key) = ca.leaf_pem_for(&[host]);
+    std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
+    std::fs::write(dir.path().join("key.pem"), key).unwrap();
+    let token = logs::secret(token);
+    std::fs::write(dir.path().join("accept"), &token).unwrap();
+    std::fs::write(dir.path().join("token"), &token).unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_owned();
+    let server = Server::start(&[kind, &p("accept"), &p("cert.pem"), &p("key.pem")]).await;
+    let routes = format!(
+        r#"
+[[routes]]
+name = "{name}"
+host = "{host}"
+port = {port}
+upstream = "https://{host}:{port}"
+connect_to = "127.0.0.1"
+ca_file = "{{dir}}/upstream-ca.pem"
+credential = "gh"
+inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
+"#,
+        port = server.port
+    );
+    let sk = Sidekey::start_in(dir, &super::proxy::config("", &routes)).await;
+    sk.wait_ready(10).await;
+    (sk, server)
 }
 
 /// Runs a client of `streams_peer.py` and returns the JSON it prints.

@@ -10,6 +10,8 @@ import sys
 import threading
 import time
 
+from asgi_tls import lifespan, serve_asgi, websocket_connected
+
 GRPC_OPTS = [
     ("grpc.max_receive_message_length", 32 << 20),
     ("grpc.max_send_message_length", 32 << 20),
@@ -170,37 +172,6 @@ def grpc_client(target, scenario, proxy=None, ca=None):
     print(json.dumps(out), flush=True)
 
 
-# --- hypercorn (ASGI: HTTP/1.1, h2c with prior knowledge, h2 over TLS) ---
-
-async def lifespan(receive, send):
-    while True:
-        m = await receive()
-        if m["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif m["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
-def serve_hypercorn(app, cert=None, key=None):
-    """Serves the ASGI `app` on a free port of 127.0.0.1 (TLS with `cert`
-    and `key`), after printing the port."""
-    import socket
-    from hypercorn.asyncio import serve
-    from hypercorn.config import Config
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    config = Config()
-    config.bind = [f"fd://{sock.fileno()}"]
-    if cert:
-        config.certfile = cert
-        config.keyfile = key
-    print(json.dumps({"port": sock.getsockname()[1]}), flush=True)
-    asyncio.run(serve(app, config))
-
-
 # --- WebSocket ---
 
 def ws_server(accept_path, cert=None, key=None, client_ca=None):
@@ -246,14 +217,10 @@ def ws_h2_server(accept_path, cert, key):
     http/1.1; over h2 hypercorn announces SETTINGS_ENABLE_CONNECT_PROTOCOL
     (RFC 8441). Each echo is prefixed with the HTTP version the handshake
     came over ("2:" or "1.1:")."""
+
     async def app(scope, receive, send):
-        if scope["type"] == "lifespan":
-            return await lifespan(receive, send)
-        if scope["type"] != "websocket":
-            await send({"type": "http.response.start", "status": 404, "headers": []})
-            await send({"type": "http.response.body", "body": b""})
+        if not await websocket_connected(scope, receive, send):
             return
-        await receive()  # websocket.connect
         auth = dict(scope["headers"]).get(b"authorization", b"").decode()
         if auth != accepted(accept_path):
             await send({"type": "websocket.close", "code": 1008})
@@ -267,7 +234,7 @@ def ws_h2_server(accept_path, cert, key):
             text = m.get("text") or (m.get("bytes") or b"").decode()
             await send({"type": "websocket.send", "text": f"{version}:{text}"})
 
-    serve_hypercorn(app, cert, key)
+    serve_asgi(app, cert, key)
 
 
 def ws_client(url, scenario):
@@ -352,7 +319,7 @@ def sse_server(accept_path):
             await send({"type": "http.response.body", "body": event, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
 
-    serve_hypercorn(app)
+    serve_asgi(app)
 
 
 def sse_client(url, auth_path=None):

@@ -33,12 +33,7 @@ impl TestCa {
     /// A certificate for localhost and 127.0.0.1 signed by this CA and its
     /// key, both PEM, for test peers that are not Rust (node, python).
     pub fn leaf_pem(&self) -> (String, String) {
-        let params =
-            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
-        (cert.pem(), key.serialize_pem())
+        self.leaf_pem_for(&["localhost", "127.0.0.1"])
     }
 
     /// A certificate for `names` signed by this CA and its key, both PEM.

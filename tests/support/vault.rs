@@ -35,6 +35,25 @@ pub async fn start_unready(files: &[(&str, &str)], config: &str) -> Sidekey {
     Sidekey::start_in(dir, config).await
 }
 
+/// Asserts that route `v` serves `Bearer {value}` at `/x` (the upstream
+/// is [`echo`]).
+pub async fn assert_serves(sk: &Sidekey, value: &str) {
+    let (status, _, body) = super::get(&format!("{}/x", sk.url("v"))).await;
+    assert_eq!(
+        (status.as_u16(), body),
+        (200, format!("Bearer {value}").into())
+    );
+}
+
+/// Waits until credential `v` is in `state`; returns its inventory record.
+pub async fn in_state(sk: &Sidekey, secs: u64, what: &str, state: &str) -> serde_json::Value {
+    until(secs, what, || async {
+        let inv = super::aws::inventory(sk, "v").await;
+        (inv["state"] == state).then_some(inv)
+    })
+    .await
+}
+
 /// Waits until credential `v` has a `last_error`; returns it.
 pub async fn last_error(sk: &Sidekey, secs: u64) -> String {
     until(secs, "a last_error", || async {
@@ -51,6 +70,23 @@ path "secret/metadata/*" { capabilities = ["read"] }
 path "identity/oidc/token/*" { capabilities = ["read"] }
 "#;
 
+/// The secret_id [`seed_approle`] gives role `app`.
+pub const SECRET_ID: &str = "secret-id-fixed-5c1e";
+
+/// The `auth` keys of an AppRole login as role `app`, its secret_id read
+/// from `{dir}/secret-id`.
+pub const APPROLE: &str = r#"auth = { method = "approle", role_id = "role-id-app", secret_id = { file = "{dir}/secret-id" } }"#;
+
+/// [`start`] with [`SECRET_ID`] in `{dir}/secret-id`, credential `v`
+/// logging in with [`APPROLE`] and then the keys `body`.
+pub async fn start_approle(bao: &OpenBao, upstream: &str, body: &str) -> Sidekey {
+    start(
+        &[("secret-id", SECRET_ID)],
+        &config(bao, upstream, &format!("{APPROLE}\n{body}")),
+    )
+    .await
+}
+
 /// Enables AppRole and a policy reading KV and identity tokens.
 pub async fn seed_approle(bao: &OpenBao, ttl: &str, max_ttl: &str) {
     bao.enable_auth("approle").await;
@@ -61,7 +97,7 @@ pub async fn seed_approle(bao: &OpenBao, ttl: &str, max_ttl: &str) {
         ttl,
         max_ttl,
         "role-id-app",
-        &logs::secret("secret-id-fixed-5c1e"),
+        &logs::secret(SECRET_ID),
     )
     .await;
 }
