@@ -2,7 +2,9 @@
 # gRPC unary calls per second, and sidekey's CPU per call, through sidekey
 # (h2c in, h2c out, bearer token added) against calling the grpcio server
 # directly with the token. Same method as benches/load: release build,
-# interleaved rounds, medians; figures are ratios from one noisy machine.
+# sidekey pinned to one CPU (PROXY_CPU) and the grpcio server and client to
+# the other (LOAD_CPU), interleaved rounds in rotating order, medians;
+# figures are ratios from one run.
 #
 #   benches/grpc/run.sh
 #   ROUNDS=5 DURATION=5 CONCURRENCY=32 benches/grpc/run.sh
@@ -13,6 +15,8 @@ ROOT=$(cd "$HERE/../.." && pwd)
 DURATION=${DURATION:-4}
 ROUNDS=${ROUNDS:-3}
 CONCURRENCY=${CONCURRENCY:-16}
+PROXY_CPU=${PROXY_CPU:-1}
+LOAD_CPU=${LOAD_CPU:-0}
 OUT=${OUT:-$ROOT/target/bench-grpc}
 SIDEKEY_BIN=${SIDEKEY_BIN:-}
 PY=$ROOT/.venv/bin/python
@@ -33,7 +37,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-"$PY" "$ROOT/tests/support/streams_peer.py" grpc-server "$OUT/accept" >"$OUT/server.port" &
+taskset -c "$LOAD_CPU" "$PY" "$ROOT/tests/support/streams_peer.py" grpc-server "$OUT/accept" >"$OUT/server.port" &
 PIDS+=($!)
 for _ in $(seq 1 300); do [[ -s $OUT/server.port ]] && break; sleep 0.05; done
 GRPC_PORT=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])' "$OUT/server.port")
@@ -53,7 +57,7 @@ upstream = "http://127.0.0.1:$GRPC_PORT"
 credential = "bench"
 inject = { header = "Authorization", format = "Bearer {secret}" }
 TOML
-"$SIDEKEY_BIN" run -c "$OUT/sidekey.toml" 2>"$OUT/sidekey.log" &
+taskset -c "$PROXY_CPU" "$SIDEKEY_BIN" run -c "$OUT/sidekey.toml" 2>"$OUT/sidekey.log" &
 SIDEKEY_PID=$!
 PIDS+=($SIDEKEY_PID)
 for _ in $(seq 1 300); do
@@ -63,10 +67,10 @@ done
 
 : >"$OUT/results"
 for round in $(seq 1 "$ROUNDS"); do
-    for who in direct sidekey; do
+    for who in $(round_order "$round" direct sidekey); do
         case $who in
-            direct) r=$("$PY" "$HERE/load.py" "127.0.0.1:$GRPC_PORT" "$DURATION" "$CONCURRENCY" "$TOKEN") ;;
-            sidekey) r=$("$PY" "$HERE/load.py" "127.0.0.1:$SIDEKEY_PORT" "$DURATION" "$CONCURRENCY" - "$SIDEKEY_PID") ;;
+            direct) r=$(taskset -c "$LOAD_CPU" "$PY" "$HERE/load.py" "127.0.0.1:$GRPC_PORT" "$DURATION" "$CONCURRENCY" "$TOKEN") ;;
+            sidekey) r=$(taskset -c "$LOAD_CPU" "$PY" "$HERE/load.py" "127.0.0.1:$SIDEKEY_PORT" "$DURATION" "$CONCURRENCY" - "$SIDEKEY_PID") ;;
         esac
         say "round $round $who: $r"
         printf '%s %s\n' "$who" "$r" >>"$OUT/results"
