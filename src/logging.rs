@@ -1,6 +1,6 @@
 //! Log setup: tracing to stderr, as text or JSON, filtered by `RUST_LOG` or `[log] level`.
 
-use crate::config::{LogConfig, LogFormat};
+use crate::config::{LogConfig, LogFormat, log_filter};
 use std::fmt::{self, Write as _};
 use std::io::IsTerminal;
 use tracing::field::{Field, Visit};
@@ -22,7 +22,11 @@ const ACCESS_TARGET: &str = "sidekey::access";
 /// Installs the global subscriber. Safe to call once per process.
 pub fn init(cfg: &LogConfig) {
     let filter = quiet_watchers(
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level)),
+        std::env::var("RUST_LOG")
+            .ok()
+            .and_then(|v| log_filter(&v).ok())
+            .or_else(|| log_filter(&cfg.level).ok())
+            .unwrap_or_else(|| EnvFilter::new("info")),
     );
     // Colours only for a person at a terminal: escape codes in a log file
     // or a container log are noise, and cost about half of an access-log line.

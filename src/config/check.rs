@@ -397,7 +397,7 @@ fn log(r: &mut Reporter<'_>, form: &FileConfig) -> LogConfig {
     let level = match log.and_then(|l| l.level.as_ref()) {
         None => "info".to_string(),
         Some(l) => {
-            if tracing_subscriber::EnvFilter::try_new(l.get_ref()).is_err() {
+            if super::model::log_filter(l.get_ref()).is_err() {
                 r.at(
                     l.span(),
                     format!(

@@ -77,6 +77,19 @@ pub struct LogConfig {
     pub level: String,
 }
 
+/// Parses a log filter ("info", "sidekey=debug") with span field values
+/// matched literally, never as regular expressions: a pattern such as
+/// `[{f=.*.*.*...}]` would otherwise build an automaton for tens of
+/// seconds (found by fuzzing the config check), and sidekey's own filters
+/// never need one.
+pub fn log_filter(
+    directives: &str,
+) -> Result<tracing_subscriber::EnvFilter, tracing_subscriber::filter::ParseError> {
+    tracing_subscriber::EnvFilter::builder()
+        .with_regex(false)
+        .parse(directives)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ListenAddr {
     Tcp(SocketAddr),
