@@ -681,19 +681,7 @@ async fn a_generated_ca_that_leaves_ip_addresses_open_is_made_again() {
 async fn basic_and_query_injection_reach_the_upstream_through_host_routes() {
     let forms = |up: &support::Upstream| {
         let route = |name: &str, host: &str, inject: &str, ca: &str| {
-            format!(
-                r#"
-[[routes]]
-name = "{name}"
-host = "{host}"
-upstream = "https://{host}:{port}"
-connect_to = "127.0.0.1"
-ca_file = "{ca}"
-credential = "gh"
-inject = {inject}
-"#,
-                port = up.addr.port()
-            )
+            proxy::host_route_with(name, host, up, inject, ca)
         };
         route(
             "basic",

@@ -18,6 +18,18 @@ pub const OTHER: &str = "other.example.test";
 /// at the upstream's port, dialled on loopback (`connect_to`), its
 /// certificate checked against the test CA.
 pub fn host_route(name: &str, host: &str, upstream: &Upstream, extra: &str) -> String {
+    let bearer = r#"{ header = "Authorization", format = "Bearer {secret}" }"#;
+    host_route_with(name, host, upstream, bearer, "{dir}/upstream-ca.pem") + extra + "\n"
+}
+
+/// [`host_route`] with another `inject` table and the route's `ca_file`.
+pub fn host_route_with(
+    name: &str,
+    host: &str,
+    upstream: &Upstream,
+    inject: &str,
+    ca_file: &str,
+) -> String {
     format!(
         r#"
 [[routes]]
@@ -25,10 +37,9 @@ name = "{name}"
 host = "{host}"
 upstream = "https://{host}:{port}"
 connect_to = "127.0.0.1"
-ca_file = "{{dir}}/upstream-ca.pem"
+ca_file = "{ca_file}"
 credential = "gh"
-inject = {{ header = "Authorization", format = "Bearer {{secret}}" }}
-{extra}
+inject = {inject}
 "#,
         port = upstream.addr.port()
     )
