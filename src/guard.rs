@@ -359,6 +359,9 @@ mod tests {
         assert_eq!(src("/b/x%252F..").map(|r| r.is_err()), Some(true));
         // sigv4_filter fuzz target: `..;` is `..` to a server that drops `;params`.
         assert_eq!(src("b/..;").map(|r| r.is_err()), Some(true));
+        // And `b/;x/../other`: `/;x/` is no segment to a server that drops
+        // `;params` and merges slashes, so the `..` leaves the bucket.
+        assert_eq!(src("b/;x/../other").map(|r| r.is_err()), Some(true));
         assert_eq!(
             Guards::Plain.copy_source(&headers(&[("x-amz-copy-source", "/b/k")])),
             None

@@ -74,12 +74,13 @@ pub fn normalize(raw: &str) -> Result<Normalized, PathError> {
 }
 
 /// The path is already normal: ASCII, no escapes, no `\\`, no empty or dot
-/// segments, with or without `;` parameters. Most paths are; they skip the
-/// per-segment work.
+/// segments, with or without `;` parameters, and no segment of parameters
+/// alone. Most paths are; they skip the per-segment work.
 fn is_normal(raw: &str) -> bool {
     raw.is_ascii()
         && !raw.contains(['%', '\\'])
         && !raw.contains("//")
+        && !raw.contains("/;")
         && raw[1..]
             .split('/')
             .all(|seg| !reread::is_dot(seg.split(';').next().unwrap_or(seg)))
@@ -187,6 +188,14 @@ mod tests {
             Some(Reread::DotWithParams)
         );
         assert_eq!(why("/v1/charges/.;x/a"), Some(Reread::DotWithParams));
+        // sigv4_filter fuzz target: to Tomcat `/;x/` is `//`, merged away.
+        assert_eq!(
+            why("/v1/charges/;x/../admin"),
+            Some(Reread::EmptyWithParams)
+        );
+        assert_eq!(why("/;x"), Some(Reread::EmptyWithParams));
+        assert_eq!(why("/v1/charges/%3Bx/a"), Some(Reread::EmptyWithParams));
+        assert_eq!(why("/v1/charges/a;x/b"), None);
         assert_eq!(
             why("/v1/charges/..;jsessionid=1/a"),
             Some(Reread::DotWithParams)

@@ -195,7 +195,7 @@ async fn method_overrides_are_refused_unless_a_rule_names_them() {
 }
 
 /// Paths an upstream could read differently from the check, as curl sends
-/// them with `--path-as-is`: Tomcat-style `..;`, double encoding, overlong
+/// them with `--path-as-is`: Tomcat-style `..;` and `;x/..`, double encoding, overlong
 /// UTF-8 and Unicode dot look-alikes. Each is a 400 on a scoped route, and
 /// the upstream never sees one; an open route still forwards them.
 #[tokio::test]
@@ -205,6 +205,9 @@ async fn paths_an_upstream_could_reread_are_refused_on_scoped_routes() {
         "/v1/charges/%2e%2e;/%2e%2e;/admin",
         "/v1/charges/..;jsessionid=1/..;/admin",
         "/v1/charges/.;x/refunds",
+        // Tomcat: `;x` dropped, the empty segment merged, `..` leaves charges.
+        "/v1/charges/;x/../admin",
+        "/v1/charges/%3bx/../admin",
         "/v1/charges/%252e%252e/%252e%252e/admin",
         "/v1/charges/..%252f..%252fadmin",
         "/v1/charges/..%255c..%255cadmin",

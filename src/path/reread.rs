@@ -19,6 +19,10 @@ const DECODE_ROUNDS: usize = 4;
 pub enum Reread {
     /// `..;`, `.;x`, `..;jsessionid=1`: a dot segment once `;params` are dropped.
     DotWithParams,
+    /// `;x`: an empty segment once `;params` are dropped, which servers that
+    /// also merge slashes (Tomcat) remove, so a `..` after it climbs one
+    /// segment higher than the check saw (`/a/;x/../b` is `/b` there).
+    EmptyWithParams,
     /// `%252e`, `%252f`, `%255c` (any depth of `%25`), or any escape that
     /// decoded again turns into a dot segment or a separator (`..%252%2566`).
     DoubleEncoded,
@@ -36,6 +40,9 @@ impl fmt::Display for Reread {
             }
             Reread::DoubleEncoded => {
                 "a doubly percent-encoded `.`, `/` or `\\` (like `%252e`), which a server that decodes twice reads as one"
+            }
+            Reread::EmptyWithParams => {
+                "a segment of `;` parameters alone (like `/;x/`), which servers that drop parameters and merge slashes read as no segment at all"
             }
             Reread::InvalidUtf8 => {
                 "percent-escapes that are not valid UTF-8 (like the overlong `%c0%ae`), which lenient decoders read as `.` or `/`"
@@ -62,6 +69,9 @@ pub(super) fn check(seg: &str) -> Option<Reread> {
     if let Some(i) = seg.find(';').into_iter().chain(seg.find("%3B")).min() {
         if is_dot(&seg[..i]) {
             return Some(Reread::DotWithParams);
+        }
+        if i == 0 {
+            return Some(Reread::EmptyWithParams);
         }
     }
     if !seg.contains('%') && seg.is_ascii() {
