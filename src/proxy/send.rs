@@ -93,8 +93,9 @@ pub async fn send(
             let timeout = route.config.timeout;
             let sent = async {
                 match (&route.dialer, out.upgrade) {
-                    (Some(dialer), true) => dialer
-                        .send(req, out.extended)
+                    // Boxed: an upgrade's dial is a large future (about
+                    // 16 KB) that every request would otherwise carry and copy.
+                    (Some(dialer), true) => Box::pin(dialer.send(req, out.extended))
                         .await
                         .map(|r| r.map(Streamed::new)),
                     _ => client.send(req).await,
