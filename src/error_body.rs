@@ -1,7 +1,10 @@
 //! The one JSON error body of sidekey's own answers, for the proxy and the admin API alike: `{"error":{"code","message","route"}}` plus a `sidekey-error: CODE` header.
 
 use crate::transport::body::{ProxyBody, full};
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Response, StatusCode};
+
+/// The header naming the error code of an answer sidekey wrote itself.
+pub const ERROR_HEADER: HeaderName = HeaderName::from_static("sidekey-error");
 
 /// An answer saying why sidekey refused or failed. `message` is for the
 /// person reading it and never holds a secret; `route` is set on proxy answers.
@@ -18,7 +21,7 @@ pub fn response(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    h.insert("sidekey-error", HeaderValue::from_static(code));
+    h.insert(ERROR_HEADER, HeaderValue::from_static(code));
     resp
 }
 

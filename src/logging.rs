@@ -9,6 +9,7 @@ use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::format::Writer;
 
+pub mod access;
 mod clock;
 mod json;
 mod text;
@@ -21,13 +22,12 @@ const ACCESS_TARGET: &str = "sidekey::access";
 
 /// Installs the global subscriber. Safe to call once per process.
 pub fn init(cfg: &LogConfig) {
-    let filter = quiet_watchers(
-        std::env::var("RUST_LOG")
-            .ok()
-            .and_then(|v| log_filter(&v).ok())
-            .or_else(|| log_filter(&cfg.level).ok())
-            .unwrap_or_else(|| EnvFilter::new("info")),
-    );
+    let (directives, filter) = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| log_filter(&v).ok().map(|f| (v, f)))
+        .or_else(|| log_filter(&cfg.level).ok().map(|f| (cfg.level.clone(), f)))
+        .unwrap_or_else(|| ("info".into(), EnvFilter::new("info")));
+    let filter = quiet_watchers(filter);
     // Colours only for a person at a terminal: escape codes in a log file
     // or a container log are noise, and cost about half of an access-log line.
     let ansi = std::io::stderr().is_terminal();
@@ -36,6 +36,15 @@ pub fn init(cfg: &LogConfig) {
         .with_ansi(ansi)
         .with_timer(Clock)
         .with_writer(std::io::stderr);
+    // Span and field directives (`[...]`) can pick access lines by their
+    // values: then every line goes through the subscriber to be judged.
+    if !directives.contains('[') {
+        match (cfg.format, ansi) {
+            (LogFormat::Json, _) => access::install(access::Format::Json),
+            (LogFormat::Text, false) => access::install(access::Format::Text),
+            (LogFormat::Text, true) => {}
+        }
+    }
     let _ = match (cfg.format, ansi) {
         (LogFormat::Json, _) => builder
             .json()

@@ -140,3 +140,39 @@ async fn text_logs_carry_the_access_line_and_never_the_secret() {
     use base64::Engine;
     assert!(!all.contains(&base64::engine::general_purpose::STANDARD.encode(SECRET)));
 }
+
+/// sidekey writes access lines itself (one `write` each), but the log filter
+/// still decides: `sidekey::access=off` silences them and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_filter_still_silences_access_lines() {
+    let up = Upstream::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), SECRET).unwrap();
+    let cfg = one_route(
+        &up.url(),
+        BEARER,
+        "[log]\nformat = \"text\"\nlevel = \"info,sidekey::access=off\"",
+    );
+    // The config's filter, not the harness's `RUST_LOG=trace`.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sidekey"));
+    cmd.env_remove("RUST_LOG");
+    let mut sk = Running::start_with(dir.path(), &cfg, cmd);
+    let addr = sk.route_addr("r");
+    sk.wait_for_line(|l| l.contains("event=\"issued\""));
+    for _ in 0..3 {
+        let (status, _, _) = support::get(&format!("http://{addr}/v1/charges")).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(up.seen().len(), 3);
+    signal(&sk.child, "-TERM");
+    let (code, log) = sk.finish();
+    assert_eq!(code, 0);
+    assert!(
+        log.iter().any(|l| l.contains("route listening")),
+        "info lines of other targets are written: {log:?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.contains("sidekey::access")),
+        "no access line: {log:?}"
+    );
+}

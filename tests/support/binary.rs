@@ -30,10 +30,12 @@ impl Running {
     }
 
     /// Runs `cmd`, a whole `sidekey run` command line, logging at trace level
-    /// to a pipe this side reads.
+    /// (unless `cmd` sets or removes `RUST_LOG`) to a pipe this side reads.
     pub fn spawn(mut cmd: Command) -> Running {
+        if !cmd.get_envs().any(|(k, _)| k == "RUST_LOG") {
+            cmd.env("RUST_LOG", "trace");
+        }
         let mut child = cmd
-            .env("RUST_LOG", "trace")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
