@@ -1,4 +1,4 @@
-//! Open files: 1,100 silent connections to one route of a sidekey held to 1,024 open files (`prlimit`) leave the other route and the admin API answering; a soft limit below the hard one is raised at start.
+//! Open files: 1,100 silent connections to one route of a sidekey held to 1,024 open files (`prlimit`) leave the other route and the admin API answering; a soft limit below the hard one is raised at start; a reload that adds routes shares the limit out again among the listeners already running.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod support;
@@ -6,7 +6,7 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 use support::binary::Running;
-use support::{BEARER, Upstream, get, route};
+use support::{BEARER, Upstream, get, route, write_atomic};
 
 #[tokio::test]
 async fn held_connections_under_the_usual_file_limit_leave_other_routes_answering() {
@@ -84,5 +84,62 @@ async fn the_soft_open_file_limit_is_raised_to_the_hard_one() {
         .expect("a Max open files line");
     let soft: Vec<&str> = open_files.split_whitespace().collect();
     assert_eq!(soft[3], "2048", "{open_files}");
+    drop(sk);
+}
+
+/// A reload that adds a route lowers the cap of a listener that keeps
+/// running, so the listeners together still fit the open-file limit: under
+/// 300 open files one route may hold (300 - 64 - 64) / 2 = 86 connections,
+/// two routes (300 - 128) / 4 = 43 each; the 44th connection to the first
+/// route is refused with `503 too_many_connections`.
+#[tokio::test]
+async fn a_reload_that_adds_routes_shares_the_file_limit_out_again() {
+    use std::io::{Read, Write};
+    let up = Upstream::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), "k_fd_reshare_1\n").unwrap();
+    let head = "[admin]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n[credentials.k]\nsource = \"file\"\npath = \"{dir}/key\"\n";
+    let one = format!("{head}{}", route("a", &up.url(), "k", BEARER, ""));
+    let mut cmd = Command::new("prlimit");
+    cmd.args(["--nofile=300:300", "--", env!("CARGO_BIN_EXE_sidekey")]);
+    let mut sk = Running::start_with(dir.path(), &one, cmd);
+    let a = sk.wait_for(|v| v["message"] == "route listening" && v["route"] == "a");
+    assert_eq!(a["max_connections"], 86, "{a}");
+    let a = a["listen"].as_str().unwrap().to_owned();
+
+    let two = format!("{one}{}", route("b", &up.url(), "k", BEARER, ""));
+    let path = dir.path().join("sidekey.toml");
+    write_atomic(&path, &two.replace("{dir}", dir.path().to_str().unwrap()));
+    let hup = Command::new("kill")
+        .args(["-HUP", &sk.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    sk.wait_for(|v| v["message"] == "route listening" && v["route"] == "b");
+    let again = sk.wait_for(|v| {
+        v["message"] == "connection cap shared out again for the reloaded routes"
+            && v["route"] == "a"
+    });
+    assert_eq!(again["max_connections"], 43, "{again}");
+    assert_eq!(again["was"], 86, "{again}");
+
+    let mut held = Vec::new();
+    for _ in 0..43 {
+        held.push(std::net::TcpStream::connect(&a).unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut extra = std::net::TcpStream::connect(&a).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let _ = extra.write_all(b"GET / HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n");
+    let mut answer = String::new();
+    let _ = extra.read_to_string(&mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 503") && answer.contains("too_many_connections"),
+        "the 44th connection: {answer:?}"
+    );
+    assert!(answer.contains("maximum of 43 connections"), "{answer}");
+    drop(held);
     drop(sk);
 }

@@ -35,6 +35,8 @@ struct Listener {
     addr: ListenAddr,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    /// A route listener's connection cap, shared out again at each reload.
+    limit: Option<Arc<ConnLimit>>,
 }
 
 /// Everything a reload may change, behind one lock so reloads run one at a time.
@@ -169,27 +171,56 @@ fn serve_route(
 ) -> Listener {
     let addr = b.local_addr();
     let (stop, rx) = watch::channel(false);
-    let wanted = route.config.conns.max_connections;
-    let fits = nofile::route_share(nofile::current(), table.load().routes.len(), admin);
-    let max = wanted.min(fits);
-    if max < wanted {
-        tracing::warn!(route = %route.name(), max_connections = wanted, lowered_to = max, "max_connections lowered so every listener's connections fit the open-file limit");
-    }
+    let max = route_cap(route, table.load().routes.len(), admin);
     tracing::info!(route = %route.name(), listen = %addr, max_connections = max, "route listening");
+    let limit = Arc::new(ConnLimit::new(
+        Some(route.name()),
+        max,
+        route.stats.connections.clone(),
+    ));
     let serving = listener::Serving {
         name: Arc::from(route.name()),
         table: table.clone(),
         router: Arc::new(ByListener),
         max_header_bytes: route.config.max_header_bytes,
         header_timeout: route.config.conns.header_timeout,
-        limit: Arc::new(ConnLimit::new(
-            Some(route.name()),
-            max,
-            route.stats.connections.clone(),
-        )),
+        limit: limit.clone(),
     };
     let task = tokio::spawn(listener::serve(b, serving, rx, DEFAULT_GRACE));
-    Listener { addr, stop, task }
+    Listener {
+        addr,
+        stop,
+        task,
+        limit: Some(limit),
+    }
+}
+
+/// A route listener's cap: its `max_connections`, lowered so that the
+/// listeners of `routes` routes and the admin API's `admin` fit under the
+/// open-file limit together.
+fn route_cap(route: &Route, routes: usize, admin: usize) -> usize {
+    let wanted = route.config.conns.max_connections;
+    let max = wanted.min(nofile::route_share(nofile::current(), routes, admin));
+    if max < wanted {
+        tracing::warn!(route = %route.name(), max_connections = wanted, lowered_to = max, "max_connections lowered so every listener's connections fit the open-file limit");
+    }
+    max
+}
+
+/// After a reload, the listeners that kept running get their share of the
+/// open-file limit for the new number of routes (a listener started by the
+/// reload already has it).
+fn reshare(listeners: &BTreeMap<String, Listener>, table: &RouteTable, admin: usize) {
+    for (name, l) in listeners {
+        let (Some(limit), Some(route)) = (&l.limit, table.routes.get(name)) else {
+            continue;
+        };
+        let max = route_cap(route, table.routes.len(), admin);
+        if max != limit.max() {
+            tracing::info!(route = %name, max_connections = max, was = limit.max(), "connection cap shared out again for the reloaded routes");
+            limit.resize(max);
+        }
+    }
 }
 
 impl App {
@@ -300,7 +331,12 @@ impl App {
             if let ListenAddr::Tcp(a) = &addr {
                 fixed_own.push(*a);
             }
-            proxy = Some(Listener { addr, stop, task });
+            proxy = Some(Listener {
+                addr,
+                stop,
+                task,
+                limit: None,
+            });
             outbound = Some(ob);
         }
         if let ListenAddr::Tcp(a) = &admin_addr {
@@ -359,6 +395,7 @@ impl App {
                 addr: admin_addr,
                 stop,
                 task,
+                limit: None,
             },
             proxy,
             watcher: Mutex::new(None),

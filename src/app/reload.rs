@@ -280,6 +280,11 @@ async fn apply(
         }
         if let Some(p) = &config.proxy {
             ob.config.store(Arc::new(p.clone()));
+            ob.resize_cap(p.conns.max_connections.min(super::nofile::route_share(
+                super::nofile::current(),
+                config.routes.len() + 1,
+                config.admin.conns.max_connections,
+            )));
         }
     }
     // One store: every listener sees the whole new generation at once.
@@ -337,6 +342,7 @@ async fn apply(
         control.addrs.lock().insert(name.clone(), l.addr.clone());
         running.listeners.insert(name, l);
     }
+    super::reshare(&running.listeners, &shared.table.load(), admin_cap);
 
     if let Some(ob) = control.outbound.load_full() {
         ob.own.store(Arc::new(super::own_addrs(control)));

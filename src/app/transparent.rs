@@ -87,7 +87,12 @@ pub fn serve(bound: Vec<Bound>, t: Arc<Transparent>) -> Serving {
             let unmatched = t.config.load().unmatched;
             tracing::info!(listen = %addr, unmatched = ?unmatched, "transparent egress listening");
             let task = tokio::spawn(transparent::serve(b, t.clone(), rx, DEFAULT_GRACE));
-            Listener { addr, stop, task }
+            Listener {
+                addr,
+                stop,
+                task,
+                limit: None,
+            }
         })
         .collect();
     Serving { t, listeners }
@@ -113,6 +118,7 @@ pub fn reload(
     let t = match serving.as_ref() {
         Some(s) => {
             s.t.config.store(Arc::new(c.clone()));
+            s.t.resize_cap(max); // the routes' number may have changed
             s.t.clone()
         }
         None => Arc::new(Transparent::new(outbound(), c.clone(), max)),

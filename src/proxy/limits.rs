@@ -4,7 +4,7 @@ use super::error::ProxyError;
 use crate::metrics::ConnStats;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -20,21 +20,32 @@ pub struct ConnLimit {
     what: String,
     /// The route named in the error body (none on the admin listener).
     route: Option<String>,
-    max: usize,
+    max: AtomicUsize,
     held: Arc<Semaphore>,
+    /// Places still to take away after the cap was lowered below the
+    /// connections open then: each closing connection pays one.
+    owed: Arc<AtomicUsize>,
     refusing: Arc<Semaphore>,
     stats: Arc<ConnStats>,
 }
 
 /// A connection within the cap; dropping it frees its place.
 pub struct Admitted {
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
+    owed: Arc<AtomicUsize>,
     stats: Arc<ConnStats>,
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
         self.stats.open.fetch_sub(1, Ordering::Relaxed);
+        let pays = self
+            .owed
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        if let (true, Some(permit)) = (pays, self.permit.take()) {
+            permit.forget(); // the place leaves with the connection
+        }
     }
 }
 
@@ -43,8 +54,9 @@ impl ConnLimit {
         ConnLimit {
             what: route.map_or_else(|| "the admin API".to_owned(), |r| format!("route `{r}`")),
             route: route.map(str::to_owned),
-            max,
+            max: AtomicUsize::new(max),
             held: Arc::new(Semaphore::new(max)),
+            owed: Arc::default(),
             refusing: Arc::new(Semaphore::new(REFUSING_AT_ONCE)),
             stats,
         }
@@ -55,9 +67,38 @@ impl ConnLimit {
         let permit = self.held.clone().try_acquire_owned().ok()?;
         self.stats.open.fetch_add(1, Ordering::Relaxed);
         Some(Admitted {
-            _permit: permit,
+            permit: Some(permit),
+            owed: self.owed.clone(),
             stats: self.stats.clone(),
         })
+    }
+
+    /// The cap now.
+    pub fn max(&self) -> usize {
+        self.max.load(Ordering::Acquire)
+    }
+
+    /// Changes the cap of a running listener (a reload shared the open-file
+    /// limit out again). Connections over a lowered cap stay open; new ones
+    /// are refused until enough have closed.
+    pub fn resize(&self, max: usize) {
+        let was = self.max.swap(max, Ordering::AcqRel);
+        if max > was {
+            // Places still owed are forgiven first.
+            let mut more = max - was;
+            let _ = self
+                .owed
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    let forgiven = n.min(max - was);
+                    more = max - was - forgiven;
+                    Some(n - forgiven)
+                });
+            self.held.add_permits(more);
+        } else if max < was {
+            let fewer = was - max;
+            let taken = self.held.forget_permits(fewer);
+            self.owed.fetch_add(fewer - taken, Ordering::AcqRel);
+        }
     }
 
     /// Refuses a connection past the cap, counted in `/metrics`: a `503
@@ -91,7 +132,8 @@ impl ConnLimit {
     fn answer(&self) -> String {
         let message = format!(
             "{} already holds its maximum of {} connections (max_connections); retry later, or reuse connections",
-            self.what, self.max
+            self.what,
+            self.max()
         );
         let body = crate::error_body::json("too_many_connections", &message, self.route.as_deref());
         format!(
@@ -109,4 +151,39 @@ pub async fn body_within<T>(
     tokio::time::timeout(limit, read)
         .await
         .map_err(|_| ProxyError::RequestTimeout(limit))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lowered_cap_takes_places_back_as_connections_close() {
+        let cap = ConnLimit::new(Some("r"), 3, Default::default());
+        let mut open: Vec<Admitted> = (0..3).map(|_| cap.admit().unwrap()).collect();
+        assert!(cap.admit().is_none());
+        cap.resize(1);
+        assert_eq!(cap.max(), 1);
+        open.pop();
+        open.pop();
+        assert!(cap.admit().is_none(), "two closed, but one is still open");
+        open.pop();
+        let one = cap.admit().expect("the one place is free");
+        assert!(cap.admit().is_none());
+        cap.resize(2);
+        let two = cap.admit().expect("raised again");
+        assert!(cap.admit().is_none());
+        drop((one, two));
+    }
+
+    #[test]
+    fn raising_a_lowered_cap_forgives_places_still_owed() {
+        let cap = ConnLimit::new(Some("r"), 4, Default::default());
+        let open: Vec<Admitted> = (0..4).map(|_| cap.admit().unwrap()).collect();
+        cap.resize(1); // three owed
+        cap.resize(3); // two of them forgiven, one still owed
+        drop(open);
+        let now: Vec<Admitted> = std::iter::from_fn(|| cap.admit()).take(10).collect();
+        assert_eq!(now.len(), 3);
+    }
 }

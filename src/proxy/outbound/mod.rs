@@ -72,6 +72,11 @@ impl Outbound {
         }
     }
 
+    /// Changes the `[proxy]` listener's connection cap (see [`ConnLimit::resize`]).
+    pub fn resize_cap(&self, max: usize) {
+        self.limit.resize(max);
+    }
+
     /// Logs a failed handshake inside a tunnel and counts it. An app that
     /// does not trust the CA is told once per client and host how to fix it.
     fn handshake_failed(&self, conn: &Connection, dest: &Destination, e: &std::io::Error) {

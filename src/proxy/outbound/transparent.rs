@@ -52,6 +52,13 @@ impl Transparent {
     }
 }
 
+impl Transparent {
+    /// Changes the transparent listeners' connection cap (see [`ConnLimit::resize`]).
+    pub fn resize_cap(&self, max: usize) {
+        self.limit.resize(max);
+    }
+}
+
 /// Serves one transparent listener (IPv4 or its IPv6 twin) until `stop` turns true.
 pub async fn serve(
     bound: Bound,
