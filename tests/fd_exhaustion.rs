@@ -143,3 +143,88 @@ async fn a_reload_that_adds_routes_shares_the_file_limit_out_again() {
     drop(held);
     drop(sk);
 }
+
+/// Out of file descriptors for real: the admin listener's cap (64) does not
+/// fit under 80 open files, so held admin connections make `accept` fail
+/// with EMFILE. The failures are logged at most once a second with a count
+/// of those not logged (the loop backs off instead of spinning), and once
+/// the connections close the listener serves again.
+#[tokio::test]
+async fn accept_failures_back_off_and_are_logged_at_a_bounded_rate() {
+    let up = Upstream::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), "k_fd_accept_1\n").unwrap();
+    let config = format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n[credentials.k]\nsource = \"file\"\npath = \"{{dir}}/key\"\n{}",
+        route("r", &up.url(), "k", BEARER, ""),
+    );
+    let mut cmd = Command::new("prlimit");
+    cmd.args(["--nofile=80:80", "--", env!("CARGO_BIN_EXE_sidekey")]);
+    let mut sk = Running::start_with(dir.path(), &config, cmd);
+    let admin = sk.wait_for(|v| v["message"] == "admin API listening")["listen"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sk.wait_for(|v| v["event"] == "issued");
+
+    let held: Vec<_> = (0..100)
+        .map(|_| std::net::TcpStream::connect(&admin).unwrap())
+        .collect();
+    let first =
+        sk.wait_for(|v| v["target"] == "sidekey::proxy::accept" && v["listener"] == "admin");
+    let message = first["message"].as_str().unwrap();
+    assert!(message.starts_with("accept failed"), "{first}");
+    assert!(message.contains("out of file descriptors"), "{first}");
+    let second = sk.wait_for(|v| {
+        v["target"] == "sidekey::proxy::accept"
+            && v["listener"] == "admin"
+            && v["timestamp"] != first["timestamp"]
+    });
+    // Seconds of the day from the lines' own timestamps (`...THH:MM:SS.ffffffZ`).
+    let at = |v: &serde_json::Value| -> f64 {
+        let t = v["timestamp"].as_str().unwrap();
+        let clock = t.split('T').nth(1).unwrap().trim_end_matches('Z');
+        let parts: Vec<f64> = clock.split(':').map(|p| p.parse().unwrap()).collect();
+        parts[0] * 3600.0 + parts[1] * 60.0 + parts[2]
+    };
+    let gap = at(&second) - at(&first);
+    assert!(
+        gap >= 0.9,
+        "a second warning only after a second: {gap} s between\n{first}\n{second}"
+    );
+    // Waits of 10, 20, 40 ... ms: a handful of retries in that second, not
+    // the thousands of a loop that spins on a failing accept.
+    let retried = second["suppressed"].as_u64().unwrap();
+    assert!(
+        (1..=20).contains(&retried),
+        "the retries in between are few, and counted, not logged: {second}"
+    );
+    assert_eq!(second["retry_in_ms"], 1000, "backed off to 1 s: {second}");
+
+    drop(held);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "1",
+            ])
+            .arg(format!("http://{admin}/healthz"))
+            .output()
+            .unwrap();
+        if out.stdout == b"200" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the admin API answers again once the connections are gone"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(sk);
+}
