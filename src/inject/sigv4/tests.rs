@@ -219,6 +219,17 @@ fn signing_reaches_no_subscriber_even_at_trace() {
     assert_eq!(*seen.0.lock(), ["aws_sigv4"], "only the test's own event");
 }
 
+/// A test-suite case: name, method, target, headers, body, session token, signature.
+type Vector<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+);
+
 #[test]
 fn more_aws_test_suite_vectors() {
     // AWS's test suite, the cases whose settings sidekey uses for services
@@ -238,7 +249,7 @@ fn more_aws_test_suite_vectors() {
         ("My-Header1", "value3"),
         ("My-Header1", "value2"),
     ];
-    let cases: &[(&str, &str, &str, &[(&str, &str)], &str, Option<&str>, &str)] = &[
+    let cases: &[Vector<'_>] = &[
         (
             "get-header-value-order",
             "GET",
