@@ -1,4 +1,4 @@
-//! STS over its query API: `AssumeRoleWithWebIdentity` (unsigned, with a token file read at every call) and `AssumeRole` (signed with the base credentials by aws-sigv4).
+//! STS over its query API: `AssumeRoleWithWebIdentity` (unsigned, with a token file read at every call) and `AssumeRole` (signed with the base credentials by sidekey's SigV4 signer).
 
 use super::AwsSpec;
 use super::http::Http;
@@ -88,6 +88,7 @@ pub async fn assume_role(
         .map_err(|e| SourceError::new(format!("STS signing: {e}")))?;
     debug_assert_eq!(sts.payload, Payload::Signed);
     Signer::new(&sts, keys)
+        .map_err(|e| SourceError::new(format!("STS signing: {e}")))?
         .sign(&mut req, Some(&hash))
         .map_err(|e| SourceError::new(e.to_string()))?;
     let base_secret = keys.secret_access_key.expose();
