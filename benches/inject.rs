@@ -4,27 +4,13 @@
 mod common;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, header};
 use sidekey::transport::body::{ProxyBody, empty};
 
 fn request(headers: HeaderMap) -> http::Request<ProxyBody> {
     let mut req = http::Request::new(empty());
     *req.headers_mut() = headers;
     req
-}
-
-fn app_headers() -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (n, v) in [
-        ("host", "127.0.0.1:8081"),
-        ("user-agent", "bench/1.0"),
-        ("accept", "application/json"),
-        ("content-type", "application/json"),
-        ("x-request-id", "0f8fad5b-d9cb-469f-a165-70867728950e"),
-    ] {
-        h.insert(n, HeaderValue::from_static(v));
-    }
-    h
 }
 
 fn snapshot_and_inject(c: &mut Criterion) {
@@ -34,7 +20,7 @@ fn snapshot_and_inject(c: &mut Criterion) {
         common::sidekey(up, "").await
     });
     let cred = running.app.credential("bench").expect("credential");
-    let base = app_headers();
+    let base = common::app_headers();
 
     let mut g = c.benchmark_group("credential");
     g.bench_function("snapshot_load", |b| b.iter(|| cred.current().is_ok()));

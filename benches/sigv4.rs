@@ -1,12 +1,14 @@
 //! Criterion bench of SigV4 signing per request: sidekey's signer against AWS's `aws-sigv4` (the dev-dependency it is checked against) on the same requests, and the SHA-256 of each crate in the tree.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
+mod common;
+
 use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
     UriPathNormalizationMode, sign,
 };
 use criterion::{BatchSize, Criterion, black_box, criterion_group, criterion_main};
-use http::{HeaderMap, HeaderValue, Request};
+use http::Request;
 use sha2::Digest;
 use sidekey::inject::sigv4::{SigV4Spec, Signer, payload_sha256};
 use sidekey::material::AwsKeys;
@@ -47,24 +49,10 @@ fn cases() -> [Case; 2] {
     ]
 }
 
-fn headers() -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (n, v) in [
-        ("host", "127.0.0.1:8081"),
-        ("user-agent", "bench/1.0"),
-        ("accept", "application/json"),
-        ("content-type", "application/json"),
-        ("x-request-id", "0f8fad5b-d9cb-469f-a165-70867728950e"),
-    ] {
-        h.insert(n, HeaderValue::from_static(v));
-    }
-    h
-}
-
 fn request(uri: &str) -> Request<ProxyBody> {
     let mut req = Request::new(empty());
     *req.uri_mut() = uri.parse().unwrap();
-    *req.headers_mut() = headers();
+    *req.headers_mut() = common::app_headers();
     req
 }
 

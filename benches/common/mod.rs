@@ -143,3 +143,18 @@ pub async fn get(
     resp.into_body().collect().await.expect("body");
     status
 }
+
+/// The headers a typical app request carries, for benches of what sidekey does to them.
+pub fn app_headers() -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    for (n, v) in [
+        ("host", "127.0.0.1:8081"),
+        ("user-agent", "bench/1.0"),
+        ("accept", "application/json"),
+        ("content-type", "application/json"),
+        ("x-request-id", "0f8fad5b-d9cb-469f-a165-70867728950e"),
+    ] {
+        h.insert(n, http::HeaderValue::from_static(v));
+    }
+    h
+}
