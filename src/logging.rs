@@ -110,10 +110,7 @@ impl Visit for PlainVisitor<'_> {
             "message" => self.record_debug(field, &format_args!("{value}")),
             // What `Debug` writes for text with nothing to escape, without
             // the formatting machinery (about 300 instructions a field).
-            _ if value
-                .bytes()
-                .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') =>
-            {
+            _ if is_plain(value) => {
                 self.write_field(field, |w| {
                     w.write_char('"')?;
                     w.write_str(value)?;
@@ -169,6 +166,13 @@ impl PlainVisitor<'_> {
             write(&mut self.writer)
         });
     }
+}
+
+/// Printable ASCII with no `"` or `\\`: text whose `Debug` form is itself in quotes.
+fn is_plain(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// An integer in decimal, as `Debug` and `Display` write it.

@@ -8,7 +8,8 @@
 //! is entered. Anywhere else, a test's subscriber say, the line is the
 //! tracing event it always was.
 
-use super::{ACCESS_TARGET, Digits};
+use super::json::write_str_contents;
+use super::{ACCESS_TARGET, Digits, is_plain};
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
@@ -116,10 +117,7 @@ fn text(timer: &impl FormatTime, a: &Access<'_>, out: &mut String) -> fmt::Resul
     out.push_str("  INFO sidekey::access: ");
     let quoted = |out: &mut String, name: &str, value: &str| -> fmt::Result {
         out.push_str(name);
-        if value
-            .bytes()
-            .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
-        {
+        if is_plain(value) {
             out.push('"');
             out.push_str(value);
             out.push('"');
@@ -164,7 +162,7 @@ fn json(timer: &impl FormatTime, a: &Access<'_>, out: &mut String) -> fmt::Resul
         .any(|b| b < 0x20 || b == b'"' || b == b'\\')
     {
         let stamp = out.split_off(start);
-        json_contents(out, &stamp)?;
+        write_str_contents(out, &stamp)?;
     }
     out.push_str("\",\"level\":\"INFO\"");
     json_field(out, ",\"route\":", a.route)?;
@@ -197,19 +195,8 @@ fn json(timer: &impl FormatTime, a: &Access<'_>, out: &mut String) -> fmt::Resul
 fn json_field(out: &mut String, key: &str, value: &str) -> fmt::Result {
     out.push_str(key);
     out.push('"');
-    json_contents(out, value)?;
+    write_str_contents(out, value)?;
     out.push('"');
-    Ok(())
-}
-
-/// A string's contents as serde_json escapes them.
-fn json_contents(out: &mut String, value: &str) -> fmt::Result {
-    if !value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        out.push_str(value);
-        return Ok(());
-    }
-    let quoted = serde_json::to_string(value).map_err(|_| fmt::Error)?;
-    out.push_str(quoted.get(1..quoted.len() - 1).unwrap_or_default());
     Ok(())
 }
 

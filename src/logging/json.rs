@@ -79,7 +79,8 @@ fn write_string(w: &mut Writer<'_>, value: &str) -> fmt::Result {
     w.write_char('"')
 }
 
-fn write_str_contents(w: &mut Writer<'_>, value: &str) -> fmt::Result {
+/// A string's contents as serde_json escapes them (the access line's direct writer uses it too).
+pub(super) fn write_str_contents(w: &mut impl fmt::Write, value: &str) -> fmt::Result {
     if !value.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
         return w.write_str(value);
     }
